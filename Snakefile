@@ -1,0 +1,19 @@
+# symflow: Xiao & Pennington (ICML 2022), "Synergy and Symmetry in Deep Learning",
+# as a workflow of cached artifacts. This file only wires; see workflow/rules/.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/figures.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        all_targets(),

@@ -1,0 +1,228 @@
+"""The architecture registry: one stax definition per architecture serves both the
+infinite-width kernels (kernel_fn) and the finite networks trained by SGD
+(init_fn, apply_fn), so the two cannot drift apart.
+
+The paper's six (Sec. 5.1, App. B.1; 8 hidden layers, ReLU, NTK parameterisation,
+sigma_w^2 = 2, sigma_b^2 = 0.01, 3x3 filters, circular padding):
+
+    FCN   dense layers on the flattened image
+    LCN   locally connected (unshared 3x3) layers, flatten, dense readout
+    VEC   3x3 conv layers, flatten, dense readout
+    GAP   3x3 conv layers, global average pool, dense readout
+    LAP4  3x3 conv layers, 4x4 average pool (stride 4), flatten, dense readout
+    LAP8  the same with an 8x8 window
+
+Each entry declares the transform groups it is claimed invariant to (Theorem 4.1),
+separately for infinite width (kernel regression) and finite width (SGD). The
+symmetry audit checks every claim numerically; kernel reuse across transforms is
+only used where the audit agrees.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from symflow.registry import Registry
+
+NUM_CLASSES = 10
+
+
+@dataclass(frozen=True)
+class ModelHP:
+    """Hyperparameters shared by every architecture (config section `model`)."""
+
+    depth: int = 8
+    weight_variance: float = 2.0
+    bias_variance: float = 0.01
+    filter_size: int = 3
+
+    @property
+    def W_std(self) -> float:
+        return math.sqrt(self.weight_variance)
+
+    @property
+    def b_std(self) -> float | None:
+        return math.sqrt(self.bias_variance) if self.bias_variance > 0 else None
+
+    @property
+    def tag(self) -> str:
+        """Short text for paths: 'L8-w2-b0.01-f3'."""
+        return f"L{self.depth}-w{self.weight_variance:g}-b{self.bias_variance:g}-f{self.filter_size}"
+
+    @classmethod
+    def from_config(cls, model: dict) -> "ModelHP":
+        return cls(
+            depth=int(model["depth"]),
+            weight_variance=float(model["weight_variance"]),
+            bias_variance=float(model["bias_variance"]),
+            filter_size=int(model["filter_size"]),
+        )
+
+
+StaxTriple = tuple[Callable, Callable, Callable]
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """A registered architecture.
+
+    build(hp, width, num_classes) -> (init_fn, apply_fn, kernel_fn), a stax triple.
+    invariant_infinite / invariant_finite: group names the kernel / the SGD-trained
+    finite network is claimed invariant to (identity is implied).
+    check_resolution(R) raises ValueError if the architecture cannot take R x R images.
+    """
+
+    name: str
+    description: str
+    build: Callable[[ModelHP, int, int], StaxTriple]
+    invariant_infinite: tuple[str, ...] = ()
+    invariant_finite: tuple[str, ...] = ()
+    default_width: int = 128
+    check_resolution: Callable[[int], None] = field(default=lambda r: None)
+    spatial: bool = True  # kernel needs the spatial (pixel-pair) covariance
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def stax(self, hp: ModelHP, width: int | None = None, num_classes: int = NUM_CLASSES) -> StaxTriple:
+        return self.build(hp, int(width or self.default_width), num_classes)
+
+    def claims(self, group: str, infinite: bool = True) -> bool:
+        """Is this architecture claimed invariant to `group` (at infinite / finite width)?"""
+        if group == "identity":
+            return True
+        return group in (self.invariant_infinite if infinite else self.invariant_finite)
+
+
+ARCHITECTURES: Registry[Architecture] = Registry("architecture")
+
+
+def _dense(hp: ModelHP, width: int):
+    from symflow._nt import stax
+
+    return stax.Dense(width, W_std=hp.W_std, b_std=hp.b_std, parameterization="ntk")
+
+
+def _conv_body(hp: ModelHP, width: int, local: bool = False) -> list:
+    from symflow._nt import stax
+
+    layer = stax.ConvLocal if local else stax.Conv
+    f = hp.filter_size
+    out = []
+    for _ in range(hp.depth):
+        out += [
+            layer(width, (f, f), padding="CIRCULAR", W_std=hp.W_std, b_std=hp.b_std, parameterization="ntk"),
+            stax.Relu(),
+        ]
+    return out
+
+
+def build_fcn(hp: ModelHP, width: int, k: int) -> StaxTriple:
+    from symflow._nt import stax
+
+    layers = [stax.Flatten()]
+    for _ in range(hp.depth):
+        layers += [_dense(hp, width), stax.Relu()]
+    return stax.serial(*layers, _dense(hp, k))
+
+
+def build_lcn(hp: ModelHP, width: int, k: int) -> StaxTriple:
+    from symflow._nt import stax
+
+    return stax.serial(*_conv_body(hp, width, local=True), stax.Flatten(), _dense(hp, k))
+
+
+def build_vec(hp: ModelHP, width: int, k: int) -> StaxTriple:
+    from symflow._nt import stax
+
+    return stax.serial(*_conv_body(hp, width), stax.Flatten(), _dense(hp, k))
+
+
+def build_gap(hp: ModelHP, width: int, k: int) -> StaxTriple:
+    from symflow._nt import stax
+
+    return stax.serial(*_conv_body(hp, width), stax.GlobalAvgPool(), _dense(hp, k))
+
+
+def make_lap(window: int) -> Callable[[ModelHP, int, int], StaxTriple]:
+    def build_lap(hp: ModelHP, width: int, k: int) -> StaxTriple:
+        from symflow._nt import stax
+
+        return stax.serial(
+            *_conv_body(hp, width),
+            stax.AvgPool((window, window), strides=(window, window), padding="VALID"),
+            stax.Flatten(),
+            _dense(hp, k),
+        )
+
+    return build_lap
+
+
+def _needs_window(window: int) -> Callable[[int], None]:
+    def check(resolution: int) -> None:
+        if resolution % window:
+            raise ValueError(f"a {window}x{window} pooling window needs a resolution divisible by {window}")
+
+    return check
+
+
+# Theorem 4.1. O(3d) contains every group here; O(3)^d contains o3_shared and the
+# so3_path (a path in SO(3)^d); O(3) x I_d contains o3_shared.
+_O3D = ("o3_shared", "o3_pixel", "perm", "o3d", "so3_path")
+_O3_PIXEL = ("o3_shared", "o3_pixel", "so3_path")
+_O3_SHARED = ("o3_shared",)
+
+ARCHITECTURES.register(
+    Architecture(
+        "FCN",
+        "fully connected: dense layers on the flattened image",
+        build_fcn,
+        invariant_infinite=_O3D,
+        invariant_finite=_O3D,
+        default_width=1024,
+        spatial=False,
+    )
+)
+ARCHITECTURES.register(
+    Architecture(
+        "LCN",
+        "locally connected (unshared 3x3 filters), flatten, dense readout",
+        build_lcn,
+        invariant_infinite=_O3_PIXEL,
+        invariant_finite=_O3_PIXEL,
+        default_width=32,
+    )
+)
+ARCHITECTURES.register(
+    Architecture(
+        "VEC",
+        "3x3 circular conv layers, flatten (vectorise), dense readout",
+        build_vec,
+        invariant_infinite=_O3_PIXEL,
+        invariant_finite=_O3_SHARED,
+        default_width=128,
+    )
+)
+ARCHITECTURES.register(
+    Architecture(
+        "GAP",
+        "3x3 circular conv layers, global average pooling, dense readout",
+        build_gap,
+        invariant_infinite=_O3_SHARED,
+        invariant_finite=_O3_SHARED,
+        default_width=128,
+    )
+)
+for _w in (4, 8):
+    ARCHITECTURES.register(
+        Architecture(
+            f"LAP{_w}",
+            f"3x3 circular conv layers, {_w}x{_w} average pooling, flatten, dense readout",
+            make_lap(_w),
+            invariant_infinite=_O3_SHARED,
+            invariant_finite=_O3_SHARED,
+            default_width=128,
+            check_resolution=_needs_window(_w),
+            meta={"window": _w},
+        )
+    )

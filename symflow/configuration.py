@@ -1,0 +1,222 @@
+"""Checking a configuration dict: JSON Schema (defaults filled in), registry names,
+cross-field rules. Any problem becomes one :class:`ConfigError` whose message is a
+single line naming the key and what is allowed.
+
+symflow does not read config files: the workflow (and the ``symflow`` command)
+read YAML and hand the dict here. Rules that depend on the registries (names of
+groups and architectures) run after the plug-ins named under ``plugins:`` are
+imported, so plug-in names are accepted like the built-in ones.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import re
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+SCHEMA_PATH = Path(__file__).resolve().parent.parent / "workflow" / "schemas" / "config.schema.yaml"
+
+
+class ConfigError(ValueError):
+    """A configuration problem, as one line that names the key."""
+
+
+# extra checks registered by modules that own a config section: f(config) -> None, raising ConfigError
+_CHECKS: list[Callable[[dict], None]] = []
+
+
+def register_check(fn: Callable[[dict], None]) -> Callable[[dict], None]:
+    _CHECKS.append(fn)
+    return fn
+
+
+def load_schema(path: str | Path | None = None) -> dict:
+    import yaml
+
+    with open(path or SCHEMA_PATH) as fh:
+        return yaml.safe_load(fh)
+
+
+def _key(path: Iterable[Any]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _validator_with_defaults(schema: dict):
+    import jsonschema
+
+    base = jsonschema.Draft202012Validator
+
+    def set_defaults(validator, properties, instance, schema_):
+        if isinstance(instance, dict):
+            for prop, sub in properties.items():
+                if "$ref" in sub and "default" not in sub:
+                    continue
+                if "default" in sub and prop not in instance:
+                    instance[prop] = copy.deepcopy(sub["default"])
+        yield from base.VALIDATORS["properties"](validator, properties, instance, schema_)
+
+    cls = jsonschema.validators.extend(base, {"properties": set_defaults})
+    return cls(schema)
+
+
+def _format_error(error, schema: dict) -> str:
+    key = _key(error.absolute_path)
+    if error.validator == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        extras = sorted(set(error.instance) - set(allowed))
+        bad = extras[0] if extras else "?"
+        close = difflib.get_close_matches(bad, allowed, n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        where = f" under {key}" if error.absolute_path else ""
+        return f"unknown key '{bad}'{where}{hint}; allowed: {', '.join(allowed)}"
+    if error.validator == "enum":
+        allowed = ", ".join(map(str, error.validator_value))
+        return f"{key}: {error.instance!r} is not allowed; allowed: {allowed}"
+    if error.validator == "type":
+        want = error.validator_value
+        want = " or ".join(want) if isinstance(want, list) else want
+        return f"{key}: {error.instance!r} is not of type {want}"
+    if error.validator in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
+        words = {
+            "minimum": ">=",
+            "exclusiveMinimum": ">",
+            "maximum": "<=",
+            "exclusiveMaximum": "<",
+        }[error.validator]
+        return f"{key}: {error.instance!r} is out of range; must be {words} {error.validator_value}"
+    if error.validator == "pattern":
+        return f"{key}: {error.instance!r} is not allowed (letters, digits and '_' only)"
+    if error.validator in ("minItems", "uniqueItems"):
+        what = "must not be empty" if error.validator == "minItems" else "has repeated entries"
+        return f"{key}: {what}"
+    return f"{key}: {error.message}"
+
+
+def validate_schema(config: dict, schema: dict | None = None) -> dict:
+    """Fill defaults and check `config` against the schema; returns a new dict."""
+    import jsonschema
+
+    schema = schema or load_schema()
+    if config is None:
+        config = {}
+    if not isinstance(config, dict):
+        raise ConfigError(f"the config must be a mapping of keys to values, got {type(config).__name__}")
+    config = copy.deepcopy(config)
+    validator = _validator_with_defaults(schema)
+    error = jsonschema.exceptions.best_match(validator.iter_errors(config))
+    if error is not None:
+        raise ConfigError(_format_error(error, schema))
+    # a second pass: defaults inside objects created by the first pass
+    error = jsonschema.exceptions.best_match(validator.iter_errors(config))
+    if error is not None:
+        raise ConfigError(_format_error(error, schema))
+    return config
+
+
+def check_group_names(key: str, names: Iterable[str], allow_path: bool = False) -> None:
+    from symflow.groups import GROUPS
+
+    for i, name in enumerate(names):
+        if name not in GROUPS:
+            raise ConfigError(f"{key}[{i}]: {GROUPS.unknown_message(name)}")
+        if GROUPS.get(name).path and not allow_path:
+            raise ConfigError(
+                f"{key}[{i}]: {name!r} is a path group; its datasets come from its t values (path_t)"
+            )
+
+
+def check_architecture_names(key: str, names: Iterable[str]) -> None:
+    from symflow.architectures import ARCHITECTURES
+
+    for i, name in enumerate(names):
+        if name not in ARCHITECTURES:
+            raise ConfigError(f"{key}[{i}]: {ARCHITECTURES.unknown_message(name)}")
+
+
+def _check_data(config: dict) -> None:
+    from symflow.data import SOURCE_SIZES
+
+    data = config["data"]
+    pool, test = SOURCE_SIZES[data["source"]]
+    if data["n_train"] + data["n_val"] > pool:
+        raise ConfigError(
+            f"data.n_train + data.n_val = {data['n_train'] + data['n_val']} exceeds the "
+            f"{pool} training images of source '{data['source']}'"
+        )
+    if data["n_test"] > test:
+        raise ConfigError(
+            f"data.n_test: {data['n_test']} exceeds the {test} test images of source '{data['source']}'"
+        )
+
+
+def _check_figS2(config: dict) -> None:
+    fig = config["figS2"]
+    check_group_names("figS2.transforms", fig["transforms"])
+    if fig["resolution"] is not None and 32 % fig["resolution"]:
+        raise ConfigError(f"figS2.resolution: {fig['resolution']} must divide 32")
+    if fig["images"] > config["data"]["n_test"]:
+        raise ConfigError(f"figS2.images: {fig['images']} exceeds data.n_test = {config['data']['n_test']}")
+
+
+def validate(config: dict, schema: dict | None = None) -> dict:
+    """The whole check: schema and defaults, plug-ins, registry names, cross-field rules."""
+    from symflow.registry import load_plugins
+
+    config = validate_schema(config, schema)
+    try:
+        load_plugins(config["plugins"])
+    except ImportError as exc:
+        raise ConfigError(f"plugins: {exc}") from None
+    for check in [_check_data, _check_figS2, *_CHECKS]:
+        try:
+            check(config)
+        except ConfigError:
+            raise
+        except (KeyError, ValueError) as exc:  # a registry or spec error raised inside a check
+            raise ConfigError(str(exc).strip("'\"")) from None
+    return config
+
+
+def validate_or_exit(config: dict, schema_path: str | Path | None = None) -> dict:
+    """For the Snakefile: print one line and exit 2 on a bad config (no traceback)."""
+    import sys
+
+    try:
+        return validate(config, load_schema(schema_path) if schema_path else None)
+    except ConfigError as exc:
+        sys.stderr.write(f"config error: {exc}\n")
+        sys.stderr.flush()
+        raise SystemExit(2) from None
+
+
+def dataset_id(data: dict) -> str:
+    """The name of a data configuration, in every path that depends on it.
+
+    It spells out everything that determines the data stage's output except the
+    transform and seed (which have their own path parts): e.g.
+    ``cifar10-sample-r8-n3500.500.1000-k0``.
+    """
+    return (
+        f"cifar10-{data['source']}-r{data['resolution']}-"
+        f"n{data['n_train']}.{data['n_val']}.{data['n_test']}-k{data['split_seed']}"
+    )
+
+
+DATASET_ID = re.compile(
+    r"cifar10-(?P<source>sample|official)-r(?P<resolution>\d+)-"
+    r"n(?P<n_train>\d+)\.(?P<n_val>\d+)\.(?P<n_test>\d+)-k(?P<split_seed>\d+)"
+)
+
+
+def parse_dataset_id(name: str) -> dict:
+    """The inverse of :func:`dataset_id`: the data settings a dataset name stands for."""
+    match = DATASET_ID.fullmatch(name)
+    if not match:
+        raise ValueError(f"{name!r} is not a dataset name such as cifar10-sample-r8-n3500.500.1000-k0")
+    out: dict = {k: (v if k == "source" else int(v)) for k, v in match.groupdict().items()}
+    return out

@@ -1,0 +1,334 @@
+"""CIFAR-10 in the official "python version" format, and the data stage.
+
+The same loader reads the official archive's folder (``cifar-10-batches-py``,
+five training batches of 10,000 images and a test batch) and the sample that
+ships with symflow (``data/cifar-10-sample``: the first 1,017 images of four
+training batches and of the test batch, byte-identical to the archive).
+
+Every folder the loader reads has a ``SHA256SUMS`` file; each batch is checked
+against it before it is unpickled, so a damaged or substituted file is refused
+with its name. For the official archive, :func:`extract_archive` verifies the
+archive's MD5 (the published c58f30108f718f92721af3b95e74349a) and writes that
+file from the extracted batches.
+
+The stage itself (:func:`prepare_dataset`): split the training pool into
+train/val with a split seed, take the first n_test test images, standardise
+each channel with training-set statistics, block-average to R x R, then apply
+one fixed random element tau of a transform group (symflow.groups).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import pickle
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+ARCHIVE_NAME = "cifar-10-python.tar.gz"
+ARCHIVE_MD5 = "c58f30108f718f92721af3b95e74349a"
+ARCHIVE_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+ARCHIVE_FOLDER = "cifar-10-batches-py"
+TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
+TEST_BATCH = "test_batch"
+META = "batches.meta"
+NUM_CLASSES = 10
+IMAGE_SIZE = 32
+# training-pool and test sizes of each source (used to check a config before any job runs)
+SOURCE_SIZES = {"sample": (4068, 1017), "official": (50000, 10000)}
+
+
+class DataError(RuntimeError):
+    """A data file that is missing, damaged or not in the expected format."""
+
+
+@dataclass(frozen=True)
+class Cifar10:
+    x_train: np.ndarray  # (N, 32, 32, 3) uint8
+    y_train: np.ndarray  # (N,) int64
+    x_test: np.ndarray
+    y_test: np.ndarray
+    label_names: tuple[str, ...]
+    checksum: str  # sha256 of the folder's SHA256SUMS file: one digest for the whole source
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def md5_file(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.md5()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_sums(folder: Path) -> dict[str, str]:
+    sums_file = folder / "SHA256SUMS"
+    if not sums_file.exists():
+        raise DataError(
+            f"{sums_file}: missing; a CIFAR-10 folder needs its SHA256SUMS "
+            f"(extract the official archive with `symflow` to create it)"
+        )
+    sums = {}
+    for line in sums_file.read_text().splitlines():
+        if line.strip():
+            digest, name = line.split()
+            sums[name.lstrip("*")] = digest
+    return sums
+
+
+def _load_batch(path: Path, want_sha: str | None) -> tuple[np.ndarray, np.ndarray]:
+    if not path.exists():
+        raise DataError(f"{path}: missing CIFAR-10 batch")
+    if want_sha is not None:
+        got = sha256_file(path)
+        if got != want_sha:
+            raise DataError(
+                f"{path}: SHA-256 {got[:16]}... does not match SHA256SUMS ({want_sha[:16]}...); "
+                f"the file is damaged or not the CIFAR-10 batch it claims to be"
+            )
+    try:
+        with open(path, "rb") as fh:
+            batch = pickle.load(fh, encoding="bytes")
+        data = np.asarray(batch[b"data"])
+        labels = np.asarray(batch[b"labels"], dtype=np.int64)
+    except Exception as exc:  # a non-pickle or a pickle of something else
+        raise DataError(f"{path}: not a CIFAR-10 python-format batch ({type(exc).__name__}: {exc})") from exc
+    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * IMAGE_SIZE**2:
+        raise DataError(f"{path}: data has dtype {data.dtype} and shape {data.shape}, want uint8 (N, 3072)")
+    if labels.shape != (data.shape[0],) or labels.min() < 0 or labels.max() >= NUM_CLASSES:
+        raise DataError(f"{path}: labels do not match the images or lie outside 0..9")
+    # channel-major rows: 1024 red, 1024 green, 1024 blue values -> (N, 32, 32, 3)
+    images = data.reshape(-1, 3, IMAGE_SIZE, IMAGE_SIZE).transpose(0, 2, 3, 1)
+    return np.ascontiguousarray(images), labels
+
+
+def load_cifar10(folder: str | Path) -> Cifar10:
+    """Load every training batch present and the test batch from `folder`, verified."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"{folder}: no such CIFAR-10 folder")
+    sums = read_sums(folder)
+    names = [b for b in TRAIN_BATCHES if (folder / b).exists() or b in sums]
+    if not names:
+        raise DataError(f"{folder}: no data_batch_* files")
+    xs, ys = zip(*(_load_batch(folder / b, sums.get(b)) for b in names))
+    x_test, y_test = _load_batch(folder / TEST_BATCH, sums.get(TEST_BATCH))
+    label_names: tuple[str, ...] = tuple(str(i) for i in range(NUM_CLASSES))
+    if (folder / META).exists():
+        if META in sums and sha256_file(folder / META) != sums[META]:
+            raise DataError(f"{folder / META}: does not match SHA256SUMS")
+        with open(folder / META, "rb") as fh:
+            meta = pickle.load(fh, encoding="bytes")
+        label_names = tuple(n.decode() for n in meta[b"label_names"])
+    return Cifar10(
+        x_train=np.concatenate(xs),
+        y_train=np.concatenate(ys),
+        x_test=x_test,
+        y_test=y_test,
+        label_names=label_names,
+        checksum=sha256_file(folder / "SHA256SUMS"),
+    )
+
+
+def extract_archive(archive: str | Path, dest: str | Path) -> Path:
+    """Verify the official archive's MD5, extract it under `dest`, write SHA256SUMS.
+
+    Returns the extracted ``cifar-10-batches-py`` folder.
+    """
+    archive, dest = Path(archive), Path(dest)
+    if not archive.exists():
+        raise DataError(
+            f"{archive}: missing. Without internet, download {ARCHIVE_URL} elsewhere "
+            f"and put it at this path"
+        )
+    got = md5_file(archive)
+    if got != ARCHIVE_MD5:
+        raise DataError(f"{archive}: MD5 {got} is not the official {ARCHIVE_MD5}; download it again")
+    folder = dest / ARCHIVE_FOLDER
+    folder.mkdir(parents=True, exist_ok=True)
+    wanted = set(TRAIN_BATCHES) | {TEST_BATCH, META}
+    with tarfile.open(archive, "r:gz") as tar:
+        for member in tar.getmembers():
+            name = Path(member.name).name
+            if member.isfile() and name in wanted:
+                payload = tar.extractfile(member).read()
+                (folder / name).write_bytes(payload)
+    lines = [f"{sha256_file(folder / n)}  {n}" for n in sorted(wanted)]
+    (folder / "SHA256SUMS").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def download_archive(dest: str | Path, url: str = ARCHIVE_URL, timeout: float = 60.0) -> Path:
+    """Download the official archive to `dest` (atomically) and verify its MD5."""
+    import urllib.request
+
+    from symflow.h5io import atomic_path
+
+    dest = Path(dest)
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp, atomic_path(dest) as tmp:
+            with open(tmp, "wb") as out:
+                while block := resp.read(1 << 20):
+                    out.write(block)
+            if md5_file(tmp) != ARCHIVE_MD5:
+                raise DataError(f"{url}: downloaded file has the wrong MD5")
+    except OSError as exc:
+        raise DataError(
+            f"could not download {url} ({exc}). Without internet, fetch {ARCHIVE_NAME} "
+            f"elsewhere and put it at {dest}"
+        ) from exc
+    return dest
+
+
+# -- the data stage ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Splits:
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    mean: np.ndarray
+    std: np.ndarray
+    train_index: np.ndarray  # positions in the training pool
+    val_index: np.ndarray
+    test_index: np.ndarray
+
+
+def split(data: Cifar10, n_train: int, n_val: int, n_test: int, split_seed: int) -> tuple[np.ndarray, ...]:
+    """Indices of train and val (a permutation of the pool by split_seed) and test (the first n_test)."""
+    pool = len(data.y_train)
+    if n_train < 1 or n_val < 0 or n_test < 1:
+        raise ValueError("n_train and n_test must be >= 1 and n_val >= 0")
+    if n_train + n_val > pool:
+        raise ValueError(f"n_train + n_val = {n_train + n_val} exceeds the {pool} training images")
+    if n_test > len(data.y_test):
+        raise ValueError(f"n_test = {n_test} exceeds the {len(data.y_test)} test images")
+    order = np.random.default_rng(np.random.SeedSequence([int(split_seed), 0xC1FA])).permutation(pool)
+    return order[:n_train], order[n_train : n_train + n_val], np.arange(n_test)
+
+
+def downsample(x: np.ndarray, resolution: int) -> np.ndarray:
+    """Block-average (N, H, W, C) images to (N, R, R, C); R must divide H and W."""
+    n, h, w, c = x.shape
+    if resolution < 1 or h % resolution or w % resolution:
+        raise ValueError(f"resolution {resolution} must divide the image size {h}x{w}")
+    fh, fw = h // resolution, w // resolution
+    return x.reshape(n, resolution, fh, resolution, fw, c).mean(axis=(2, 4))
+
+
+def one_hot(labels: np.ndarray, k: int = NUM_CLASSES) -> np.ndarray:
+    return np.eye(k, dtype=np.float32)[labels]
+
+
+def prepare_splits(
+    data: Cifar10, n_train: int, n_val: int, n_test: int, resolution: int, split_seed: int
+) -> Splits:
+    """Split, standardise per channel with training statistics, downsample to R x R."""
+    tr, va, te = split(data, n_train, n_val, n_test, split_seed)
+    x_tr = data.x_train[tr].astype(np.float64) / 255.0
+    mean = x_tr.mean(axis=(0, 1, 2))
+    std = x_tr.std(axis=(0, 1, 2))
+
+    def prep(x: np.ndarray) -> np.ndarray:
+        z = (x.astype(np.float64) / 255.0 - mean) / std
+        return downsample(z, resolution)
+
+    return Splits(
+        x_train=prep(data.x_train[tr]),
+        y_train=data.y_train[tr],
+        x_val=prep(data.x_train[va]),
+        y_val=data.y_train[va],
+        x_test=prep(data.x_test[te]),
+        y_test=data.y_test[te],
+        mean=mean,
+        std=std,
+        train_index=tr,
+        val_index=va,
+        test_index=te,
+    )
+
+
+def transform_splits(splits: Splits, transform: str, seed: int) -> dict[str, np.ndarray]:
+    """Apply one element tau (drawn from `seed`) to every split; arrays ready for HDF5."""
+    from symflow.groups import sample_element, transform_images
+
+    element = sample_element(transform, seed, splits.x_train.shape[1:])
+    out: dict[str, np.ndarray] = {}
+    for part in ("train", "val", "test"):
+        x = getattr(splits, f"x_{part}")
+        y = getattr(splits, f"y_{part}")
+        out[f"x_{part}"] = transform_images(transform, seed, x, element).astype(np.float32)
+        out[f"y_{part}"] = one_hot(y)
+        out[f"labels_{part}"] = y.astype(np.int64)
+        out[f"index_{part}"] = getattr(splits, f"{part}_index").astype(np.int64)
+    return out
+
+
+def prepare_dataset(
+    source_dir: str | Path,
+    out_path: str | Path,
+    *,
+    source: str,
+    n_train: int,
+    n_val: int,
+    n_test: int,
+    resolution: int,
+    split_seed: int,
+    transform: str,
+    seed: int,
+) -> None:
+    """The data stage: one HDF5 file per (dataset, transform, seed), written atomically."""
+    from symflow.groups import parse_spec
+    from symflow.h5io import package_versions, write_h5
+
+    spec = parse_spec(transform)
+    data = load_cifar10(source_dir)
+    splits = prepare_splits(data, n_train, n_val, n_test, resolution, split_seed)
+    arrays = transform_splits(splits, spec.id, seed)
+    attrs = {
+        "kind": "dataset",
+        "source": source,
+        "source_dir": str(source_dir),
+        "source_checksum": data.checksum,
+        "source_checksum_kind": "sha256 of the folder's SHA256SUMS file",
+        "archive_md5": ARCHIVE_MD5 if source == "official" else "n/a (shipped sample)",
+        "group": spec.group,
+        "transform": spec.id,
+        "t": spec.t if spec.t is not None else float("nan"),
+        "seed": int(seed),
+        "split_seed": int(split_seed),
+        "resolution": int(resolution),
+        "n_train": int(n_train),
+        "n_val": int(n_val),
+        "n_test": int(n_test),
+        "channel_mean": splits.mean.tolist(),
+        "channel_std": splits.std.tolist(),
+        "label_names": list(data.label_names),
+        "preprocessing": "x/255, per-channel standardisation (train stats), block-average to RxR, then tau",
+        "versions": package_versions(),
+    }
+    write_h5(out_path, arrays, attrs)
+
+
+def load_dataset(path: str | Path, parts: tuple[str, ...] = ("train", "val", "test")) -> dict[str, np.ndarray]:
+    """Read a data-stage file (checksum verified): x_*, y_*, labels_* for the requested parts."""
+    from symflow.h5io import read_h5
+
+    arrays, attrs = read_h5(path)
+    keep = {k: v for k, v in arrays.items() if k.split("_", 1)[-1] in parts}
+    keep["attrs"] = attrs  # type: ignore[assignment]
+    return keep

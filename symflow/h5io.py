@@ -1,0 +1,158 @@
+"""HDF5 artifacts: written atomically, stamped with a content checksum, verified on read.
+
+Every artifact symflow writes goes through :func:`write_h5`:
+
+* the file is written under a temporary name in the target folder and renamed
+  into place only when complete, so a job killed at any moment never leaves a
+  partial file at the final path;
+* the attribute ``content_sha256`` holds a SHA-256 over every dataset (name,
+  dtype, shape and bytes), and :func:`read_h5` recomputes it, so a truncated or
+  bit-flipped file fails with an error that names it instead of being reused;
+* no timestamps are stored, so the same arrays and attributes give the same bytes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+import numpy as np
+
+CHECKSUM_ATTR = "content_sha256"
+
+
+class CorruptArtifactError(RuntimeError):
+    """An artifact that cannot be read, or whose content does not match its checksum."""
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
+    """Yield a temporary path beside `path`; rename it to `path` if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{suffix}", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def content_checksum(arrays: Mapping[str, np.ndarray]) -> str:
+    digest = hashlib.sha256()
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        digest.update(f"{name}|{a.dtype.str}|{a.shape}|".encode())
+        digest.update(a.tobytes())
+    return digest.hexdigest()
+
+
+def _attr_value(value: Any) -> Any:
+    if isinstance(value, (dict, list, tuple)) and not (
+        isinstance(value, (list, tuple)) and value and all(isinstance(v, (int, float)) for v in value)
+    ):
+        return json.dumps(value, sort_keys=True)
+    if value is None:
+        return "null"
+    return value
+
+
+def write_h5(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], attrs: Mapping[str, Any]) -> None:
+    """Write `arrays` as datasets and `attrs` as root attributes, atomically, with a checksum."""
+    import h5py
+
+    arrays = {k: np.asarray(v) for k, v in arrays.items()}
+    with atomic_path(path) as tmp:
+        with h5py.File(tmp, "w", track_order=False) as f:
+            for name in sorted(arrays):
+                f.create_dataset(name, data=arrays[name], track_times=False)
+            for key in sorted(attrs):
+                f.attrs[key] = _attr_value(attrs[key])
+            f.attrs[CHECKSUM_ATTR] = content_checksum(arrays)
+
+
+def read_h5(
+    path: str | os.PathLike, names: list[str] | None = None, verify: bool = True
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Read datasets (all, or `names`) and attributes; verify the checksum over all datasets."""
+    import h5py
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such artifact")
+    try:
+        with h5py.File(path, "r") as f:
+            attrs = {k: _decode(v) for k, v in f.attrs.items()}
+            every = {k: f[k][()] for k in f.keys()}
+    except (OSError, KeyError, ValueError, RuntimeError) as exc:
+        raise CorruptArtifactError(
+            f"{path}: cannot be read as HDF5 ({exc}); delete it and rerun the workflow "
+            f"(or run `symflow verify-cache`)"
+        ) from exc
+    if verify:
+        want = attrs.get(CHECKSUM_ATTR)
+        if want is None:
+            raise CorruptArtifactError(f"{path}: has no {CHECKSUM_ATTR} attribute (not written by symflow?)")
+        got = content_checksum(every)
+        if got != want:
+            raise CorruptArtifactError(
+                f"{path}: content checksum mismatch (stored {want[:12]}..., computed {got[:12]}...); "
+                f"the file is corrupt: delete it and rerun the workflow (or run `symflow verify-cache`)"
+            )
+    if names is not None:
+        missing = [n for n in names if n not in every]
+        if missing:
+            raise KeyError(f"{path}: no dataset(s) {missing}; has {sorted(every)}")
+        every = {n: every[n] for n in names}
+    return every, attrs
+
+
+def read_attrs(path: str | os.PathLike) -> dict[str, Any]:
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            return {k: _decode(v) for k, v in f.attrs.items()}
+    except (OSError, KeyError, ValueError, RuntimeError) as exc:
+        raise CorruptArtifactError(f"{path}: cannot be read as HDF5 ({exc})") from exc
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, bytes):
+        value = value.decode()
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, str) and value[:1] in "[{":
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value
+
+
+def verify_h5(path: str | os.PathLike) -> None:
+    """Raise CorruptArtifactError if `path` is unreadable or fails its checksum."""
+    read_h5(path, verify=True)
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of the packages that determine symflow's numbers (for provenance attributes)."""
+    from importlib import metadata
+
+    out = {}
+    for pkg in ("symflow", "numpy", "h5py", "jax", "jaxlib", "neural-tangents", "flax", "optax"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = "absent"
+    return out

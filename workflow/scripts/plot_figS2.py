@@ -1,0 +1,16 @@
+# Adapter: log, then one symflow call.
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/../..")
+from symflow.logs import log_to  # noqa: E402
+from symflow.figures.figS2 import plot_figS2  # noqa: E402
+
+log = log_to(snakemake.log[0])
+plot_figS2(
+    snakemake.input.data,
+    snakemake.params.transforms,
+    snakemake.params.images,
+    snakemake.output.pdf,
+    snakemake.output.png,
+)
+log.info("wrote %s and %s", snakemake.output.pdf, snakemake.output.png)
