@@ -1,0 +1,131 @@
+"""Tidy result rows: one CSV row per run, the same columns for every stage, so that
+the gathered table (results/tables/runs.csv) is one pandas call away.
+
+Columns (RUN_COLUMNS):
+    stage        regression | sgd | ensemble
+    dataset      the dataset name (symflow.configuration.dataset_id)
+    transform    the transform spec (e.g. o3_pixel, so3_path-t0.5)
+    group        the transform group (so3_path for every t)
+    t            the path parameter, empty for non-path groups
+    architecture registry name (FCN, LCN, VEC, GAP, LAP4, LAP8, plug-ins)
+    width        hidden width n of a finite network; empty for kernels (n = inf)
+    init         first-layer initialisation of a finite network: gaussian | uniform
+    inference    ntk | nngp | nn | nn_plus
+    m            training-set size
+    seed         the run's seed (draws tau; with `member`, the init)
+    member       ensemble member (0 for an ordinary run)
+    ensemble     ensemble size for stage=ensemble rows, else 1
+    accuracy     test accuracy (SGD: at the step of best test accuracy, as the paper reports)
+    mse          test mean squared error, mean over examples and the K = 10 outputs
+    val_accuracy validation accuracy at the same point
+    train_accuracy  best training accuracy reached (SGD), empty for kernels
+    failed       True if the run failed (SGD: best train accuracy < threshold, or NaN)
+    reason       why it failed; empty otherwise
+    steps        SGD steps taken
+    eta0         eta0 = 2 / lambda_max of the finite-width NTK (SGD), lr = factor * eta0
+    lr           the learning rate used
+    ridge        kernel ridge chosen on the validation split, relative to the mean diagonal
+    wall_time_s  wall time of the run
+    path         the run's main output file
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+RUN_COLUMNS = (
+    "stage",
+    "dataset",
+    "transform",
+    "group",
+    "t",
+    "architecture",
+    "width",
+    "init",
+    "inference",
+    "m",
+    "seed",
+    "member",
+    "ensemble",
+    "accuracy",
+    "mse",
+    "val_accuracy",
+    "train_accuracy",
+    "failed",
+    "reason",
+    "steps",
+    "eta0",
+    "lr",
+    "ridge",
+    "wall_time_s",
+    "path",
+)
+STAGES = ("regression", "sgd", "ensemble")
+INFERENCES = ("ntk", "nngp", "nn", "nn_plus")
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        if math.isnan(value):
+            return ""
+        return repr(value)
+    return str(value)
+
+
+def make_row(**values: Any) -> dict[str, str]:
+    """A complete row: every column present (missing ones empty), unknown ones refused."""
+    unknown = set(values) - set(RUN_COLUMNS)
+    if unknown:
+        raise ValueError(f"unknown result columns {sorted(unknown)}; allowed: {', '.join(RUN_COLUMNS)}")
+    if values.get("stage") not in STAGES:
+        raise ValueError(f"stage must be one of {STAGES}, got {values.get('stage')!r}")
+    if values.get("inference") not in INFERENCES:
+        raise ValueError(f"inference must be one of {INFERENCES}, got {values.get('inference')!r}")
+    return {c: _cell(values.get(c)) for c in RUN_COLUMNS}
+
+
+def write_row(path: str | os.PathLike, row: Mapping[str, Any]) -> None:
+    """Write one metrics row (with header) atomically."""
+    from symflow.h5io import atomic_path
+
+    row = make_row(**row) if set(row) != set(RUN_COLUMNS) else dict(row)
+    with atomic_path(path, suffix=".csv") as tmp:
+        with open(tmp, "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=RUN_COLUMNS)
+            writer.writeheader()
+            writer.writerow(row)
+
+
+def read_rows(paths: list[str | os.PathLike]) -> list[dict[str, str]]:
+    rows = []
+    for p in paths:
+        with open(p, newline="") as fh:
+            reader = csv.DictReader(fh)
+            if tuple(reader.fieldnames or ()) != RUN_COLUMNS:
+                raise ValueError(f"{p}: columns {reader.fieldnames} are not symflow's RUN_COLUMNS")
+            rows.extend(reader)
+    return rows
+
+
+def accuracy(outputs, labels) -> float:
+    import numpy as np
+
+    return float(np.mean(np.argmax(outputs, axis=-1) == labels))
+
+
+def mse(outputs, targets) -> float:
+    import numpy as np
+
+    return float(np.mean((np.asarray(outputs, dtype=np.float64) - targets) ** 2))
+
+
+def ensure_parent(path: str | os.PathLike) -> Path:
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    return p

@@ -1,0 +1,27 @@
+"""Process set-up for JAX jobs: threads, precision, platform. Call before importing jax."""
+
+from __future__ import annotations
+
+import os
+
+
+def configure_jax(threads: int | None = None, x64: bool = False, platform: str | None = None) -> None:
+    """Limit XLA's CPU threads to the job's `threads` (Snakemake's threads) and set precision.
+
+    Must run before JAX is first imported in the process; later calls only set x64.
+    """
+    if threads is not None and threads >= 1:
+        flags = os.environ.get("XLA_FLAGS", "")
+        if "intra_op_parallelism_threads" not in flags:
+            extra = f"--xla_cpu_multi_thread_eigen={'true' if threads > 1 else 'false'} "
+            extra += f"intra_op_parallelism_threads={threads}"
+            os.environ["XLA_FLAGS"] = f"{flags} {extra}".strip()
+        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ.setdefault(var, str(threads))
+    if platform:
+        os.environ.setdefault("JAX_PLATFORMS", platform)
+    if x64:
+        os.environ["JAX_ENABLE_X64"] = "1"
+        import jax
+
+        jax.config.update("jax_enable_x64", True)
