@@ -161,7 +161,7 @@ def make_lap(window: int) -> Callable[[ModelHP, int, int], StaxTriple]:
 def _needs_window(window: int) -> Callable[[int], None]:
     def check(resolution: int) -> None:
         if resolution % window:
-            raise ValueError(f"a {window}x{window} pooling window needs a resolution divisible by {window}")
+            raise ValueError(f"its {window}x{window} pooling window needs a resolution divisible by {window}")
 
     return check
 

@@ -163,6 +163,31 @@ def _check_figS2(config: dict) -> None:
         raise ConfigError(f"figS2.images: {fig['images']} exceeds data.n_test = {config['data']['n_test']}")
 
 
+def _check_experiments(config: dict) -> None:
+    from symflow.architectures import ARCHITECTURES
+
+    exps = config["experiments"]
+    n_train, res = config["data"]["n_train"], config["data"]["resolution"]
+    archs_used = set()
+    for fig in ("fig2", "figS5", "figS6"):
+        check_architecture_names(f"experiments.{fig}.architectures", exps[fig]["architectures"])
+        archs_used.update(exps[fig]["architectures"])
+    for fig in ("fig2", "fig3", "figS5", "figS6"):
+        check_group_names(f"experiments.{fig}.transforms", exps[fig]["transforms"])
+    archs_used.update(["VEC", "LCN", "GAP"])  # fig3, fig4 and figS1 use these
+    for name in sorted(archs_used):
+        try:
+            ARCHITECTURES.get(name).check_resolution(res)
+        except ValueError as exc:
+            raise ConfigError(f"data.resolution: {res} does not suit architecture {name}: {exc}") from None
+    sizes = [("fig2", exps["fig2"]["m"]), ("fig3", exps["fig3"]["m"]), ("figS1", exps["figS1"]["m"]),
+             ("figS5", exps["figS5"]["m"])]
+    sizes += [("fig4", m) for m in exps["fig4"]["m"]] + [("figS6", m) for m in exps["figS6"]["m"]]
+    for fig, m in sizes:
+        if m > n_train:
+            raise ConfigError(f"experiments.{fig}.m: {m} exceeds data.n_train = {n_train}")
+
+
 def validate(config: dict, schema: dict | None = None) -> dict:
     """The whole check: schema and defaults, plug-ins, registry names, cross-field rules."""
     from symflow.registry import load_plugins
@@ -172,7 +197,7 @@ def validate(config: dict, schema: dict | None = None) -> dict:
         load_plugins(config["plugins"])
     except ImportError as exc:
         raise ConfigError(f"plugins: {exc}") from None
-    for check in [_check_data, _check_figS2, *_CHECKS]:
+    for check in [_check_data, _check_figS2, _check_experiments, *_CHECKS]:
         try:
             check(config)
         except ConfigError:

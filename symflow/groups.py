@@ -44,6 +44,7 @@ class Group:
     sample: Callable[[np.random.Generator, tuple[int, ...], float | None], Element]
     apply: Callable[[Element, np.ndarray], np.ndarray]
     path: bool = False  # a one-parameter path tau_t, t in [0, 1]
+    random: bool = True  # False: one element only (identity), so every seed gives the same data
     orthogonal: bool = True  # tau preserves the Euclidean norm of each image
     tags: tuple[str, ...] = field(default_factory=tuple)
 
@@ -94,6 +95,12 @@ def parse_spec(spec: str) -> TransformSpec:
 
 def spec_id(group: str, t: float | None = None) -> str:
     return TransformSpec(group, t).id
+
+
+def canonical_seed(spec: str | TransformSpec, seed: int) -> int:
+    """The seed whose data equal `seed`'s: 0 for a group with a single element (identity)."""
+    spec = parse_spec(spec) if isinstance(spec, str) else spec
+    return int(seed) if GROUPS.get(spec.group).random else 0
 
 
 # -- sampling and applying -----------------------------------------------------
@@ -201,6 +208,7 @@ GROUPS.register(
         description="I_3d: no transformation",
         sample=lambda rng, shape, t: {},
         apply=lambda el, x: x.copy(),
+        random=False,
     )
 )
 GROUPS.register(

@@ -6,8 +6,9 @@ REPO = Path(workflow.basedir)
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from symflow.architectures import ARCHITECTURES, ModelHP
 from symflow.configuration import dataset_id, parse_dataset_id, validate_or_exit
-from symflow.groups import GROUPS, spec_id
+from symflow.groups import GROUPS, canonical_seed, parse_spec, spec_id
 
 # one line on stderr and exit status 2 for a bad config; defaults filled in
 config = validate_or_exit(config, REPO / "workflow" / "schemas" / "config.schema.yaml")
@@ -42,8 +43,112 @@ wildcard_constraints:
     seed=r"\d+",
 
 
+HP = ModelHP.from_config(config["model"]).tag  # e.g. L8-w2-b0.01-f3
+KSPEC = f"{config['kernels']['backend']}-{config['kernels']['dtype']}"  # e.g. nt-float32
+KERNELS = config["regression"]["kernels"]
+EXP = config["experiments"]
+
+
+# -- paths: each names everything that determines its content ------------------
+
+
 def data_file(transform, seed, dataset=DATASET):
-    return f"results/data/{dataset}/{transform}/s{seed}.h5"
+    """The data-stage file; a group with one element (identity) has one file for all seeds."""
+    return f"results/data/{dataset}/{transform}/s{canonical_seed(transform, seed)}.h5"
+
+
+def regression_file(arch, transform, seed, m, kernel, ext="h5"):
+    """Kernel regression on the first m training examples: predictions (.h5), metrics row (.csv)."""
+    return f"results/regression/{DATASET}/{arch}/{HP}/{KSPEC}/{transform}/s{seed}/m{m}/{kernel}.{ext}"
+
+
+def sgd_dir(arch, width, transform, recipe, m, seed, member=0, init="gaussian"):
+    """A finite-width SGD run: metrics.csv, predictions.h5, curve.csv inside."""
+    return (
+        f"results/sgd/{DATASET}/{arch}-w{width}-{init}/{HP}/{transform}/"
+        f"{recipe}/m{m}/s{seed}/i{member}"
+    )
+
+
+def sgd_metrics(*args, **kwargs):
+    return f"{sgd_dir(*args, **kwargs)}/metrics.csv"
+
+
+def width_of(arch):
+    return config["sgd"]["widths"].get(arch, ARCHITECTURES.get(arch).default_width)
+
+
+# -- targets of each figure (lists of metrics rows) ---------------------------------
+
+
+def fig2_runs():
+    e = EXP["fig2"]
+    out = []
+    for arch in e["architectures"]:
+        for transform in e["transforms"]:
+            for seed in e["seeds"]:
+                out += [regression_file(arch, transform, seed, e["m"], k, "csv") for k in KERNELS]
+                out += [
+                    sgd_metrics(arch, width_of(arch), transform, r, e["m"], seed)
+                    for r in e["recipes"]
+                ]
+    return out
+
+
+def fig3_runs():
+    e = EXP["fig3"]
+    out = []
+    for transform in e["transforms"]:
+        for seed in e["seeds"]:
+            out.append(regression_file("VEC", transform, seed, e["m"], "ntk", "csv"))
+            for width in e["widths"]:
+                out += [sgd_metrics("VEC", width, transform, r, e["m"], seed) for r in e["recipes"]]
+    return out
+
+
+def fig4_sizes():
+    e = EXP["fig4"]
+    return list(e["m"]) + ([2 * DATA["n_train"]] if e["flip"] else [])
+
+
+def fig4_runs():
+    e = EXP["fig4"]
+    out = []
+    for seed in e["seeds"]:
+        for m in fig4_sizes():
+            out += [regression_file("VEC", "identity", seed, m, k, "csv") for k in KERNELS]
+            out.append(sgd_metrics("VEC", width_of("VEC"), "identity", e["recipe"], m, seed))
+            out.append(sgd_metrics("LCN", width_of("LCN"), "identity", e["recipe"], m, seed))
+            out.append(sgd_metrics("VEC", width_of("VEC"), "o3_pixel", e["recipe"], m, seed))
+    return out
+
+
+def figS1_transforms():
+    return [spec_id("so3_path", t) for t in EXP["figS1"]["t"]]
+
+
+def figS5_runs():
+    e = EXP["figS5"]
+    return [
+        sgd_metrics(arch, width_of(arch), transform, r, e["m"], seed, init=init)
+        for arch in e["architectures"]
+        for transform in e["transforms"]
+        for r in e["recipes"]
+        for seed in e["seeds"]
+        for init in ("gaussian", "uniform")
+    ]
+
+
+def figS6_runs():
+    e = EXP["figS6"]
+    return [
+        regression_file(arch, transform, seed, m, k, "csv")
+        for arch in e["architectures"]
+        for transform in e["transforms"]
+        for seed in e["seeds"]
+        for m in e["m"]
+        for k in KERNELS
+    ]
 
 
 def dataset_params(wildcards):
