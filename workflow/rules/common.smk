@@ -1,4 +1,5 @@
 # Config validation (before any job), wildcard constraints, input functions.
+import os
 import sys
 from pathlib import Path
 
@@ -16,7 +17,9 @@ config = validate_or_exit(config, REPO / "workflow" / "schemas" / "config.schema
 DATA = config["data"]
 DATASET = dataset_id(DATA)
 # Fig. S2 shows its images at their own resolution: a second (cheap) data configuration
-FIGS2_DATASET = dataset_id({**DATA, "resolution": config["figS2"]["resolution"] or DATA["resolution"]})
+FIGS2_DATASET = dataset_id(
+    {**DATA, "resolution": config["figS2"]["resolution"] or DATA["resolution"]}
+)
 DATASETS = sorted({DATASET, FIGS2_DATASET})
 SOURCE_DIR = (
     DATA["sample_dir"]
@@ -44,7 +47,9 @@ wildcard_constraints:
 
 
 HP = ModelHP.from_config(config["model"]).tag  # e.g. L8-w2-b0.01-f3
-KSPEC = f"{config['kernels']['backend']}-{config['kernels']['dtype']}"  # e.g. nt-float32
+KSPEC = (
+    f"{config['kernels']['backend']}-{config['kernels']['dtype']}"  # e.g. nt-float32
+)
 KERNELS = config["regression"]["kernels"]
 EXP = config["experiments"]
 
@@ -87,7 +92,10 @@ def fig2_runs():
     for arch in e["architectures"]:
         for transform in e["transforms"]:
             for seed in e["seeds"]:
-                out += [regression_file(arch, transform, seed, e["m"], k, "csv") for k in KERNELS]
+                out += [
+                    regression_file(arch, transform, seed, e["m"], k, "csv")
+                    for k in KERNELS
+                ]
                 out += [
                     sgd_metrics(arch, width_of(arch), transform, r, e["m"], seed)
                     for r in e["recipes"]
@@ -102,7 +110,10 @@ def fig3_runs():
         for seed in e["seeds"]:
             out.append(regression_file("VEC", transform, seed, e["m"], "ntk", "csv"))
             for width in e["widths"]:
-                out += [sgd_metrics("VEC", width, transform, r, e["m"], seed) for r in e["recipes"]]
+                out += [
+                    sgd_metrics("VEC", width, transform, r, e["m"], seed)
+                    for r in e["recipes"]
+                ]
     return out
 
 
@@ -116,10 +127,18 @@ def fig4_runs():
     out = []
     for seed in e["seeds"]:
         for m in fig4_sizes():
-            out += [regression_file("VEC", "identity", seed, m, k, "csv") for k in KERNELS]
-            out.append(sgd_metrics("VEC", width_of("VEC"), "identity", e["recipe"], m, seed))
-            out.append(sgd_metrics("LCN", width_of("LCN"), "identity", e["recipe"], m, seed))
-            out.append(sgd_metrics("VEC", width_of("VEC"), "o3_pixel", e["recipe"], m, seed))
+            out += [
+                regression_file("VEC", "identity", seed, m, k, "csv") for k in KERNELS
+            ]
+            out.append(
+                sgd_metrics("VEC", width_of("VEC"), "identity", e["recipe"], m, seed)
+            )
+            out.append(
+                sgd_metrics("LCN", width_of("LCN"), "identity", e["recipe"], m, seed)
+            )
+            out.append(
+                sgd_metrics("VEC", width_of("VEC"), "o3_pixel", e["recipe"], m, seed)
+            )
     return out
 
 

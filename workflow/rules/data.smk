@@ -9,12 +9,12 @@ rule download_cifar10:
         "logs/data/download_cifar10.log",
     benchmark:
         "benchmarks/data/download_cifar10.tsv"
+    conda:
+        CONDA_ENV
+    threads: 1
     resources:
         mem_mb=1000,
         runtime=60,
-    threads: 1
-    conda:
-        CONDA_ENV
     script:
         "../scripts/download_cifar10.py"
 
@@ -28,12 +28,12 @@ rule extract_cifar10:
         "logs/data/extract_cifar10.log",
     benchmark:
         "benchmarks/data/extract_cifar10.tsv"
+    conda:
+        CONDA_ENV
+    threads: 1
     resources:
         mem_mb=2000,
         runtime=20,
-    threads: 1
-    conda:
-        CONDA_ENV
     script:
         "../scripts/extract_cifar10.py"
 
@@ -43,18 +43,18 @@ rule transform_dataset:
         sums=f"{SOURCE_DIR}/SHA256SUMS",
     output:
         h5="results/data/{dataset}/{transform}/s{seed}.h5",
-    params:
-        source_dir=SOURCE_DIR,
-        data=dataset_params,
     log:
         "logs/data/{dataset}/{transform}/s{seed}.log",
     benchmark:
         "benchmarks/data/{dataset}/{transform}/s{seed}.tsv"
+    conda:
+        CONDA_ENV
+    threads: 1
     resources:
         mem_mb=lambda wc: 2000 + (6000 if DATA["source"] == "official" else 0),
         runtime=30,
-    threads: 1
-    conda:
-        CONDA_ENV
+    params:
+        source_dir=lambda wc, input: os.path.dirname(input.sums),
+        data=dataset_params,
     script:
         "../scripts/transform_dataset.py"

@@ -1,0 +1,83 @@
+"""The `symflow` command: what a user does outside Snakemake.
+
+    symflow list                       registered transform groups and architectures
+    symflow check [CONFIG ...]         validate a config (merged left to right), one line per problem
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def _load_configs(paths: list[str]) -> dict:
+    import yaml
+
+    merged: dict = {}
+
+    def merge(a: dict, b: dict) -> dict:
+        for k, v in b.items():
+            if isinstance(v, dict) and isinstance(a.get(k), dict):
+                merge(a[k], v)
+            else:
+                a[k] = v
+        return a
+
+    for p in paths:
+        with open(p) as fh:
+            merge(merged, yaml.safe_load(fh) or {})
+    return merged
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from symflow.architectures import ARCHITECTURES
+    from symflow.groups import GROUPS
+    from symflow.registry import load_plugins
+
+    load_plugins(args.plugin or [])
+    print("transform groups:")
+    for g in GROUPS:
+        kind = " (path: give t)" if g.path else ""
+        print(f"  {g.name:<12} {g.description}{kind}")
+    print("architectures (claimed invariances, Thm 4.1):")
+    for a in ARCHITECTURES:
+        inf = ", ".join(a.invariant_infinite) or "-"
+        fin = ", ".join(a.invariant_finite) or "-"
+        print(f"  {a.name:<6} {a.description}")
+        print(f"         infinite width: {inf}")
+        print(f"         finite width:   {fin}")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from symflow.configuration import ConfigError, dataset_id, validate
+
+    paths = args.config or ["config.yaml"]
+    try:
+        cfg = validate(_load_configs(paths))
+    except ConfigError as exc:
+        print(f"config error: {exc}", file=sys.stderr)
+        return 2
+    except (OSError, ValueError) as exc:
+        print(f"config error: {exc}", file=sys.stderr)
+        return 2
+    print(f"ok: {', '.join(paths)} (dataset {dataset_id(cfg['data'])})")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="symflow", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("list", help="list registered transform groups and architectures")
+    p.add_argument("--plugin", action="append", help="import this plug-in module first (repeatable)")
+    p.set_defaults(func=cmd_list)
+    p = sub.add_parser("check", help="validate config files (merged left to right)")
+    p.add_argument("config", nargs="*", help="config files (default: config.yaml)")
+    p.set_defaults(func=cmd_check)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,129 @@
+"""Bad configs fail before any job runs, with one line naming the key; good ones validate."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+
+import pytest
+import yaml
+
+from conftest import REPO, snakemake_cmd
+from symflow.configuration import ConfigError, dataset_id, load_schema, parse_dataset_id, validate
+
+# (name, override merged into config.yaml, words the one-line message must contain)
+BAD = [
+    ("typo in a key", {"data": {"n_trian": 100}}, ["unknown key 'n_trian'", "did you mean 'n_train'"]),
+    ("typo at the top", {"experimnts": {}}, ["unknown key 'experimnts'", "experiments"]),
+    ("wrong type", {"data": {"n_train": "many"}}, ["data.n_train", "not of type integer"]),
+    ("negative size", {"data": {"n_test": -5}}, ["data.n_test", "must be >= 1"]),
+    ("unknown transform", {"experiments": {"fig2": {"transforms": ["identity", "o3_pixels"]}}},
+     ["experiments.fig2.transforms[1]", "unknown transform group 'o3_pixels'", "did you mean 'o3_pixel'"]),
+    ("unknown architecture", {"experiments": {"fig2": {"architectures": ["VEC", "ResNet"]}}},
+     ["experiments.fig2.architectures[1]", "unknown architecture 'ResNet'", "registered: FCN"]),
+    ("m larger than the data", {"experiments": {"fig4": {"m": [500, 9000]}}},
+     ["experiments.fig4.m", "9000 exceeds data.n_train"]),
+    ("resolution not allowed", {"data": {"resolution": 12}}, ["data.resolution", "12 is not allowed", "8, 16, 32"]),
+    ("resolution too small for LAP8", {"data": {"resolution": 4}}, ["data.resolution", "LAP8"]),
+    ("split larger than the pool", {"data": {"n_train": 4000, "n_val": 500}},
+     ["data.n_train + data.n_val = 4500 exceeds the 4068 training images"]),
+    ("test set larger than the source", {"data": {"n_test": 2000}}, ["data.n_test", "1017 test images"]),
+    ("unknown source", {"data": {"source": "imagenet"}}, ["data.source", "sample, official"]),
+    ("plug-in that does not import", {"plugins": ["no_such_module_xyz"]}, ["plugins", "no_such_module_xyz"]),
+    ("path group listed as a transform", {"experiments": {"fig2": {"transforms": ["so3_path"]}}},
+     ["so3_path", "path group"]),
+    ("empty list", {"experiments": {"fig2": {"seeds": []}}}, ["experiments.fig2.seeds", "must not be empty"]),
+    ("t outside [0, 1]", {"path_t": [0.0, 1.5]}, ["path_t[1]", "<= 1"]),
+    ("unknown recipe", {"experiments": {"fig3": {"recipes": ["sgd"]}}}, ["experiments.fig3.recipes[0]", "nn, nn_plus"]),
+    ("negative seed", {"experiments": {"fig2": {"seeds": [-1]}}}, ["experiments.fig2.seeds[0]", ">= 0"]),
+    ("not a mapping", {"data": [1, 2]}, ["data", "not of type object"]),
+    ("bad kernel dtype", {"kernels": {"dtype": "float16"}}, ["kernels.dtype", "float32, float64"]),
+]
+
+
+def merged(override):
+    base = yaml.safe_load((REPO / "config.yaml").read_text())
+
+    def merge(a, b):
+        for k, v in b.items():
+            if isinstance(v, dict) and isinstance(a.get(k), dict):
+                merge(a[k], v)
+            else:
+                a[k] = v
+        return a
+
+    return merge(base, override)
+
+
+@pytest.mark.parametrize("name,override,words", BAD, ids=[b[0] for b in BAD])
+def test_bad_config_message(name, override, words):
+    with pytest.raises(ConfigError) as info:
+        validate(merged(override))
+    msg = str(info.value)
+    assert "\n" not in msg
+    for w in words:
+        assert w in msg, f"{name}: {w!r} not in {msg!r}"
+
+
+# A third of the cases again through snakemake itself: one line on stderr, exit 2, fast.
+@pytest.mark.parametrize("name,override,words", BAD[::3], ids=[b[0] for b in BAD[::3]])
+def test_bad_config_through_snakemake(tmp_path, name, override, words):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(override))
+    start = time.perf_counter()
+    proc = subprocess.run(
+        snakemake_cmd() + ["-n", "--configfile", str(bad)],
+        cwd=REPO, capture_output=True, text=True, timeout=60,
+    )
+    elapsed = time.perf_counter() - start
+    assert proc.returncode == 2, proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    errors = [ln for ln in lines if ln.startswith("config error:")]
+    assert len(errors) == 1, lines
+    assert "Traceback" not in proc.stderr and "Traceback" not in proc.stdout
+    for w in words:
+        assert w in errors[0]
+    print(f"{name}: {elapsed:.2f} s")
+
+
+def test_default_and_tiny_configs_validate():
+    cfg = validate(yaml.safe_load((REPO / "config.yaml").read_text()))
+    assert cfg["data"]["source"] == "sample"
+    tiny = merged(yaml.safe_load((REPO / "tests" / "configs" / "tiny.yaml").read_text()))
+    validate(tiny)
+
+
+def test_defaults_fill_an_empty_config():
+    cfg = validate({})
+    assert cfg["model"] == {"depth": 8, "weight_variance": 2.0, "bias_variance": 0.01, "filter_size": 3}
+    assert cfg["sgd"]["batch_size"] == 40 and cfg["sgd"]["momentum"] == 0.9
+    assert cfg["sgd"]["recipes"]["nn_plus"] == {"lr_factor": 8.0, "l2": 1e-7}
+
+
+def test_every_schema_key_has_a_description_and_a_default():
+    schema = load_schema()
+    missing = []
+
+    def walk(node, path, top=False, inherited=None):
+        for key, sub in node.get("properties", {}).items():
+            where = f"{path}.{key}" if path else key
+            resolved = sub
+            if "$ref" in sub:
+                resolved = {**schema["$defs"][sub["$ref"].split("/")[-1]], **sub}
+            if "description" not in resolved:
+                missing.append(f"{where}: description")
+            if "default" not in resolved and key not in (inherited or {}):
+                missing.append(f"{where}: default")  # (a key its parent's default sets counts)
+            if resolved.get("type") == "object":
+                walk(resolved, where, inherited=resolved.get("default"))
+
+    walk(schema, "", top=True)
+    assert not missing, missing
+
+
+def test_dataset_id_round_trip():
+    data = validate({})["data"]
+    name = dataset_id(data)
+    assert name == "cifar10-sample-r8-n3500.500.1000-k0" or name.startswith("cifar10-sample-r8-")
+    back = parse_dataset_id(name)
+    assert {k: data[k] for k in back} == back
