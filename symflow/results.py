@@ -69,12 +69,17 @@ INFERENCES = ("ntk", "nngp", "nn", "nn_plus")
 
 
 def _cell(value: Any) -> str:
+    import numpy as np
+
     if value is None:
         return ""
-    if isinstance(value, float):
-        if math.isnan(value):
-            return ""
-        return repr(value)
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        return "" if math.isnan(value) else repr(value)
     return str(value)
 
 
@@ -92,14 +97,19 @@ def make_row(**values: Any) -> dict[str, str]:
 
 def write_row(path: str | os.PathLike, row: Mapping[str, Any]) -> None:
     """Write one metrics row (with header) atomically."""
+    write_rows(path, [row])
+
+
+def write_rows(path: str | os.PathLike, rows: list[Mapping[str, Any]]) -> None:
+    """Write metrics rows (with header) atomically."""
     from symflow.h5io import atomic_path
 
-    row = make_row(**row) if set(row) != set(RUN_COLUMNS) else dict(row)
+    full = [make_row(**r) if set(r) != set(RUN_COLUMNS) else dict(r) for r in rows]
     with atomic_path(path, suffix=".csv") as tmp:
         with open(tmp, "w", newline="") as fh:
             writer = csv.DictWriter(fh, fieldnames=RUN_COLUMNS)
             writer.writeheader()
-            writer.writerow(row)
+            writer.writerows(full)
 
 
 def read_rows(paths: list[str | os.PathLike]) -> list[dict[str, str]]:

@@ -42,3 +42,86 @@ def save(fig, pdf: str | os.PathLike, png: str | os.PathLike | None = None) -> N
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(path, suffix=f".{fmt}") as tmp:
             fig.savefig(tmp, format=fmt, bbox_inches="tight", metadata={"CreationDate": None} if fmt == "pdf" else None)
+
+INFERENCE_LABELS = {"ntk": "NTK", "nngp": "NNGP", "nn": "NN", "nn_plus": "NN+"}
+PAPER_GROUP_ORDER = ["identity", "o3_shared", "o3_pixel", "perm", "o3d"]
+PAPER_ARCH_ORDER = ["FCN", "LCN", "VEC", "GAP", "LAP4", "LAP8"]
+
+
+def ordered(values, preferred):
+    """`values` in the preferred order, unknown ones (plug-ins) after, in order of appearance."""
+    values = list(dict.fromkeys(values))
+    return [v for v in preferred if v in values] + [v for v in values if v not in preferred]
+
+
+def arch_palette(archs):
+    import seaborn as sns
+
+    archs = list(archs)
+    colours = sns.color_palette("colorblind", max(len(archs), 6))
+    return {a: colours[i] for i, a in enumerate(archs)}
+
+
+def summarize(frame, by, value="accuracy"):
+    """Mean and std of `value` over successful runs, with run counts, grouped by `by`."""
+    ok = frame[~frame["failed"]]
+    stats = ok.groupby(by, dropna=False)[value].agg(["mean", "std", "min", "max", "count"]).reset_index()
+    fails = frame[frame["failed"]].groupby(by, dropna=False).size().rename("failed_runs").reset_index()
+    out = stats.merge(fails, on=by, how="outer")
+    out["failed_runs"] = out["failed_runs"].fillna(0).astype(int)
+    out["count"] = out["count"].fillna(0).astype(int)
+    out["std"] = out["std"].fillna(0.0)
+    return out
+
+
+def scale_note(frame) -> str:
+    """'CIFAR-10 8x8, n_train 3500, test 1000' from the dataset names in the table."""
+    from symflow.configuration import parse_dataset_id
+
+    names = sorted(set(frame["dataset"].dropna()))
+    if not names:
+        return ""
+    d = parse_dataset_id(names[0])
+    return f"CIFAR-10 ({d['source']}) {d['resolution']}x{d['resolution']}, test {d['n_test']}"
+
+
+def paper_values(figure: str):
+    """The paper's stated values for `figure` (symflow/paper_values.csv)."""
+    import pandas as pd
+
+    path = Path(__file__).resolve().parent.parent / "paper_values.csv"
+    frame = pd.read_csv(path, dtype=str)
+    frame = frame[frame["figure"] == figure].copy()
+    frame["value_num"] = pd.to_numeric(frame["value"], errors="coerce")
+    return frame
+
+
+def at_paper_scale(frame) -> bool:
+    """True when the runs are on full CIFAR-10 at 32x32 with the paper's 45k training images."""
+    from symflow.configuration import parse_dataset_id
+
+    names = set(frame["dataset"].dropna())
+    if not names:
+        return False
+    for name in names:
+        d = parse_dataset_id(name)
+        if d["source"] != "official" or d["resolution"] != 32 or d["n_train"] < 45000:
+            return False
+    return True
+
+
+def log_axes(ax, xticks=None) -> None:
+    """Log-log axes with plain tick labels (the m values on x), no minor labels."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
+
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    plain = FuncFormatter(lambda v, _: f"{v:g}")
+    if xticks is not None:
+        ax.xaxis.set_major_locator(FixedLocator(sorted(set(xticks))))
+    ax.xaxis.set_major_formatter(plain)
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.yaxis.set_major_formatter(plain)
+    ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if str(f"{v:.1e}")[0] in "25" else ""))
+    ax.tick_params(axis="x", labelrotation=0, labelsize=7)
+    ax.tick_params(axis="y", which="both", labelsize=7)
