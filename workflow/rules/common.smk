@@ -41,6 +41,8 @@ TRANSFORM_RE = f"(?:{_alternatives(_plain)})" + (
 
 
 wildcard_constraints:
+    table="runs|fig2|fig3|fig4|figS5|figS6",
+    figure="fig2|fig3|fig4|figS5|figS6",
     dataset="|".join(d.replace(".", "\\.") for d in DATASETS),
     transform=TRANSFORM_RE,
     seed=r"\d+",
@@ -180,5 +182,77 @@ def figS2_transforms():
     return list(fig["transforms"]) + [spec_id("so3_path", t) for t in config["path_t"]]
 
 
+# -- tables and figures -----------------------------------------------------------
+
+TABLES = {
+    "fig2": fig2_runs,
+    "fig3": fig3_runs,
+    "fig4": fig4_runs,
+    "figS5": figS5_runs,
+    "figS6": figS6_runs,
+}
+
+
+def all_runs():
+    return sorted({path for runs in TABLES.values() for path in runs()})
+
+
+def table_inputs(wildcards):
+    """The metrics rows a table gathers: one figure's runs, or every run (runs.csv)."""
+    if wildcards.table == "runs":
+        return all_runs()
+    return TABLES[wildcards.table]()
+
+
+def figure_options(wildcards):
+    """Keyword arguments of the figure's plot function (what the config asks the figure to show)."""
+    fig = wildcards.figure
+    e = EXP.get(fig, {})
+    widths = {a: width_of(a) for a in ARCHITECTURES.names()}
+    if fig == "fig2":
+        return dict(
+            architectures=e["architectures"],
+            transforms=e["transforms"],
+            m=e["m"],
+            widths=widths,
+        )
+    if fig == "fig3":
+        return dict(
+            widths=e["widths"],
+            transforms=e["transforms"],
+            recipes=e["recipes"],
+            m=e["m"],
+        )
+    if fig == "fig4":
+        return dict(
+            sizes=fig4_sizes(),
+            recipe=e["recipe"],
+            widths=widths,
+            fit_points=e["fit_points"],
+            flip_m=2 * DATA["n_train"] if e["flip"] else None,
+        )
+    if fig == "figS5":
+        return dict(
+            architectures=e["architectures"],
+            transforms=e["transforms"],
+            recipes=e["recipes"],
+            m=e["m"],
+            widths=widths,
+        )
+    if fig == "figS6":
+        return dict(
+            architectures=e["architectures"], transforms=e["transforms"], sizes=e["m"]
+        )
+    raise ValueError(f"no figure {fig!r}")
+
+
+FIGURES = ["fig2", "fig3", "fig4", "figS5", "figS6"]
+
+
 def all_targets():
-    return ["results/figS2.pdf", "results/figS2.png"]
+    out = ["results/figS2.pdf", "results/figS2.png"]
+    if "train_sgd" in rules._rules and "fit_kernel_regression" in rules._rules:
+        out += ["results/tables/runs.csv"]
+        out += [f"results/{f}.{ext}" for f in FIGURES for ext in ("pdf", "png")]
+        out += ["results/tables/config.yaml", "results/tables/paper_values.csv"]
+    return out

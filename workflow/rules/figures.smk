@@ -1,4 +1,5 @@
-# Figures: each rule reads gathered results and writes a PDF and a PNG.
+# Figures: the per-run metrics rows are gathered into tidy tables; each figure rule reads
+# only its table and writes a PDF and a PNG.
 
 
 rule plot_figS2:
@@ -9,7 +10,11 @@ rule plot_figS2:
         ],
     output:
         pdf="results/figS2.pdf",
-        png="results/figS2.png",
+        png=report(
+            "results/figS2.png",
+            caption="../report/figS2.rst",
+            category="Figures",
+        ),
     log:
         "logs/figures/figS2.log",
     benchmark:
@@ -25,3 +30,76 @@ rule plot_figS2:
         images=config["figS2"]["images"],
     script:
         "../scripts/plot_figS2.py"
+
+
+rule aggregate_runs:
+    input:
+        rows=table_inputs,
+    output:
+        csv="results/tables/{table}.csv",
+    log:
+        "logs/tables/{table}.log",
+    benchmark:
+        "benchmarks/tables/{table}.tsv"
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    script:
+        "../scripts/aggregate_runs.py"
+
+
+rule plot_figure:
+    input:
+        table="results/tables/{figure}.csv",
+    output:
+        pdf="results/{figure}.pdf",
+        png=report(
+            "results/{figure}.png",
+            caption="../report/{figure}.rst",
+            category="Figures",
+        ),
+    log:
+        "logs/figures/{figure}.log",
+    benchmark:
+        "benchmarks/figures/{figure}.tsv"
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        options=figure_options,
+    script:
+        "../scripts/plot_figure.py"
+
+
+rule write_report_tables:
+    output:
+        config=report(
+            "results/tables/config.yaml",
+            caption="../report/config.rst",
+            category="Configuration",
+        ),
+        paper=report(
+            "results/tables/paper_values.csv",
+            caption="../report/paper_values.rst",
+            category="Paper values",
+        ),
+    log:
+        "logs/tables/report_tables.log",
+    benchmark:
+        "benchmarks/tables/report_tables.tsv"
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=5,
+    params:
+        config=config,
+    script:
+        "../scripts/write_report_tables.py"
