@@ -2,6 +2,7 @@
 
     symflow list                       registered transform groups and architectures
     symflow check [CONFIG ...]         validate a config (merged left to right), one line per problem
+    symflow verify-cache [DIR ...]     check every cached artifact's checksum; --remove deletes bad ones
 """
 
 from __future__ import annotations
@@ -66,6 +67,40 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_verify_cache(args: argparse.Namespace) -> int:
+    from symflow.h5io import CorruptArtifactError, verify_h5
+
+    roots = [Path(d) for d in (args.dirs or ["results", "checkpoints"])]
+    checked, bad, stale = 0, [], []
+    for root in roots:
+        if not root.exists():
+            continue
+        for path in sorted(root.rglob("*")):
+            if not path.is_file():
+                continue
+            if path.name.startswith(".") and ".tmp" in path.name:
+                stale.append(path)  # left by a job killed while writing
+                continue
+            if path.suffix != ".h5":
+                continue
+            checked += 1
+            try:
+                verify_h5(path)
+            except (CorruptArtifactError, OSError, ValueError) as exc:
+                bad.append((path, str(exc)))
+    for path, why in bad:
+        print(f"corrupt: {why}")
+    for path in stale:
+        print(f"stale temporary file: {path}")
+    if args.remove:
+        for path in [p for p, _ in bad] + stale:
+            path.unlink()
+        if bad or stale:
+            print(f"removed {len(bad) + len(stale)} file(s); rerun the workflow to regenerate them")
+    print(f"checked {checked} artifact(s): {len(bad)} corrupt, {len(stale)} stale temporary file(s)")
+    return 1 if bad and not args.remove else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="symflow", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -75,6 +110,10 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("check", help="validate config files (merged left to right)")
     p.add_argument("config", nargs="*", help="config files (default: config.yaml)")
     p.set_defaults(func=cmd_check)
+    p = sub.add_parser("verify-cache", help="verify cached artifacts' checksums (and remove bad ones)")
+    p.add_argument("dirs", nargs="*", help="folders to scan (default: results checkpoints)")
+    p.add_argument("--remove", action="store_true", help="delete corrupt artifacts and stale temporary files")
+    p.set_defaults(func=cmd_verify_cache)
     args = parser.parse_args(argv)
     return args.func(args)
 
