@@ -88,10 +88,17 @@ class Architecture:
         return self.build(hp, int(width or self.default_width), num_classes)
 
     def claims(self, group: str, infinite: bool = True) -> bool:
-        """Is this architecture claimed invariant to `group` (at infinite / finite width)?"""
-        if group == "identity":
-            return True
-        return group in (self.invariant_infinite if infinite else self.invariant_finite)
+        """Is this architecture claimed invariant to `group` (at infinite / finite width)?
+
+        A claim for a group covers its declared subgroups (Group.subgroup_of): a model
+        invariant to O(3)^d is invariant to O(3) x I_d and to the SO(3)^d path.
+        """
+        from symflow.groups import GROUPS, supergroups
+
+        if group in GROUPS and not GROUPS.get(group).random:
+            return True  # the identity
+        claimed = set(self.invariant_infinite if infinite else self.invariant_finite)
+        return bool(claimed & supergroups(group))
 
 
 ARCHITECTURES: Registry[Architecture] = Registry("architecture")
@@ -166,10 +173,11 @@ def _needs_window(window: int) -> Callable[[int], None]:
     return check
 
 
-# Theorem 4.1. O(3d) contains every group here; O(3)^d contains o3_shared and the
-# so3_path (a path in SO(3)^d); O(3) x I_d contains o3_shared.
-_O3D = ("o3_shared", "o3_pixel", "perm", "o3d", "so3_path")
-_O3_PIXEL = ("o3_shared", "o3_pixel", "so3_path")
+# Theorem 4.1, as the largest group each model is invariant to; the groups declare what
+# they are subgroups of (o3_shared < o3_pixel < o3d, perm < o3d, so3_path < o3_pixel),
+# so a claim covers every subgroup.
+_O3D = ("o3d",)
+_O3_PIXEL = ("o3_pixel",)
 _O3_SHARED = ("o3_shared",)
 
 ARCHITECTURES.register(

@@ -40,11 +40,13 @@ def cmd_list(args: argparse.Namespace) -> int:
     print("transform groups:")
     for g in GROUPS:
         kind = " (path: give t)" if g.path else ""
-        print(f"  {g.name:<12} {g.description}{kind}")
+        sub = f" [subgroup of {', '.join(g.subgroup_of)}]" if g.subgroup_of else ""
+        print(f"  {g.name:<12} {g.description}{kind}{sub}")
     print("architectures (claimed invariances, Thm 4.1):")
+    names = [g.name for g in GROUPS if g.random]
     for a in ARCHITECTURES:
-        inf = ", ".join(a.invariant_infinite) or "-"
-        fin = ", ".join(a.invariant_finite) or "-"
+        inf = ", ".join(g for g in names if a.claims(g)) or "-"
+        fin = ", ".join(g for g in names if a.claims(g, infinite=False)) or "-"
         print(f"  {a.name:<6} {a.description}")
         print(f"         infinite width: {inf}")
         print(f"         finite width:   {fin}")

@@ -46,6 +46,7 @@ class Group:
     path: bool = False  # a one-parameter path tau_t, t in [0, 1]
     random: bool = True  # False: one element only (identity), so every seed gives the same data
     orthogonal: bool = True  # tau preserves the Euclidean norm of each image
+    subgroup_of: tuple[str, ...] = field(default_factory=tuple)  # a model invariant to these is to this one
     tags: tuple[str, ...] = field(default_factory=tuple)
 
 
@@ -95,6 +96,19 @@ def parse_spec(spec: str) -> TransformSpec:
 
 def spec_id(group: str, t: float | None = None) -> str:
     return TransformSpec(group, t).id
+
+
+def supergroups(name: str) -> set[str]:
+    """`name` and every registered group it is (transitively) declared a subgroup of."""
+    seen, todo = set(), [name]
+    while todo:
+        g = todo.pop()
+        if g in seen:
+            continue
+        seen.add(g)
+        if g in GROUPS:
+            todo.extend(GROUPS.get(g).subgroup_of)
+    return seen
 
 
 def canonical_seed(spec: str | TransformSpec, seed: int) -> int:
@@ -215,6 +229,7 @@ GROUPS.register(
     Group(
         name="o3_shared",
         description="O(3) x I_d: one Haar-random 3x3 orthogonal matrix on every pixel",
+        subgroup_of=("o3_pixel",),
         sample=lambda rng, shape, t: {"q": haar_orthogonal(rng, _channels(shape))},
         apply=lambda el, x: x @ el["q"].T,
     )
@@ -223,6 +238,7 @@ GROUPS.register(
     Group(
         name="o3_pixel",
         description="O(3)^d: an independent Haar-random 3x3 orthogonal matrix per pixel",
+        subgroup_of=("o3d",),
         sample=lambda rng, shape, t: {
             "q": haar_orthogonal(rng, _channels(shape), (_pixels(shape),))
         },
@@ -233,6 +249,7 @@ GROUPS.register(
     Group(
         name="perm",
         description="P(3d): a random permutation of all 3d coordinates",
+        subgroup_of=("o3d",),
         sample=lambda rng, shape, t: {"perm": rng.permutation(int(np.prod(shape)))},
         apply=lambda el, x: x.reshape(x.shape[0], -1)[:, el["perm"]].reshape(x.shape),
     )
@@ -267,5 +284,6 @@ GROUPS.register(
         sample=_sample_so3_path,
         apply=lambda el, x: _apply_per_pixel(el["q"], x),
         path=True,
+        subgroup_of=("o3_pixel",),  # a path in SO(3)^d, inside O(3)^d
     )
 )
