@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import functools
 import re
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -33,9 +34,14 @@ def register_check(fn: Callable[[dict], None]) -> Callable[[dict], None]:
 
 
 def load_schema(path: str | Path | None = None) -> dict:
+    return copy.deepcopy(_load_schema(str(path or SCHEMA_PATH)))
+
+
+@functools.lru_cache(maxsize=8)
+def _load_schema(path: str) -> dict:
     import yaml
 
-    with open(path or SCHEMA_PATH) as fh:
+    with open(path) as fh:
         return yaml.safe_load(fh)
 
 
