@@ -100,7 +100,7 @@ class SlurmCluster:
 
     def cancel_all(self) -> None:
         """Cancel every job on this private cluster and wait until none runs."""
-        run_bounded(["scancel", "--full", "--user", "root"], COMMAND_TIMEOUT)
+        run_bounded(["scancel", "--user", "root"], COMMAND_TIMEOUT)
         deadline = time.monotonic() + COMMAND_TIMEOUT
         while time.monotonic() < deadline:
             proc = run_bounded(["squeue", "--noheader", "--format=%i"], COMMAND_TIMEOUT)
@@ -324,7 +324,8 @@ def _wait_for(predicate, timeout, what, cluster=None, daemons=()):
             return
         time.sleep(0.3)
     raise ClusterUnavailable(
-        f"timed out after {timeout} s waiting for {what}" + ("\n" + cluster.logs() if cluster else "")
+        f"timed out after {timeout} s waiting for {what}"
+        + ("\n" + cluster.logs() if cluster else "")
     )
 
 
@@ -439,7 +440,10 @@ def _bring_up(cluster: SlurmCluster) -> None:
 
     def munge_works():
         enc = run_bounded(["munge", "-n", "-S", str(sock)], 5)
-        return enc.returncode == 0 and run_bounded(["unmunge", "-S", str(sock)], 5, input=enc.stdout).returncode == 0
+        return (
+            enc.returncode == 0
+            and run_bounded(["unmunge", "-S", str(sock)], 5, input=enc.stdout).returncode == 0
+        )
 
     _wait_for(munge_works, DAEMON_TIMEOUT, "munged", cluster, [("munged", munged)])
 
@@ -455,7 +459,9 @@ def _bring_up(cluster: SlurmCluster) -> None:
     )
 
     def node_idle():
-        proc = run_bounded(["sinfo", "--noheader", "--Node", "--format=%T", "-n", cluster.node], 10)
+        proc = run_bounded(
+            ["sinfo", "--noheader", "--Node", "--format=%T", "-n", cluster.node], 10
+        )
         return proc.returncode == 0 and proc.stdout.strip() == "idle"
 
     _wait_for(

@@ -96,9 +96,9 @@ def test_cluster_schedules_gpus_through_gres(slurm_cluster):
     for line in c.command("squeue", "--states=all", "--noheader", "--format=%i|%S|%e").split():
         job, start, end = line.split("|")
         times[job] = (start, end)  # ISO timestamps, one-second resolution
-    assert times[cpu[0]][0] < times[cpu[1]][1] and times[cpu[1]][0] < times[cpu[0]][1], (
-        f"two 1-CPU jobs did not run side by side on a 2-CPU node: {times}"
-    )
+    assert (
+        times[cpu[0]][0] < times[cpu[1]][1] and times[cpu[1]][0] < times[cpu[0]][1]
+    ), f"two 1-CPU jobs did not run side by side on a 2-CPU node: {times}"
     first, second = sorted(gpu, key=lambda j: times[j][0])
     assert times[second][0] >= times[first][1], f"two jobs held the one GPU at once: {times}"
     assert "TresPerJob=gres:gpu:1" in c.job_info(gpu[0])
