@@ -146,7 +146,11 @@ def run_bounded(cmd, timeout, env=None, cwd=None, input=None) -> subprocess.Comp
         return subprocess.CompletedProcess(cmd, proc.returncode, out, None)
     except subprocess.TimeoutExpired:
         _kill_group(proc)
-        out, _ = proc.communicate()
+        try:  # a process that left the group may still hold the pipe: do not wait on it
+            out, _ = proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out = "[output lost]"
         return subprocess.CompletedProcess(
             cmd, -9, (out or "") + f"\n[killed after the {timeout} s timeout]", None
         )
@@ -204,8 +208,8 @@ def ensure_packages() -> None:
         )
 
 
-def running_slurm_daemons(exclude=()) -> list[str]:
-    """'name(pid)' of every slurmctld/slurmd/slurmdbd process not started by us."""
+def running_slurm_daemons() -> list[str]:
+    """'name(pid)' of every slurmctld/slurmd/slurmdbd process on this machine."""
     found = []
     for comm in Path("/proc").glob("[0-9]*/comm"):
         try:
@@ -213,7 +217,7 @@ def running_slurm_daemons(exclude=()) -> list[str]:
         except OSError:
             continue
         pid = int(comm.parent.name)
-        if name in ("slurmctld", "slurmd", "slurmdbd") and pid not in exclude:
+        if name in ("slurmctld", "slurmd", "slurmdbd"):
             found.append(f"{name}({pid})")
     return found
 
@@ -239,9 +243,10 @@ def _install_conf(files: dict[str, str]) -> None:
     SLURM_ETC.mkdir(parents=True, exist_ok=True)
     for name, text in files.items():
         path, backup = SLURM_ETC / name, SLURM_ETC / (name + BACKUP_SUFFIX)
-        if path.exists() and not backup.exists():
-            if MARKER not in path.read_text(errors="replace"):
-                path.rename(backup)  # the machine's own file
+        if path.exists() and MARKER not in path.read_text(errors="replace"):
+            if backup.exists():  # never overwrite either of the machine's files
+                raise ClusterUnavailable(f"both {path} and {backup} exist; keep one")
+            path.rename(backup)  # the machine's own file, put back by restore_conf
         path.write_text(text)
 
 
@@ -294,8 +299,11 @@ KillWait=5
 SlurmdParameters=config_overrides
 GresTypes=gpu
 NodeName={node} NodeAddr=127.0.0.1 NodeHostname={node} CPUs={cpus} RealMemory={mem_mb} Gres=gpu:{gpus} State=UNKNOWN
-PartitionName={partition} Nodes={node} Default=YES MaxTime=INFINITE State=UP
-"""
+""" + "".join(
+        f"PartitionName={name} Nodes={node} Default={'YES' if i == 0 else 'NO'} "
+        "MaxTime=INFINITE State=UP\n"
+        for i, name in enumerate(partition.split(","))
+    )
 
 
 def gres_conf(node, gpus, scratch) -> str:
@@ -354,13 +362,16 @@ def _machine_lock():
 def single_node_cluster(partition: str = "main", gpus: int = 1):
     """Context manager: a running cluster for the duration of the block.
 
+    partition: a name, or several separated by commas (all on the one node, the first
+    the default), as a profile's slurm_partition may list them.
+
     Raises ClusterUnavailable (before yielding) when this machine cannot run one.
     """
     if not sys.platform.startswith("linux"):
         raise ClusterUnavailable("needs Linux")
     if os.geteuid() != 0:
         raise ClusterUnavailable("needs root (it installs packages and runs SLURM daemons)")
-    if not re.fullmatch(r"[A-Za-z0-9_-]+", partition):
+    if not re.fullmatch(r"[A-Za-z0-9_-]+(,[A-Za-z0-9_-]+)*", partition):
         raise ClusterUnavailable(f"unusable partition name {partition!r}")
     with _machine_lock():
         others = running_slurm_daemons()
@@ -454,6 +465,14 @@ def _bring_up(cluster: SlurmCluster) -> None:
     _install_conf({"slurm.conf": conf, "gres.conf": gres_conf(cluster.node, cluster.gpus, s)})
     conf_path = str(SLURM_ETC / "slurm.conf")
     ctld = _daemon(cluster, "slurmctld", [_which("slurmctld"), "-D", "-c", "-f", conf_path])
+
+    def controller_up():
+        proc = run_bounded(["scontrol", "ping"], 10)
+        return proc.returncode == 0 and "is UP" in proc.stdout
+
+    # slurmd registers once at start; if slurmctld is not listening yet, the node stays
+    # down until slurmctld's next ping (minutes), so start slurmd only after this
+    _wait_for(controller_up, DAEMON_TIMEOUT, "slurmctld", cluster, [("slurmctld", ctld)])
     slurmd = _daemon(
         cluster, "slurmd", [_which("slurmd"), "-D", "-f", conf_path, "-N", cluster.node]
     )
@@ -462,7 +481,8 @@ def _bring_up(cluster: SlurmCluster) -> None:
         proc = run_bounded(
             ["sinfo", "--noheader", "--Node", "--format=%T", "-n", cluster.node], 10
         )
-        return proc.returncode == 0 and proc.stdout.strip() == "idle"
+        # one line per partition the node is in
+        return proc.returncode == 0 and set(proc.stdout.split()) == {"idle"}
 
     _wait_for(
         node_idle, DAEMON_TIMEOUT, f"node {cluster.node} to be idle", cluster,
@@ -495,7 +515,7 @@ PROFILE = Path(__file__).resolve().parent.parent / "workflow" / "profiles" / "sl
 
 @pytest.fixture(scope="session")
 def slurm_cluster():
-    """A running single-node SLURM whose partition is the slurm profile's own."""
+    """A running single-node SLURM with the partition(s) the slurm profile names."""
     partition = profile_partition(PROFILE / "config.yaml") or "main"
     try:
         manager = single_node_cluster(partition=partition, gpus=1)
