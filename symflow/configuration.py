@@ -214,8 +214,7 @@ def _check_kernels(config: dict) -> None:
     for key, arch, m in kernel_sizes(config):
         size = int(kern["block_size"].get(arch, kern["block_size"]["default"]))
         if m >= size and m % size:
-            which = arch if arch in kern["block_size"] else f"{arch} (default)"
-            raise ConfigError(f"{key}: {m} is not a multiple of kernels.block_size for {which} ({size})")
+            raise ConfigError(f"{key}: {m} is not a multiple of kernels.block_size for {arch} ({size})")
     if kern["audit_size"] > config["data"]["n_train"]:
         raise ConfigError(
             f"kernels.audit_size: {kern['audit_size']} exceeds data.n_train = {config['data']['n_train']}"
