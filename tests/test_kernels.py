@@ -20,6 +20,8 @@ from symflow.kernels import (
     precision,
 )
 
+from kernel_helpers import write_data_file
+
 HP = ModelHP(depth=2)  # the block machinery does not depend on depth; keep compilation short
 
 
@@ -47,6 +49,11 @@ def test_block_index_errors():
         block_ranges("train", 1, 0, 2, 6, 6)
     with pytest.raises(ValueError, match="starts past"):
         block_ranges("val", 2, 0, 2, 3, 6)
+
+
+@pytest.fixture
+def data_file(tmp_path):
+    return write_data_file(tmp_path / "data.h5")
 
 
 def _compute(data_path, out_dir, arch, m, bs, dtype="float64", batch_size=2):

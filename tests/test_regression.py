@@ -53,7 +53,7 @@ def test_ridge_choice_and_unsupported_ridges(caplog):
 
 
 def test_regression_stage_writes_predictions_and_a_row(tmp_path):
-    from conftest import write_data_file
+    from kernel_helpers import write_data_file
 
     data = write_data_file(tmp_path / "data.h5", n_train=6, n_val=3, n_test=5, res=4)
     files = []

@@ -12,7 +12,7 @@ from symflow.audit import audit_equality, audit_pair, check_reuse, gather, max_r
 from symflow.groups import transform_images
 from symflow.kernels import precision
 
-from conftest import write_data_file
+from kernel_helpers import write_data_file
 
 HP = ModelHP(depth=2)  # the theorem holds at any depth; depth 2 keeps the suite quick
 GROUPS = ["o3_shared", "o3_pixel", "so3_path-t0.5", "perm", "o3d"]

@@ -1,19 +1,8 @@
-"""Shared test set-up: import symflow from this checkout, keep XLA to one thread."""
+"""Helpers of the kernel-stage tests (a module, not conftest.py, so other suites are untouched)."""
 
 from __future__ import annotations
 
-import os
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
-
-
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import numpy as np
 
 
 def write_data_file(path, *, n_train=6, n_val=3, n_test=5, res=4, transform="identity", seed=0, data_seed=0):
@@ -32,8 +21,3 @@ def write_data_file(path, *, n_train=6, n_val=3, n_test=5, res=4, transform="ide
     attrs = {"kind": "dataset", "transform": spec.id, "group": spec.group, "seed": seed, "resolution": res}
     write_h5(path, arrays, attrs)
     return path
-
-
-@pytest.fixture
-def data_file(tmp_path):
-    return write_data_file(tmp_path / "data.h5")
