@@ -226,11 +226,13 @@ def kernel_source(arch, transform, seed):
 
 
 def regression_blocks(arch, transform, seed, m, dataset=DATASET, hp=HP, kspec=KSPEC):
+    """Every block a regression on the first m examples reads (n_val, n_test: the dataset's)."""
     src, src_seed = kernel_source(arch, transform, seed)
     bs = block_size_for(KCONF["block_size"], arch)
+    sizes = parse_dataset_id(dataset)
     return [
         block_file(arch, src, src_seed, split, i, j, dataset, hp, kspec)
-        for split, i, j in blocks_for(int(m), bs, DATA["n_val"], DATA["n_test"])
+        for split, i, j in blocks_for(int(m), bs, sizes["n_val"], sizes["n_test"])
     ]
 
 
