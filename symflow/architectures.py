@@ -52,6 +52,19 @@ class ModelHP:
         return f"L{self.depth}-w{self.weight_variance:g}-b{self.bias_variance:g}-f{self.filter_size}"
 
     @classmethod
+    def from_tag(cls, tag: str) -> "ModelHP":
+        """The inverse of :attr:`tag` ('L8-w2-b0.01-f3'), for paths that name a model."""
+        import re
+
+        match = re.fullmatch(r"L(\d+)-w([0-9.e+-]+?)-b([0-9.e+-]+?)-f(\d+)", tag)
+        if not match:
+            raise ValueError(f"{tag!r} is not a model tag such as 'L8-w2-b0.01-f3'")
+        hp = cls(int(match[1]), float(match[2]), float(match[3]), int(match[4]))
+        if hp.tag != tag:
+            raise ValueError(f"{tag!r} is not in canonical form (that model's tag is {hp.tag!r})")
+        return hp
+
+    @classmethod
     def from_config(cls, model: dict) -> "ModelHP":
         return cls(
             depth=int(model["depth"]),

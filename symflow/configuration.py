@@ -194,6 +194,39 @@ def _check_experiments(config: dict) -> None:
             raise ConfigError(f"experiments.{fig}.m: {m} exceeds data.n_train = {n_train}")
 
 
+def kernel_sizes(config: dict) -> list[tuple[str, str, int]]:
+    """(key, architecture, m) of every kernel regression the experiments ask for."""
+    exps = config["experiments"]
+    out = []
+    for fig in ("fig2",):
+        out += [(f"experiments.{fig}.m", a, exps[fig]["m"]) for a in exps[fig]["architectures"]]
+    out += [("experiments.figS6.m", a, m) for a in exps["figS6"]["architectures"] for m in exps["figS6"]["m"]]
+    out.append(("experiments.fig3.m", "VEC", exps["fig3"]["m"]))
+    out.append(("experiments.figS1.m", "VEC", exps["figS1"]["m"]))
+    out += [("experiments.fig4.m", "VEC", m) for m in exps["fig4"]["m"]]
+    if exps["fig4"]["flip"]:
+        out.append(("experiments.fig4.flip", "VEC", 2 * config["data"]["n_train"]))
+    return out
+
+
+def _check_kernels(config: dict) -> None:
+    """Block sizes: known architectures, and B divides every m >= B of its architecture."""
+    from symflow.architectures import ARCHITECTURES
+
+    kern = config["kernels"]
+    for name in kern["block_size"]:
+        if name != "default" and name not in ARCHITECTURES:
+            raise ConfigError(f"kernels.block_size.{name}: {ARCHITECTURES.unknown_message(name)}")
+    for key, arch, m in kernel_sizes(config):
+        size = int(kern["block_size"].get(arch, kern["block_size"]["default"]))
+        if m >= size and m % size:
+            raise ConfigError(f"{key}: {m} is not a multiple of kernels.block_size for {arch} ({size})")
+    if kern["audit_size"] > config["data"]["n_train"]:
+        raise ConfigError(
+            f"kernels.audit_size: {kern['audit_size']} exceeds data.n_train = {config['data']['n_train']}"
+        )
+
+
 def validate(config: dict, schema: dict | None = None) -> dict:
     """The whole check: schema and defaults, plug-ins, registry names, cross-field rules."""
     from symflow.registry import load_plugins
@@ -203,7 +236,7 @@ def validate(config: dict, schema: dict | None = None) -> dict:
         load_plugins(config["plugins"])
     except ImportError as exc:
         raise ConfigError(f"plugins: {exc}") from None
-    for check in [_check_data, _check_figS2, _check_experiments, *_CHECKS]:
+    for check in [_check_data, _check_figS2, _check_experiments, _check_kernels, *_CHECKS]:
         try:
             check(config)
         except ConfigError:

@@ -256,3 +256,134 @@ def all_targets():
         out += [f"results/{f}.{ext}" for f in FIGURES for ext in ("pdf", "png")]
         out += ["results/tables/config.yaml", "results/tables/paper_values.csv"]
     return out
+
+
+# == kernels: Gram blocks, symmetry audit, kernel regression (issue 4) ==================
+# Block files name everything that fixes their content:
+#   results/kernels/{dataset}/{arch}/{hp}/{kspec}/{transform}/s{seed}/B{bs}/{split}/{i}-{j}.h5
+# A regression on a transform the architecture is invariant to (Thm 4.1, the registry's
+# claim) reads the blocks of the untransformed data when kernels.reuse_invariant is on,
+# and then also the symmetry audit of that pair, which must agree.
+
+from symflow.configuration import kernel_sizes
+from symflow.kernels import block_size_for, blocks_for
+
+KCONF = config["kernels"]
+HP_RE = r"L\d+-w[0-9.e+-]+-b[0-9.e+-]+-f\d+"
+KSPEC_RE = r"(?:nt|engine)-float(?:32|64)"
+
+
+wildcard_constraints:
+    arch=_alternatives(ARCHITECTURES.names()),
+    hp=HP_RE,
+    kspec=KSPEC_RE,
+    split="train|val|test",
+    i=r"\d+",
+    j=r"\d+",
+    bs=r"\d+",
+    m=r"\d+",
+    kernel="ntk|nngp",
+
+
+def block_file(arch, transform, seed, split, i, j, dataset=DATASET, hp=HP, kspec=KSPEC):
+    bs = block_size_for(KCONF["block_size"], arch)
+    return (
+        f"results/kernels/{dataset}/{arch}/{hp}/{kspec}/{transform}/s{seed}/B{bs}/"
+        f"{split}/{i}-{j}.h5"
+    )
+
+
+def audit_file(arch, transform, seed, dataset=DATASET, hp=HP):
+    return f"results/audit/{dataset}/{arch}/{hp}/{transform}/s{seed}.csv"
+
+
+def equality_audit_file(arch_a, arch_b, dataset=DATASET, hp=HP):
+    return f"results/audit/{dataset}/{arch_a}={arch_b}/{hp}/identity/s0.csv"
+
+
+def reuses_untransformed(arch, transform):
+    """Does a kernel on `transform` data come from the untransformed blocks (Thm 4.1)?"""
+    spec = parse_spec(transform)
+    return (
+        KCONF["reuse_invariant"]
+        and spec.group != "identity"
+        and ARCHITECTURES.get(arch).claims(spec.group, infinite=True)
+    )
+
+
+def kernel_source(arch, transform, seed):
+    """(transform, seed) of the data whose blocks serve a kernel on `transform` data."""
+    if reuses_untransformed(arch, transform):
+        return "identity", 0
+    return transform, canonical_seed(transform, int(seed))
+
+
+def regression_blocks(arch, transform, seed, m, dataset=DATASET, hp=HP, kspec=KSPEC):
+    """Every block a regression on the first m examples reads (n_val, n_test: the dataset's)."""
+    src, src_seed = kernel_source(arch, transform, seed)
+    bs = block_size_for(KCONF["block_size"], arch)
+    sizes = parse_dataset_id(dataset)
+    return [
+        block_file(arch, src, src_seed, split, i, j, dataset, hp, kspec)
+        for split, i, j in blocks_for(int(m), bs, sizes["n_val"], sizes["n_test"])
+    ]
+
+
+def regression_inputs(wc):
+    src, src_seed = kernel_source(wc.arch, wc.transform, wc.seed)
+    out = {
+        "blocks": regression_blocks(
+            wc.arch, wc.transform, wc.seed, wc.m, wc.dataset, wc.hp, wc.kspec
+        ),
+        "data": data_file(src, src_seed, wc.dataset),
+    }
+    if reuses_untransformed(wc.arch, wc.transform):
+        out["audit"] = audit_file(wc.arch, wc.transform, wc.seed, wc.dataset, wc.hp)
+    return out
+
+
+def kernel_pairs():
+    """(arch, transform, seed) of every kernel regression the experiments ask for."""
+    e = EXP
+    out = set()
+    for fig in ("fig2", "figS6"):
+        out |= {
+            (a, t, s)
+            for a in e[fig]["architectures"]
+            for t in e[fig]["transforms"]
+            for s in e[fig]["seeds"]
+        }
+    out |= {("VEC", t, s) for t in e["fig3"]["transforms"] for s in e["fig3"]["seeds"]}
+    out |= {("VEC", "identity", s) for s in e["fig4"]["seeds"]}
+    out |= {("VEC", t, e["figS1"]["seed"]) for t in figS1_transforms()}
+    return sorted(out)
+
+
+def symmetry_audit_files():
+    files = [audit_file(a, t, s) for a, t, s in kernel_pairs()]
+    return files + [equality_audit_file("LCN", "VEC")]
+
+
+def block_mem_mb(wc):
+    """Memory of a block job: the tile's pixel-pair covariances dominate for pooled readouts."""
+    res = DATA["resolution"]
+    arch = ARCHITECTURES.get(wc.arch)
+    pixels = res * res if arch.spatial else 1
+    full = wc.arch in ("GAP",) or wc.arch.startswith("LAP")
+    per_pair = pixels * (pixels if full else 1) * 8 * 12  # float64-sized, a dozen live arrays
+    tiles = KCONF["batch_size"] ** 2 * per_pair
+    block = 4 * int(wc.bs) ** 2 * 8  # nngp, ntk and their copies
+    return int(1500 + (tiles + block) / 1e6)
+
+
+def block_runtime(wc):
+    """Minutes for a block: generous for nt on CPU (about 100 pairs/s for GAP at 8x8)."""
+    res = DATA["resolution"]
+    full = wc.arch in ("GAP",) or wc.arch.startswith("LAP")
+    pairs_per_s = 50.0 / (res * res / 64.0) ** 2 if full else 2000.0 / (res * res / 64.0)
+    return int(10 + 3 * int(wc.bs) ** 2 / pairs_per_s / 60)
+
+
+def regression_mem_mb(wc):
+    m = int(wc.m)
+    return int(2000 + 8 * 6 * (m * m + m * (DATA["n_val"] + DATA["n_test"])) / 1e6)

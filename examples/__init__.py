@@ -1,0 +1,1 @@
+"""Worked examples of symflow plug-ins (see docs/extending.md)."""

@@ -1,0 +1,112 @@
+"""The kernel stage end to end on the tiny config: two regressions and the symmetry audit
+run for real; then dry runs show the reuse: raising m plans only the new blocks, and a
+transform the architecture is invariant to plans no blocks at all (unless reuse is off)."""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from symflow.h5io import read_h5
+
+REPO = Path(__file__).resolve().parent.parent
+TINY = REPO / "tests" / "configs" / "tiny.yaml"
+# smaller than tiny.yaml where it matters for this test: 2 hidden layers (quick to compile),
+# one test block, four audit images, and few (architecture, transform) pairs to audit
+OVERRIDE = """
+model: {depth: 2}
+data: {n_test: 40}
+kernels: {audit_size: 4}
+regression: {kernels: [ntk]}
+experiments:
+  fig2: {architectures: [FCN, VEC], transforms: [identity, o3_pixel], m: 40, seeds: [0]}
+  fig3: {transforms: [o3_pixel]}
+  figS1: {t: [1.0]}
+  figS6: {architectures: [FCN], transforms: [identity], m: [20, 40]}
+"""
+DATASET = "cifar10-sample-r8-n200.40.40-k0"
+HP = "L2-w2-b0.01-f3"
+
+
+def regression(arch, transform, m, kernel="ntk", ext="csv"):
+    return f"results/regression/{DATASET}/{arch}/{HP}/nt-float32/{transform}/s0/m{m}/{kernel}.{ext}"
+
+
+def snakemake(workdir: Path, *targets: str, dry: bool = False, extra_config: str | None = None) -> str:
+    configs = [str(TINY), str(workdir / "override.yaml")]
+    if extra_config:
+        (workdir / "extra.yaml").write_text(extra_config)
+        configs.append(str(workdir / "extra.yaml"))
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir),
+           "--configfile", *configs, "--cores", "2", *(["-n"] if dry else []), *targets]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.stdout + proc.stderr
+
+
+def planned(output: str) -> dict[str, list[str]]:
+    """rule -> outputs of the jobs a dry run lists."""
+    jobs: dict[str, list[str]] = {}
+    rule = None
+    for line in output.splitlines():
+        match = re.match(r"^(?:local)?rule (\w+):$", line.strip())
+        if match:
+            rule = match.group(1)
+        elif rule and line.strip().startswith("output:"):
+            jobs.setdefault(rule, []).extend(p.strip() for p in line.split(":", 1)[1].split(","))
+            rule = None
+    return jobs
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    work = tmp_path_factory.mktemp("kernels-workflow")
+    (work / "config.yaml").write_text((REPO / "config.yaml").read_text())
+    (work / "override.yaml").write_text(OVERRIDE)
+    (work / "data").symlink_to(REPO / "data")
+    return work
+
+
+def test_regressions_and_audit_run(workdir):
+    snakemake(workdir, "results/symmetry_audit.csv", regression("FCN", "identity", 40),
+              regression("VEC", "o3_pixel", 40))
+    with open(workdir / "results/symmetry_audit.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    pairs = {(r["architecture"], r["transform"]): r for r in rows}
+    assert set(pairs) == {("FCN", "identity"), ("FCN", "o3_pixel"), ("VEC", "identity"), ("VEC", "o3_pixel"),
+                          ("VEC", "so3_path-t1.0"), ("LCN=VEC", "identity")}
+    assert all(r["verdict"] == "agrees" for r in rows), rows
+    # VEC on o3_pixel data was served by the untransformed blocks, checked by the audit
+    _, attrs = read_h5(workdir / regression("VEC", "o3_pixel", 40, ext="h5"))
+    assert attrs["kernel_transform"] == "identity" and attrs["transform"] == "o3_pixel"
+    assert not (workdir / f"results/kernels/{DATASET}/VEC/{HP}/nt-float32/o3_pixel").exists()
+    with open(workdir / regression("FCN", "identity", 40)) as fh:
+        (row,) = list(csv.DictReader(fh))
+    assert row["stage"] == "regression" and 0.0 <= float(row["accuracy"]) <= 1.0 and row["m"] == "40"
+
+
+def test_raising_m_plans_only_new_blocks(workdir):
+    out = snakemake(workdir, regression("VEC", "o3_pixel", 80), dry=True, extra_config="experiments: {fig2: {m: 80}}")
+    jobs = planned(out)
+    blocks = sorted(Path(p).relative_to(f"results/kernels/{DATASET}/VEC/{HP}/nt-float32/identity/s0/B40").as_posix()
+                    for p in jobs["compute_gram_block"])
+    assert blocks == ["test/0-1.h5", "train/0-1.h5", "train/1-1.h5", "val/0-1.h5"]
+    assert set(jobs) == {"compute_gram_block", "fit_kernel_regression"}
+
+
+def test_invariant_transform_plans_no_blocks(workdir):
+    jobs = planned(snakemake(workdir, regression("FCN", "o3_shared", 40), dry=True))
+    assert "compute_gram_block" not in jobs
+    assert set(jobs) == {"transform_dataset", "audit_symmetry_pair", "fit_kernel_regression"}
+    # with the reuse switched off, the transformed data get blocks of their own
+    jobs = planned(snakemake(workdir, regression("FCN", "o3_shared", 40), dry=True,
+                             extra_config="kernels: {reuse_invariant: false}"))
+    assert len(jobs["compute_gram_block"]) == 3 and "audit_symmetry_pair" not in jobs
+    assert all("/o3_shared/s0/" in p for p in jobs["compute_gram_block"])

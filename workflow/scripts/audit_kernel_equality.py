@@ -1,0 +1,25 @@
+# Adapter: log, then one symflow call.
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/../..")
+from symflow.logs import log_to  # noqa: E402
+from symflow.runtime import configure_jax  # noqa: E402
+
+configure_jax(snakemake.threads, x64=True)
+log = log_to(snakemake.log[0])
+
+from symflow.architectures import ModelHP  # noqa: E402
+from symflow.audit import audit_equality  # noqa: E402
+
+wc = snakemake.wildcards
+audit_equality(
+    snakemake.input.data,
+    snakemake.output.csv,
+    dataset=wc.dataset,
+    arch_a=wc.arch_a,
+    arch_b=wc.arch_b,
+    hp=ModelHP.from_tag(wc.hp),
+    audit_size=snakemake.params.audit_size,
+    tolerance=snakemake.params.tolerance,
+    log=log,
+)

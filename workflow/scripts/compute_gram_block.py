@@ -1,0 +1,29 @@
+# Adapter: log, then one symflow call.
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/../..")
+from symflow.logs import log_to  # noqa: E402
+from symflow.runtime import configure_jax  # noqa: E402
+
+wc = snakemake.wildcards
+backend, dtype = wc.kspec.split("-")
+configure_jax(snakemake.threads, x64=dtype == "float64")
+log = log_to(snakemake.log[0])
+
+from symflow.architectures import ModelHP  # noqa: E402
+from symflow.kernels import compute_block  # noqa: E402
+
+compute_block(
+    snakemake.input.data,
+    snakemake.output.h5,
+    arch=wc.arch,
+    hp=ModelHP.from_tag(wc.hp),
+    split=wc.split,
+    i=int(wc.i),
+    j=int(wc.j),
+    block_size=int(wc.bs),
+    backend=backend,
+    dtype=dtype,
+    batch_size=snakemake.params.batch_size,
+    log=log,
+)
