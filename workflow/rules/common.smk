@@ -370,7 +370,9 @@ def block_mem_mb(wc):
     arch = ARCHITECTURES.get(wc.arch)
     pixels = res * res if arch.spatial else 1
     full = wc.arch in ("GAP",) or wc.arch.startswith("LAP")
-    per_pair = pixels * (pixels if full else 1) * 8 * 12  # float64-sized, a dozen live arrays
+    per_pair = (
+        pixels * (pixels if full else 1) * 8 * 12
+    )  # float64-sized, a dozen live arrays
     tiles = KCONF["batch_size"] ** 2 * per_pair
     block = 4 * int(wc.bs) ** 2 * 8  # nngp, ntk and their copies
     return int(1500 + (tiles + block) / 1e6)
@@ -380,7 +382,9 @@ def block_runtime(wc):
     """Minutes for a block: generous for nt on CPU (about 100 pairs/s for GAP at 8x8)."""
     res = DATA["resolution"]
     full = wc.arch in ("GAP",) or wc.arch.startswith("LAP")
-    pairs_per_s = 50.0 / (res * res / 64.0) ** 2 if full else 2000.0 / (res * res / 64.0)
+    pairs_per_s = (
+        50.0 / (res * res / 64.0) ** 2 if full else 2000.0 / (res * res / 64.0)
+    )
     return int(10 + 3 * int(wc.bs) ** 2 / pairs_per_s / 60)
 
 
