@@ -89,7 +89,7 @@ _AS_ACOS = (
 _SNAP_ULPS = 16
 
 # default memory for one tile's state (see the module docstring)
-_TILE_BYTES = 4 << 20
+_TILE_BYTES = 16 << 20
 
 
 @dataclass(frozen=True)
@@ -129,7 +129,9 @@ def _arccos(x, jnp):
     p = _AS_ACOS[-1]
     for a in _AS_ACOS[-2::-1]:
         p = p * x + a
-    return jnp.sqrt(1.0 - x) * p
+    # sqrt((1 - x) p^2) rather than sqrt(1 - x) p: the square root ends the expression, so
+    # XLA materialises it once instead of re-deriving the polynomial in each consumer
+    return jnp.sqrt((1.0 - x) * (p * p))
 
 
 def _relu(k, t, inv_s, s, w2f, jnp):
@@ -256,11 +258,11 @@ class _Layout:
         n = x.shape[0]
         if self.plan.kind == "fcn":
             feat = x.reshape(n, h * w * c)
-            v = jnp.stack(_variances(jnp.sum(feat * feat, axis=1) / (h * w * c), hp, (), jnp))
+            v = _variances(jnp.sum(feat * feat, axis=1) / (h * w * c), hp, (), jnp)
             shape = (hp.depth, 1, n) if second else (hp.depth, n, 1)
             return feat, _inv_sqrt(v, jnp).reshape(shape), jnp.sqrt(v).reshape(shape)
         feat = _patches(x, self.f, jnp)  # (n, H, W, F^2 C)
-        v = jnp.stack(_variances(jnp.sum(x * x, axis=-1) / c, hp, (1, 2), jnp))  # (depth, n, H, W)
+        v = _variances(jnp.sum(x * x, axis=-1) / c, hp, (1, 2), jnp)  # (depth, n, H, W)
         v = jnp.moveaxis(v, 1, -1)  # (depth, H, W, n)
         if not second:
             shape = (hp.depth, h, w, n, 1, 1)
@@ -304,37 +306,53 @@ class _Layout:
 
 
 def _tile_fn(layout: _Layout):
-    """jitted (side1, side2) -> (nngp, ntk) for one tile of b1 x b2 pairs."""
-    import jax
+    """(side1, side2) -> (nngp, ntk) for one tile of b1 x b2 pairs (to be jitted).
+
+    A scan over the layers; the carry is the post-ReLU state (K~, T~), scaled by
+    the next layer's sigma_w^2 / F^2. A layer is: the convolution, by linearity
+    K = box(K~) + b and T = box(T~) + K = box(T~ + K~) + b, as a box filter over
+    pixel rows, then one over pixel columns; then the ReLU.
+
+    XLA's CPU fusion decides what is materialised, and left alone it either
+    recomputes the ReLU once per filter tap or materialises every shifted copy.
+    Each stage therefore sits in its own branch of a lax.cond on the layer index
+    (the first layer takes the input covariance instead of a convolution), whose
+    outputs XLA must materialise: row pass, column pass, ReLU, one fused loop each.
+    """
     import jax.numpy as jnp
     from jax import lax
 
     hp = layout.hp
     wv, bv, w2f = hp.weight_variance, hp.bias_variance, layout.w2f
+    f = layout.f
+    spatial = layout.plan.kind != "fcn"
 
-    @jax.jit
     def tile(side1, side2):
         f1, i1, s1 = side1
         f2, i2, s2 = side2
         scales = jnp.asarray([w2f] * (hp.depth - 1) + [wv], f1.dtype)
-        k = layout.first(f1, f2)
-        carry = _relu(k, k, i1[0] * i2[0], s1[0] * s2[0], scales[0], jnp)
+        k1 = layout.first(f1, f2)
 
-        # One step: layer l's convolution, then its ReLU. The loop carry (the
-        # post-ReLU state) is a materialised buffer, so XLA fuses the box filter's
-        # shifted reads straight into the ReLU instead of recomputing the ReLU
-        # once per filter tap.
+        def rows(c):  # box over pixel rows of K~ and of T~ + K~
+            kt, tt = c
+            return (_box(kt, (0,), f, jnp), _box(tt + kt, (0,), f, jnp)) if spatial else (kt, tt + kt)
+
+        def cols(c):  # box over pixel columns, + bias
+            a, u = c
+            if spatial:
+                a, u = _box(a, (1,), f, jnp), _box(u, (1,), f, jnp)
+            return a + bv, u + bv
+
         def layer(carry, xs):
-            kt, tt = carry
-            i1l, s1l, i2l, s2l, scale = xs
-            k = layout.box(kt) + bv
-            t = layout.box(tt) + k
+            l, i1l, s1l, i2l, s2l, scale = xs
+            first = l == 0
+            mid = lax.cond(first, lambda c: (k1, k1), rows, carry)
+            k, t = lax.cond(first, lambda c: c, cols, mid)
             return _relu(k, t, i1l * i2l, s1l * s2l, scale, jnp), None
 
-        if hp.depth > 1:
-            carry, _ = lax.scan(layer, carry, (i1[1:], s1[1:], i2[1:], s2[1:], scales[1:]))
+        zero = jnp.zeros_like(k1)
+        (kt, tt), _ = lax.scan(layer, (zero, zero), (jnp.arange(hp.depth), i1, s1, i2, s2, scales))
         # readout: dense layer on the pooled kernel (the last ReLU's outputs carry its sigma_w^2)
-        kt, tt = carry
         nngp = layout.readout(kt) + bv
         ntk = layout.readout(tt) + nngp
         return nngp, ntk
@@ -343,15 +361,21 @@ def _tile_fn(layout: _Layout):
 
 
 def _variances(v0, hp, axes, jnp):
-    """Per-image variances before each ReLU: list of depth arrays, same shape as v0."""
+    """Per-image variances before each ReLU: (depth,) + v0.shape.
+
+    A scan, not an unrolled loop: unrolled, XLA fuses the layers' shifted reads
+    into one expression that recomputes each layer once per filter tap (9^depth).
+    """
+    from jax import lax
+
     f = hp.filter_size if axes else 1
-    out = []
-    v = v0
-    for _ in range(hp.depth):
+
+    def step(v, _):
         v = hp.weight_variance / f**2 * _box(v, axes, f, jnp) + hp.bias_variance
-        out.append(v)
-        v = v / 2
-    return out
+        return v / 2, v
+
+    _, vs = lax.scan(step, v0, None, length=hp.depth)
+    return vs
 
 
 _RELU_FLOPS = 37  # per entry, NNGP and NTK together (float32 path: polynomial arccos, 2 square roots)
@@ -407,21 +431,6 @@ def kernel_fn(
         raise ValueError(f"the engine needs an odd filter_size, got {hp.filter_size}")
     if hp.depth < 1:
         raise ValueError(f"the engine needs depth >= 1, got {hp.depth}")
-    cache: dict = {}
-
-    def compiled(shape, dtype):
-        key = (shape, str(dtype))
-        if key not in cache:
-            import jax
-
-            layout = _Layout(plan, hp, shape)
-            cache[key] = (
-                jax.jit(partial(layout.side, second=False)),
-                jax.jit(partial(layout.side, second=True)),
-                _tile_fn(layout),
-            )
-        return cache[key]
-
     def fn(x1, x2=None):
         import jax.numpy as jnp
 
@@ -439,7 +448,10 @@ def kernel_fn(
         b1, b2 = _tile(n1, n2, budget)
         if symmetric:
             b1 = b2 = min(b1, b2)
-        side1, side2, tile = compiled(shape, x1.dtype)
+        side1, side2, tile, whole = _compiled(plan, hp, shape)
+        if b1 == n1 and b2 == n2:  # one tile: one compiled call
+            kn, kt = (np.asarray(a) for a in whole(x1, x2))
+            return (_symmetrise(kn), _symmetrise(kt)) if symmetric else (kn, kt)
         starts1, starts2 = range(0, n1, b1), range(0, n2, b2)
         sides1 = [side1(_pad_rows(x1[i : i + b1], b1, jnp)) for i in starts1]
         out = {}
@@ -455,6 +467,8 @@ def kernel_fn(
             i, j = starts1[ii], starts2[jj]
             ni, nj = min(b1, n1 - i), min(b2, n2 - j)
             kn, kt = np.asarray(kn)[:ni, :nj], np.asarray(kt)[:ni, :nj]
+            if symmetric and ii == jj:
+                kn, kt = _symmetrise(kn), _symmetrise(kt)
             nngp[i : i + ni, j : j + nj] = kn
             ntk[i : i + ni, j : j + nj] = kt
             if symmetric and ii < jj:
@@ -465,16 +479,50 @@ def kernel_fn(
     return fn
 
 
+_COMPILED: dict = {}
+
+
+def _compiled(plan: _Plan, hp: ModelHP, shape: tuple[int, int, int]):
+    """jitted (side1, side2, tile, whole) for one architecture plan, hp and image shape.
+
+    Shared by every kernel_fn of the same plan (VEC and LCN share one); jax's own
+    cache then keys each on the argument shapes and dtypes.
+    """
+    key = (plan, hp, shape)
+    if key not in _COMPILED:
+        import jax
+
+        layout = _Layout(plan, hp, shape)
+        tile = _tile_fn(layout)
+
+        def whole(x1, x2):
+            return tile(layout.side(x1, False), layout.side(x2, True))
+
+        _COMPILED[key] = (
+            jax.jit(partial(layout.side, second=False)),
+            jax.jit(partial(layout.side, second=True)),
+            jax.jit(tile),
+            jax.jit(whole),
+        )
+    return _COMPILED[key]
+
+
 def _tile(n1: int, n2: int, budget: int) -> tuple[int, int]:
-    """Tile sizes b1 <= n1, b2 <= n2 with b1 * b2 <= budget, as square as the shapes allow."""
+    """Tile sizes b1 <= n1, b2 <= n2 with b1 * b2 <= budget, about square, multiples of 8 where they can be."""
     if n1 * n2 <= budget:
         return n1, n2
-    b = max(1, int(math.isqrt(budget)))
-    if n1 <= b:
-        return n1, max(1, min(n2, budget // n1))
-    if n2 <= b:
-        return max(1, min(n1, budget // n2)), n2
-    return b, b
+    b2 = min(n2, max(1, math.isqrt(budget)))
+    if b2 >= 8:
+        b2 -= b2 % 8
+    b1 = min(n1, max(1, budget // b2))
+    if 8 <= b1 < n1:
+        b1 -= b1 % 8
+    return b1, b2
+
+
+def _symmetrise(a: np.ndarray) -> np.ndarray:
+    """The upper triangle mirrored: K(x, x) exactly symmetric (the two halves differ by rounding)."""
+    return np.triu(a) + np.triu(a, 1).T
 
 
 def _pad_rows(x, b, jnp):
