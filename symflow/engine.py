@@ -38,28 +38,52 @@ the pixel pairs that the pooling keeps:
     LAPk      pixel pairs in the same k x k block (average pool k x k, stride k,
               VALID, then Flatten of the pooled spatial diagonal)
 
-GAP and LAP carry the full spatial covariance, stored in *relative coordinates*:
-entry [p, q] at [p, d = q - p (mod H, W)]. A convolution shifts p and q together,
-so it moves p alone and is a separable F-tap box filter with wrapped edges over
-the p axes; the ReLU's variances enter as broadcasts v1[p] * v2[p + d], computed
-per image.
+Convolutional nets carry the spatial covariance in *relative coordinates*: entry
+[p, q] at [p, d = q - p (mod H, W)]. A convolution shifts p and q together, so it
+moves p alone, a separable F-tap box filter with wrapped edges over the p axes,
+and never mixes offsets d: each d's recursion runs on its own, and only the
+offsets the readout pools over are carried: d = 0 for VEC and LCN (the per-pixel
+covariance), |d| < k per axis for LAPk (2k - 1 values per axis, or all H if fewer),
+every d for GAP. The ReLU's variances enter as broadcasts v1[p] * v2[p + d],
+gathered per image, never per pair.
+
+How it runs (CPU measurements and the reasons: bench/README.md, the commit log).
+A tile of b1 x b2 pairs is one jitted call: a scan over the layers whose body is
+a row pass and a column pass of the box filter and the ReLU, each a single fused
+loop over the state. XLA's CPU fusion left alone either recomputes the ReLU once
+per filter tap (fusing it into the shifted reads) or materialises every shifted
+copy; each stage therefore sits in its own branch of a lax.cond on the layer index
+(the first layer takes the input covariance instead of a convolution), whose
+outputs XLA must materialise. The state keeps the pairs innermost
+(p_h, p_w, a, d, b), so shifts move whole contiguous chunks and the ReLU
+vectorises over b. The linearity of the convolution gives T' = box(T~ + K~) + b.
 
 The ReLU's arc-cosine: in float32 the Abramowitz & Stegun 4.4.46 polynomial
 (arccos(x) = sqrt(1 - x) * P7(x) on [0, 1], |error| <= 2e-8, arccos(-x) =
-pi - arccos(x)); in float64 jnp.arccos. A cosine within a few rounding errors of
-+-1 is taken as exactly +-1 (theta = 0 or pi): for an image paired with itself
-the computed K and sqrt(v1 v2) differ only by rounding, and theta = sqrt(2 (1 - c))
-turns a relative rounding error eps into an angle of sqrt(2 eps) (3e-4 in float32)
-and an NTK error of that size divided by 2 pi; neural-tangents, which evaluates
-the same pair with identical arithmetic, gets theta = 0 there.
+pi - arccos(x)); in float64 jnp.arccos (the polynomial's 2e-8 would miss the 1e-10
+target there). Through 8 layers the float32 kernels stay within about 1e-6 of
+nt's float64 ones. A cosine within 16 rounding errors of +-1 is taken as exactly
++-1 (theta = 0 or pi): for an image paired with itself the computed K and
+sqrt(v1 v2) at p = q differ only by rounding, and theta = sqrt(2 (1 - c)) turns a
+relative rounding error eps into an angle of sqrt(2 eps) and an NTK error of about
+that over 2 pi. neural-tangents does not do this, and its K(x, x) diagonal carries
+that error: up to 1e-3 relative in float32 and 1e-7 in float64 (measured; the
+tests compare the diagonal against an extended-precision reference instead).
 
-Memory. State per pair, in the input dtype (b bytes: 4 in float32): two arrays
-(K and T) of E entries, E = 1 (FCN), H W (VEC, LCN) or (H W)^2 (GAP, LAP), and
-at the peak of a layer about three more (the ReLU's outputs and a box-filter
-pass), so about 5 E b bytes per pair: 20 B (FCN), 1.3 kB (VEC/LCN at 8x8),
-80 kB (GAP/LAP at 8x8), 1.3 MB at 16x16, 21 MB at 32x32. A call handles its
-n1 x n2 pairs in tiles of at most ``pair_batch`` pairs (default: a tile of about
-64 MB of state), so a B x B block of any size runs in bounded memory.
+Memory. State per pair, in the input dtype (4 bytes in float32): K and T of E
+entries each, E = 1 (FCN), H W (VEC, LCN), H W D (LAPk, D offsets) or (H W)^2
+(GAP), and at the peak of a layer about three more arrays, so about 5 E x 4 bytes
+per pair in float32:
+
+    FCN 20 B; VEC/LCN 1.3 kB at 8x8, 5.1 kB at 16x16, 20 kB at 32x32;
+    GAP 82 kB at 8x8, 1.3 MB at 16x16, 21 MB at 32x32;
+    LAP4 63 kB at 8x8, 250 kB at 16x16, 1.0 MB at 32x32;
+    LAP8 82 kB at 8x8, 1.2 MB at 16x16, 4.6 MB at 32x32
+
+(``state_bytes_per_pair``). A call handles its n1 x n2 pairs in tiles of at most
+``pair_batch`` pairs (default: about 16 MB of state per tile, e.g. 200 pairs of
+GAP at 8x8, 12 at 16x16, 1 at 32x32), so a B x B block of any size runs in
+bounded memory; per-image factors take another (depth x b2 x E / b1) entries.
 """
 
 from __future__ import annotations
@@ -94,7 +118,7 @@ _TILE_BYTES = 16 << 20
 
 @dataclass(frozen=True)
 class _Plan:
-    kind: str  # "fcn", "pixel" (per-pixel covariance) or "spatial" (relative coordinates)
+    kind: str  # "fcn", "pixel" (offset d = 0 only) or "spatial" (offsets the pooling needs)
     window: int | None = None  # spatial: pooling window (None: global average pool)
 
 
