@@ -11,8 +11,8 @@ jitted calls on the tile's real state:
     relu      the arc-cosine maps with their variance broadcasts
     copy      y = x * c over K and T (the memory floor of one pass)
     layer     (tile at depth 8 - tile at depth 2) / 6: a whole layer inside the scan
-    fixed     tile at depth 2 - 2 layers: first layer's covariance, readout, loop overhead
-    sides     the per-image factors (variances, patches) of both sides
+    fixed     tile at depth 2 - 2 layers: input covariance, readout, loop overhead
+    sides     the per-image factors (variances, shifted inputs) of both sides
 
 and prints ns per state entry (an entry: one K value and one T value of one pair).
 Not part of the test suite.

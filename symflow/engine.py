@@ -52,9 +52,10 @@ A tile of b1 x b2 pairs is one jitted call: a scan over the layers whose body is
 a row pass and a column pass of the box filter and the ReLU, each a single fused
 loop over the state. XLA's CPU fusion left alone either recomputes the ReLU once
 per filter tap (fusing it into the shifted reads) or materialises every shifted
-copy; each stage therefore sits in its own branch of a lax.cond on the layer index
-(the first layer takes the input covariance instead of a convolution), whose
-outputs XLA must materialise. The state keeps the pairs innermost
+copy; each box pass therefore sits in a branch of a lax.cond on a predicate XLA
+cannot fold (l < 0, never true), whose outputs XLA must materialise. The input
+covariance enters as a post-ReLU state with T~ = 0, so the first layer is the
+same code as the others. The state keeps the pairs innermost
 (p_h, p_w, a, d, b), so shifts move whole contiguous chunks and the ReLU
 vectorises over b. The linearity of the convolution gives T' = box(T~ + K~) + b.
 
@@ -193,13 +194,6 @@ def _inv_sqrt(v, jnp):
     return jnp.where(v > 0, 1.0 / jnp.sqrt(jnp.where(v > 0, v, 1.0)), 0.0)
 
 
-def _patches(x, f, jnp):
-    """(n, H, W, C) -> (n, H, W, f * f * C): the wrapped f x f neighbourhood of each pixel."""
-    r = f // 2
-    parts = [jnp.roll(x, (-dh, -dw), axis=(1, 2)) for dh in range(-r, r + 1) for dw in range(-r, r + 1)]
-    return jnp.concatenate(parts, axis=-1)
-
-
 def _offsets(n: int, reach: int | None) -> np.ndarray:
     """Relative offsets d (mod n) along an axis of size n with |d| <= reach (None: all)."""
     if reach is None or 2 * reach + 1 >= n:
@@ -285,7 +279,7 @@ class _Layout:
             v = _variances(jnp.sum(feat * feat, axis=1) / (h * w * c), hp, (), jnp)
             shape = (hp.depth, 1, n) if second else (hp.depth, n, 1)
             return feat, _inv_sqrt(v, jnp).reshape(shape), jnp.sqrt(v).reshape(shape)
-        feat = _patches(x, self.f, jnp)  # (n, H, W, F^2 C)
+        feat = x  # (n, H, W, C)
         v = _variances(jnp.sum(x * x, axis=-1) / c, hp, (1, 2), jnp)  # (depth, n, H, W)
         v = jnp.moveaxis(v, 1, -1)  # (depth, H, W, n)
         if not second:
@@ -294,22 +288,23 @@ class _Layout:
         gh, gw = self.gh[:, None, :, None], self.gw[None, :, None, :]
         shape = (hp.depth, h, w, 1, self.n_offsets, n)
         v = v[:, gh, gw].reshape(shape)  # [l, p, d, b] = v[l, p + d, b]
-        feat = jnp.moveaxis(feat[:, gh, gw], 0, -2)  # (H, W, Dh, Dw, n, F^2 C)
+        feat = jnp.moveaxis(feat[:, gh, gw], 0, -2)  # (H, W, Dh, Dw, n, C): x[b, p + d]
         feat = feat.reshape(h, w, self.n_offsets, n, feat.shape[-1])
         return feat, _inv_sqrt(v, jnp), jnp.sqrt(v)
 
     # -- per pair ----------------------------------------------------------------
 
     def first(self, f1, f2):
-        """K after the first layer: sigma_w^2 * mean over the filter of the input covariance + sigma_b^2."""
+        """The input covariance x1[p] . x2[p + d] / C, times the first layer's sigma_w^2 / F^2.
+
+        Run through a layer's convolution with T~ = 0 it gives the first layer's K and T.
+        """
         import jax.numpy as jnp
 
         hp, (h, w, c) = self.hp, self.shape
         if self.plan.kind == "fcn":
-            k = (f1 @ f2.T) * (hp.weight_variance / (h * w * c))
-        else:
-            k = jnp.einsum("ahwz,hwdbz->hwadb", f1, f2) * (self.w2f / c)
-        return k + hp.bias_variance
+            return (f1 @ f2.T) * (hp.weight_variance / (h * w * c))
+        return jnp.einsum("ahwc,hwdbc->hwadb", f1, f2) * (self.w2f / c)
 
     def box(self, a):
         import jax.numpy as jnp
@@ -339,9 +334,10 @@ def _tile_fn(layout: _Layout):
 
     XLA's CPU fusion decides what is materialised, and left alone it either
     recomputes the ReLU once per filter tap or materialises every shifted copy.
-    Each stage therefore sits in its own branch of a lax.cond on the layer index
-    (the first layer takes the input covariance instead of a convolution), whose
-    outputs XLA must materialise: row pass, column pass, ReLU, one fused loop each.
+    Each box pass therefore sits in a branch of a lax.cond on a predicate XLA cannot
+    fold (l < 0, never true), whose outputs XLA must materialise: row pass, column
+    pass, ReLU, one fused loop each (measured: 1.6x faster per layer than the same
+    code without the boundaries, at 8x8 on CPU).
     """
     import jax.numpy as jnp
     from jax import lax
@@ -355,7 +351,6 @@ def _tile_fn(layout: _Layout):
         f1, i1, s1 = side1
         f2, i2, s2 = side2
         scales = jnp.asarray([w2f] * (hp.depth - 1) + [wv], f1.dtype)
-        k1 = layout.first(f1, f2)
 
         def rows(c):  # box over pixel rows of K~ and of T~ + K~
             kt, tt = c
@@ -367,15 +362,21 @@ def _tile_fn(layout: _Layout):
                 a, u = _box(a, (1,), f, jnp), _box(u, (1,), f, jnp)
             return a + bv, u + bv
 
+        def keep(c):
+            return c
+
         def layer(carry, xs):
             l, i1l, s1l, i2l, s2l, scale = xs
-            first = l == 0
-            mid = lax.cond(first, lambda c: (k1, k1), rows, carry)
-            k, t = lax.cond(first, lambda c: c, cols, mid)
+            never = l < 0  # a predicate XLA cannot fold: the branches are fusion boundaries
+            mid = lax.cond(never, keep, rows, carry)
+            k, t = lax.cond(never, keep, cols, mid)
             return _relu(k, t, i1l * i2l, s1l * s2l, scale, jnp), None
 
-        zero = jnp.zeros_like(k1)
-        (kt, tt), _ = lax.scan(layer, (zero, zero), (jnp.arange(hp.depth), i1, s1, i2, s2, scales))
+        # the input covariance as a "post-ReLU" state with T~ = 0: the first convolution
+        # then gives K = T = the first layer's pre-activation kernel
+        k0 = layout.first(f1, f2)
+        carry = (k0, jnp.zeros_like(k0))
+        (kt, tt), _ = lax.scan(layer, carry, (jnp.arange(hp.depth), i1, s1, i2, s2, scales))
         # readout: dense layer on the pooled kernel (the last ReLU's outputs carry its sigma_w^2)
         nngp = layout.readout(kt) + bv
         ntk = layout.readout(tt) + nngp
