@@ -42,8 +42,8 @@ import numpy as np
 
 # default sizes: resolution -> (n images per side, b images per side of a step)
 SIZES = {4: (64, 32), 8: (32, 16), 16: (8, 8), 32: (2, 2)}
-# FCN / VEC / LCN carry far less per pair: more pairs for a measurable call
-SMALL_STATE_FACTOR = 4
+# FCN, VEC and LCN carry far less per pair: more pairs, for calls long enough to time
+SMALL_STATE_SIZES = {4: (256, 128), 8: (128, 64), 16: (32, 32), 32: (32, 32)}
 
 
 def parse_args(argv=None):
@@ -184,9 +184,8 @@ def main(argv=None) -> int:
                 a.check_resolution(res)
             except ValueError:
                 continue
-            n, b = SIZES.get(res, (2, 2))
-            if not a.spatial or arch in ("VEC", "LCN"):
-                n, b = n * SMALL_STATE_FACTOR, b * SMALL_STATE_FACTOR
+            small = not a.spatial or arch in ("VEC", "LCN")
+            n, b = (SMALL_STATE_SIZES if small else SIZES).get(res, (2, 2))
             n, b = args.n or n, args.batch or b
             b = min(b, n)
             if n % b:

@@ -266,7 +266,7 @@ class _Layout:
         """Per-image factors of one side of the pairs: (features, inv_sqrt_v, sqrt_v).
 
         features: what the first layer's covariance contracts (FCN: the flat image;
-        else the F x F patch around each pixel, shifted by d on the second side);
+        else the image, on the second side shifted by d: x[b, p + d], (H, W, D, n, C));
         inv_sqrt_v, sqrt_v: (depth, ...) per-layer variances, broadcastable against
         the state (the second side's shifted by d).
         """
@@ -305,13 +305,6 @@ class _Layout:
         if self.plan.kind == "fcn":
             return (f1 @ f2.T) * (hp.weight_variance / (h * w * c))
         return jnp.einsum("ahwc,hwdbc->hwadb", f1, f2) * (self.w2f / c)
-
-    def box(self, a):
-        import jax.numpy as jnp
-
-        if self.plan.kind == "fcn":
-            return a
-        return _box(a, (0, 1), self.f, jnp)
 
     def readout(self, a):
         """Pooling + flatten of the post-ReLU state: (b1, b2)."""
