@@ -96,8 +96,10 @@ def main(argv=None) -> None:
     out["layer"] = (times[8] - times[2]) / 6
     out["fixed"] = times[2] - 2 * out["layer"]
     out["sides"] = t_sides
-    print(f"{args.arch} at {r}x{r}, tile {b} x {b} pairs, {layout.entries} entries per pair, "
-          f"depth-8 tile {times[8] * 1e3:.1f} ms CPU")
+    print(
+        f"{args.arch} at {r}x{r}, tile {b} x {b} pairs, {layout.entries} entries per pair, "
+        f"depth-8 tile {times[8] * 1e3:.1f} ms CPU"
+    )
     print("| stage | ns per entry (CPU) |\n|---|---|")
     for name, t in out.items():
         print(f"| {name} | {t / entries * 1e9:.2f} |")

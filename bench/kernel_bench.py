@@ -171,9 +171,12 @@ def main(argv=None) -> int:
 
     hp = ModelHP()
     peak_flops, bandwidths = machine_limits()
-    print(f"machine: {os.cpu_count()} CPUs, jax {jax.__version__} on {jax.default_backend()}; "
-          f"matmul {peak_flops / 1e9:.1f} GFLOP/s, copy "
-          + ", ".join(f"{_fmt_bytes(k)}: {v / 1e9:.1f} GB/s" for k, v in bandwidths.items()), flush=True)
+    print(
+        f"machine: {os.cpu_count()} CPUs, jax {jax.__version__} on {jax.default_backend()}; "
+        f"matmul {peak_flops / 1e9:.1f} GFLOP/s, copy "
+        + ", ".join(f"{_fmt_bytes(k)}: {v / 1e9:.1f} GB/s" for k, v in bandwidths.items()),
+        flush=True,
+    )
 
     rows = []
     rng = np.random.default_rng(args.seed)
@@ -200,8 +203,9 @@ def main(argv=None) -> int:
             lower = max(cost["flops"] / peak_flops, cost["bytes"] / bandwidth)  # seconds per pair
 
             eng = kernel_fn(arch, hp, pair_batch=b * b)
-            t_e, cpu_e, rep_e, c_e = timed(eng, x1, x2, repeats=args.repeats, min_seconds=args.min_seconds,
-                                           budget_seconds=args.budget_seconds)
+            t_e, cpu_e, rep_e, c_e = timed(
+                eng, x1, x2, repeats=args.repeats, min_seconds=args.min_seconds, budget_seconds=args.budget_seconds
+            )
             row = dict(
                 arch=arch,
                 resolution=res,
@@ -231,17 +235,30 @@ def main(argv=None) -> int:
                 kf = a.stax(hp)[2]
                 ntf = nt.batch(kf, batch_size=b, device_count=0)
                 ntf2 = lambda x, y: ntf(x, y, ("nngp", "ntk"))  # noqa: E731
-                t_n, cpu_n, rep_n, c_n = timed(ntf2, x1, x2, repeats=args.repeats, min_seconds=args.min_seconds,
-                                               budget_seconds=args.budget_seconds)
+                t_n, cpu_n, rep_n, c_n = timed(
+                    ntf2, x1, x2, repeats=args.repeats, min_seconds=args.min_seconds, budget_seconds=args.budget_seconds
+                )
                 # the two must agree (off-diagonal pairs: no self-pair cancellation)
                 ke, kn = block(eng(x1, x2)), block(ntf2(x1, x2))
-                err = max(float(np.max(np.abs(np.asarray(u) - np.asarray(v)) / np.abs(np.asarray(v))))
-                          for u, v in zip(ke, kn))
-                row.update(nt_pairs_per_s=pairs / t_n, nt_pairs_per_cpu_s=pairs / cpu_n, nt_repeats=rep_n,
-                           nt_first_call_s=c_n, ratio=t_n / t_e, ratio_cpu=cpu_n / cpu_e, nt_fraction_of_limit=lower * pairs / t_n, max_rel_diff=err)
+                err = max(
+                    float(np.max(np.abs(np.asarray(u) - np.asarray(v)) / np.abs(np.asarray(v)))) for u, v in zip(ke, kn)
+                )
+                row.update(
+                    nt_pairs_per_s=pairs / t_n,
+                    nt_pairs_per_cpu_s=pairs / cpu_n,
+                    nt_repeats=rep_n,
+                    nt_first_call_s=c_n,
+                    ratio=t_n / t_e,
+                    ratio_cpu=cpu_n / cpu_e,
+                    nt_fraction_of_limit=lower * pairs / t_n,
+                    max_rel_diff=err,
+                )
             rows.append(row)
-            print(f"{arch:5s} R={res:2d} n={n} b={b}: engine {row['engine_pairs_per_s']:10.1f} pairs/s, "
-                  f"nt {row['nt_pairs_per_s']:10.1f} pairs/s, ratio {row['ratio']:6.1f}", flush=True)
+            print(
+                f"{arch:5s} R={res:2d} n={n} b={b}: engine {row['engine_pairs_per_s']:10.1f} pairs/s, "
+                f"nt {row['nt_pairs_per_s']:10.1f} pairs/s, ratio {row['ratio']:6.1f}",
+                flush=True,
+            )
 
     out = Path(args.csv)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -449,6 +449,7 @@ def kernel_fn(
         raise ValueError(f"the engine needs an odd filter_size, got {hp.filter_size}")
     if hp.depth < 1:
         raise ValueError(f"the engine needs depth >= 1, got {hp.depth}")
+
     def fn(x1, x2=None):
         import jax.numpy as jnp
 
@@ -464,8 +465,8 @@ def kernel_fn(
         per_pair = _STATE_ARRAYS * _Layout(plan, hp, shape).entries * x1.dtype.itemsize
         budget = int(pair_batch) if pair_batch else max(1, _TILE_BYTES // per_pair)
         b1, b2 = _tile(n1, n2, budget)
-        if symmetric:
-            b1 = b2 = min(b1, b2)
+        if symmetric and b1 != b2:
+            b1 = b2 = _split(n1, min(b1, b2))
         side1, side2, tile, whole = _compiled(plan, hp, shape)
         if b1 == n1 and b2 == n2:  # one tile: one compiled call
             kn, kt = (np.asarray(a) for a in whole(x1, x2))
@@ -526,16 +527,27 @@ def _compiled(plan: _Plan, hp: ModelHP, shape: tuple[int, int, int]):
 
 
 def _tile(n1: int, n2: int, budget: int) -> tuple[int, int]:
-    """Tile sizes b1 <= n1, b2 <= n2 with b1 * b2 <= budget, about square, multiples of 8 where they can be."""
+    """Tile sizes (b1, b2) with b1 * b2 <= budget (about), about square, splitting n1 and n2 evenly."""
     if n1 * n2 <= budget:
         return n1, n2
-    b2 = min(n2, max(1, math.isqrt(budget)))
-    if b2 >= 8:
-        b2 -= b2 % 8
-    b1 = min(n1, max(1, budget // b2))
-    if 8 <= b1 < n1:
-        b1 -= b1 % 8
-    return b1, b2
+    b2 = _split(n2, math.isqrt(budget))
+    return _split(n1, budget // b2), b2
+
+
+def _split(n: int, most: int) -> int:
+    """A tile size for n rows, at most `most`: even tiles, a multiple of 8 where most >= 8.
+
+    Rows are padded up to a whole number of tiles; even tiles keep that padding small,
+    and multiples of 8 keep the ReLU's vector loop (over b2) whole.
+    """
+    most = max(1, min(n, most))
+    if most >= 8:
+        most -= most % 8
+    tiles = -(-n // most)
+    if tiles == 1:
+        return n
+    b = -(-n // tiles)
+    return -(-b // 8) * 8 if most >= 8 else b
 
 
 def _symmetrise(a: np.ndarray) -> np.ndarray:

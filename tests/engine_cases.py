@@ -83,6 +83,7 @@ def reference(arch: str, hp: ModelHP, x1: np.ndarray, x2: np.ndarray) -> tuple[n
 
         def conv(m, _pair):
             return m
+
     else:
         k = np.einsum("aijc,bklc->abijkl", x1, x2) / c  # [a, b, ph, pw, qh, qw]
         v1, v2 = (x1 * x1).sum(-1) / c, (x2 * x2).sum(-1) / c  # [a, ph, pw]
