@@ -45,10 +45,16 @@ def _load_schema(path: str) -> dict:
         return yaml.safe_load(fh)
 
 
+def _name(key: Any) -> str:
+    """A key as it can be printed on one line (repr() where it holds control characters)."""
+    text = str(key)
+    return text if text.isprintable() else repr(text)[1:-1]
+
+
 def _key(path: Iterable[Any]) -> str:
     out = ""
     for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        out += f"[{part}]" if isinstance(part, int) else (f".{_name(part)}" if out else _name(part))
     return out or "(top level)"
 
 
@@ -79,7 +85,7 @@ def _format_error(error, schema: dict) -> str:
         close = difflib.get_close_matches(bad, allowed, n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
         where = f" under {key}" if error.absolute_path else ""
-        return f"unknown key '{bad}'{where}{hint}; allowed: {', '.join(allowed)}"
+        return f"unknown key '{_name(bad)}'{where}{hint}; allowed: {', '.join(allowed)}"
     if error.validator == "enum":
         allowed = ", ".join(map(str, error.validator_value))
         return f"{key}: {error.instance!r} is not allowed; allowed: {allowed}"

@@ -153,8 +153,10 @@ def nt_tile_fn(arch: str, hp, batch_size: int) -> TileFn:
 
 def engine_tile_fn(arch: str, hp, batch_size: int) -> TileFn | None:
     """The engine's (x1, x2) -> (nngp, ntk), or None where the engine is missing or declines."""
-    try:
-        from symflow import engine  # noqa: F401  (not part of every checkout)
+    import importlib
+
+    try:  # through sys.modules, so a test can take the module away or replace it
+        engine = importlib.import_module("symflow.engine")
     except ImportError as exc:
         _log.warning("kernel backend 'engine' unavailable (%s); falling back to neural-tangents", exc)
         return None
