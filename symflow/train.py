@@ -37,6 +37,7 @@ S16 of the paper); there is no global seed. On CPU every number is deterministic
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -203,10 +204,19 @@ def mse_loss(outputs, targets):
 
 
 def make_optimizer(lr: float, momentum: float = 0.9, l2: float = 0.0):
-    """SGD with heavy-ball momentum; l2 adds l2 * theta to the gradient (= grad of l2/2 |theta|^2)."""
+    """SGD with heavy-ball momentum; l2 adds l2 * theta to the gradient (= grad of l2/2 |theta|^2).
+
+    Memoised: the same (lr, momentum, l2) give the same (stateless) transformation
+    object, so a second run in one process reuses the compiled training step.
+    """
+    return _optimizer(float(lr), float(momentum), float(l2))
+
+
+@functools.lru_cache(maxsize=64)
+def _optimizer(lr: float, momentum: float, l2: float):
     import optax
 
-    return optax.chain(optax.add_decayed_weights(float(l2)), optax.sgd(float(lr), momentum=float(momentum)))
+    return optax.chain(optax.add_decayed_weights(l2), optax.sgd(lr, momentum=momentum))
 
 
 def create_train_state(apply_fn: Callable, params, lr: float, momentum: float = 0.9, l2: float = 0.0):
@@ -410,29 +420,42 @@ class Eta0:
         return dataclasses.asdict(self)
 
 
-def eta0_key(seed: int):
-    """The PRNG key of the Monte Carlo initialisations that estimate eta0 for runs with `seed`."""
+LR_ESTIMATES = ("own", "mc")
+
+
+def eta0_keys(mode: str, seed: int, member: int = 0, samples: int = 2) -> list:
+    """The initialisations whose NTK gives eta0.
+
+    own: the run's own init (init_key(seed, member)): the NTK of the network that is
+         trained, at its initialisation.
+    mc:  `samples` inits keyed by the seed alone, their NTKs averaged (a Monte Carlo
+         estimate of the expected finite-width NTK, as nt.monte_carlo_kernel_fn), so
+         every member of a seed shares eta0.
+    """
     import jax
 
-    return jax.random.fold_in(jax.random.PRNGKey(int(seed)), _ETA0_TAG)
+    if mode == "own":
+        return [init_key(seed, member)]
+    if mode == "mc":
+        base = jax.random.fold_in(jax.random.PRNGKey(int(seed)), _ETA0_TAG)
+        return [jax.random.fold_in(base, i) for i in range(int(samples))]
+    raise ValueError(f"lr estimate must be one of {LR_ESTIMATES}, got {mode!r}")
 
 
 def estimate_eta0(
     init_fn: Callable,
     apply_fn: Callable,
     x,
-    key,
-    samples: int = 2,
+    keys: Sequence,
     first_layer: str = "gaussian",
     implementation: int = 1,
 ) -> Eta0:
-    """eta0 = 2 n / lambda_max of the empirical NTK on x (n examples), Monte Carlo over inits.
+    """eta0 = 2 n / lambda_max of the (mean) empirical NTK on x (n examples).
 
-    The kernel is averaged over `samples` initialisations drawn from fold_in(key, i);
-    lambda_max of the mean kernel gives eta0 through :func:`max_learning_rate`
-    (momentum 0, factor n), as neural-tangents' max_learning_rate on a logit-traced
-    NTK. eta0 is a property of the architecture, width, init distribution and data, not
-    of one draw: every member of an ensemble (and both recipes) use the same value.
+    The logit-traced empirical NTK is computed at the initialisation drawn from each
+    key and averaged; lambda_max of the mean kernel gives eta0 through
+    :func:`max_learning_rate` (momentum 0, factor n), as neural-tangents'
+    max_learning_rate on a logit-traced NTK.
     """
     import jax
 
@@ -441,15 +464,15 @@ def estimate_eta0(
     ntk_fn = empirical_ntk_fn(apply_fn, implementation)
     total = None
     lams = []
-    for i in range(int(samples)):
-        params = init_params(init_fn, jax.random.fold_in(key, i), tuple(x.shape[1:]), first_layer, dtype=x.dtype)
+    for key in keys:
+        params = init_params(init_fn, key, tuple(x.shape[1:]), first_layer, dtype=x.dtype)
         ntk = np.asarray(ntk_fn(x, params), np.float64)
         lams.append(float(np.linalg.eigvalsh(ntk)[-1]))
         total = ntk if total is None else total + ntk
-    mean = total / int(samples)
+    mean = total / len(lams)
     eta0 = max_learning_rate(mean)
     lam = 2.0 * mean.shape[0] / eta0
-    return Eta0(float(eta0), float(lam), tuple(lams), int(mean.shape[0]), int(samples), time.perf_counter() - start)
+    return Eta0(float(eta0), float(lam), tuple(lams), int(mean.shape[0]), len(lams), time.perf_counter() - start)
 
 
 # -- checkpoints ------------------------------------------------------------------------------
@@ -764,15 +787,17 @@ def run_estimate_eta0(
     init: str,
     m: int,
     seed: int,
+    member: int,
     size: int,
-    samples: int,
+    mode: str = "own",
+    samples: int = 2,
     implementation: int = 1,
     log: logging.Logger | None = None,
 ) -> Eta0:
     """Estimate eta0 on the first min(size, m) training examples; write it as JSON (atomically).
 
-    The Monte Carlo inits are keyed by the seed alone (:func:`eta0_key`): the recipes
-    and the ensemble members of a seed share one eta0.
+    mode (:func:`eta0_keys`): "own" = the run's own initialisation (both recipes of a
+    (seed, member) share it); "mc" = the mean NTK of `samples` inits keyed by the seed.
     """
     from symflow.h5io import atomic_path
 
@@ -781,11 +806,13 @@ def run_estimate_eta0(
     n = min(int(size), int(m))
     model = build_model(arch, hp, width)
     est = estimate_eta0(
-        model.init_fn, model.apply_fn, np.asarray(train.x[:n]), eta0_key(seed), samples, init, implementation
+        model.init_fn, model.apply_fn, np.asarray(train.x[:n]), eta0_keys(mode, seed, member, samples), init,
+        implementation,
     )
     log.info(
-        "eta0 = %.6g (lambda_max %.6g of the mean NTK on %d examples; samples %s) in %.1f s",
-        est.eta0, est.lambda_max, n, ", ".join(f"{v:.6g}" for v in est.lambda_max_samples), est.seconds,
+        "eta0 = %.6g (%s: lambda_max %.6g of the %s NTK on %d examples; per init %s) in %.1f s",
+        est.eta0, mode, est.lambda_max, "own" if mode == "own" else "mean", n,
+        ", ".join(f"{v:.6g}" for v in est.lambda_max_samples), est.seconds,
     )
     record = {
         **est.to_dict(),
@@ -795,9 +822,14 @@ def run_estimate_eta0(
         "hp": hp.tag,
         "m": int(m),
         "seed": int(seed),
+        "member": int(member),
+        "mode": mode,
         "implementation": int(implementation),
         "data_checksum": attrs.get("content_sha256", ""),
-        "definition": "eta0 = 2 n / lambda_max(mean over `samples` inits of the logit-traced empirical NTK on the first n training examples)",
+        "definition": (
+            "eta0 = 2 n / lambda_max(logit-traced empirical NTK on the first n training examples, "
+            + ("at the run's own initialisation)" if mode == "own" else "mean over `samples` inits keyed by the seed)")
+        ),
     }
     with atomic_path(out_path, suffix=".json") as tmp:
         Path(tmp).write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")

@@ -1,13 +1,13 @@
 # Finite-width SGD (stage 4): eta0 of each run, training, ensembles and S-Dist (Fig. S1).
 #
-#   results/sgd/{dataset}/{arch}-w{width}-{init}/{hp}/{transform}/eta0/m{m}/s{seed}.json
+#   results/sgd/{dataset}/{arch}-w{width}-{init}/{hp}/{transform}/eta0/m{m}/s{seed}/i{member}.json
 #   results/sgd/{dataset}/{arch}-w{width}-{init}/{hp}/{transform}/{recipe}/m{m}/s{seed}/i{member}/
 #       metrics.csv  predictions.h5  curve.csv
 #   results/ensembles/{dataset}/{arch}-w{width}-{init}/{hp}/{transform}/{recipe}/m{m}/s{seed}/k{k}/
 #       mean.h5  metrics.csv  sdist.csv
 #
-# eta0 (2 n / lambda_max of the finite-width NTK at init, Monte Carlo over inits keyed by
-# the seed) is its own job, shared by both recipes and every ensemble member of a seed. Checkpoints are not outputs
+# eta0 (2 n / lambda_max of the finite-width NTK at init: the run's own, or a Monte Carlo
+# mean over inits, config sgd.lr_estimate) is its own job, shared by both recipes. Checkpoints are not outputs
 # (Snakemake deletes the outputs of a job it reruns): they live under checkpoints/sgd/
 # with the run's relative path, are resumed from, and are removed when the run is done.
 import math
@@ -93,7 +93,7 @@ def sgd_mem_mb(wildcards):
 
 def eta0_runtime(wildcards):
     n = min(SGD["lr_estimate_size"], int(wildcards.m))
-    flop = SGD["lr_estimate_samples"] * n * 10 * (
+    flop = (SGD["lr_estimate_samples"] if SGD["lr_estimate"] == "mc" else 1) * n * 10 * (
         3 * _forward_gflop(wildcards.arch, wildcards.width) + 2e-9 * n * _largest_layer(wildcards.arch, wildcards.width)
     )
     return int(10 + 3 * flop / _GFLOPS / 60)
@@ -111,15 +111,16 @@ rule estimate_eta0:
     input:
         data=lambda wc: data_file(wc.transform, wc.seed, wc.dataset),
     output:
-        json=f"results/sgd/{SGD_RUN}/eta0/m{{m}}/s{{seed}}.json",
+        json=f"results/sgd/{SGD_RUN}/eta0/m{{m}}/s{{seed}}/i{{member}}.json",
     params:
         model=config["model"],
         size=SGD["lr_estimate_size"],
+        mode=SGD["lr_estimate"],
         samples=SGD["lr_estimate_samples"],
     log:
-        f"logs/sgd/{SGD_RUN}/eta0/m{{m}}/s{{seed}}.log",
+        f"logs/sgd/{SGD_RUN}/eta0/m{{m}}/s{{seed}}/i{{member}}.log",
     benchmark:
-        f"benchmarks/sgd/{SGD_RUN}/eta0/m{{m}}/s{{seed}}.tsv"
+        f"benchmarks/sgd/{SGD_RUN}/eta0/m{{m}}/s{{seed}}/i{{member}}.tsv"
     wildcard_constraints:
         **SGD_WC,
     threads: SGD["threads"]

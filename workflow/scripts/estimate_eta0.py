@@ -11,7 +11,7 @@ from symflow.train import run_estimate_eta0  # noqa: E402
 
 log = log_to(snakemake.log[0])
 wc = snakemake.wildcards
-with timed(log, f"eta0 of {wc.arch}-w{wc.width}-{wc.init} on {wc.transform} m={wc.m} s{wc.seed}"):
+with timed(log, f"eta0 of {wc.arch}-w{wc.width}-{wc.init} on {wc.transform} m={wc.m} s{wc.seed} i{wc.member}"):
     run_estimate_eta0(
         snakemake.input.data,
         snakemake.output.json,
@@ -21,7 +21,9 @@ with timed(log, f"eta0 of {wc.arch}-w{wc.width}-{wc.init} on {wc.transform} m={w
         init=wc.init,
         m=int(wc.m),
         seed=int(wc.seed),
+        member=int(wc.member),
         size=snakemake.params.size,
+        mode=snakemake.params.mode,
         samples=snakemake.params.samples,
         log=log,
     )
