@@ -58,12 +58,23 @@ def main() -> None:
         params = T.init_params(model.init_fn, T.init_key(0, 0), train.x.shape[1:])
         ntk_fn = T.empirical_ntk_fn(model.apply_fn)
         own_b = np.linalg.eigvalsh(np.asarray(ntk_fn(jax.numpy.asarray(train.x[:40]), params)))[-1] / 40
-        print(json.dumps({
-            "arch": arch, "width": width, "mode": args.mode, "eta0": est.eta0, "eta0_mc": mc.eta0, "eta0_own": own.eta0,
-            "lambda_max/n per init (mc)": [v / mc.n for v in mc.lambda_max_samples],
-            "own init lambda_max/n": own.lambda_max / own.n, "own init lambda_max/B (B=40)": float(own_b),
-            "linearised limit of this run in units of eta0": float(1.9 * 10 * (est.lambda_max / est.n) / own_b),
-        }), flush=True)
+        print(
+            json.dumps(
+                {
+                    "arch": arch,
+                    "width": width,
+                    "mode": args.mode,
+                    "eta0": est.eta0,
+                    "eta0_mc": mc.eta0,
+                    "eta0_own": own.eta0,
+                    "lambda_max/n per init (mc)": [v / mc.n for v in mc.lambda_max_samples],
+                    "own init lambda_max/n": own.lambda_max / own.n,
+                    "own init lambda_max/B (B=40)": float(own_b),
+                    "linearised limit of this run in units of eta0": float(1.9 * 10 * (est.lambda_max / est.n) / own_b),
+                }
+            ),
+            flush=True,
+        )
         for c in args.c:
             cfg = T.TrainConfig(max_steps=args.steps, eval_every=args.steps, lr_factor=c)
             t = time.perf_counter()
@@ -71,11 +82,22 @@ def main() -> None:
             loss = r.curve[-1, 2]
             out_std = float(np.std(r.test_outputs, axis=0).mean()) if r.best_step else float("nan")
             state = "diverged" if r.stop == "nonfinite" else ("collapsed?" if abs(loss - 0.045) < 0.001 else "trains")
-            print(json.dumps({
-                "arch": arch, "c": c, "lr": c * est.eta0, "final_batch_loss": float(loss),
-                "train_accuracy": r.curve[-1, 3], "test_accuracy_best": r.test_accuracy, "state": state,
-                "seconds": round(time.perf_counter() - t, 1), "output_std": out_std,
-            }), flush=True)
+            print(
+                json.dumps(
+                    {
+                        "arch": arch,
+                        "c": c,
+                        "lr": c * est.eta0,
+                        "final_batch_loss": float(loss),
+                        "train_accuracy": r.curve[-1, 3],
+                        "test_accuracy_best": r.test_accuracy,
+                        "state": state,
+                        "seconds": round(time.perf_counter() - t, 1),
+                        "output_std": out_std,
+                    }
+                ),
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

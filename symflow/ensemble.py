@@ -101,7 +101,11 @@ def run_average_ensemble(
             "members_used": [int(rows[i]["member"]) for i in use],
             "failed_members": failed_members,
             "member_paths": [str(p) for p in prediction_paths],
-            **{k: first_attrs[k] for k in ("dataset", "transform", "architecture", "hp", "width", "init", "recipe", "m", "seed") if k in first_attrs},
+            **{
+                k: first_attrs[k]
+                for k in ("dataset", "transform", "architecture", "hp", "width", "init", "recipe", "m", "seed")
+                if k in first_attrs
+            },
             "versions": package_versions(),
         },
     )
@@ -115,7 +119,10 @@ def run_average_ensemble(
         reason = f"every member failed ({len(rows)})"
     elif failed_members:
         reason = ""  # a partial ensemble is still a result; members_used is in mean.h5
-    row = {k: r0[k] for k in ("dataset", "transform", "group", "t", "architecture", "width", "init", "inference", "m", "seed")}
+    row = {
+        k: r0[k]
+        for k in ("dataset", "transform", "group", "t", "architecture", "width", "init", "inference", "m", "seed")
+    }
     row.update(
         stage="ensemble",
         member="",

@@ -18,10 +18,12 @@ sigma_b^2 and the Gaussian init are those of the kernel by construction. flax's
           examples, traced (averaged) over the K logits and averaged over a few
           initialisations (Monte Carlo).
 
-Training runs in jitted chunks of ``eval_every`` steps (a ``lax.fori_loop``): the
+Training runs in chunks of ``eval_every`` jitted steps dispatched asynchronously: the
 mini-batch indices are computed on device from a per-epoch permutation keyed by
-(seed, epoch), so there is no host round trip per step, and a run resumed from a
-checkpoint draws exactly the batches of an uninterrupted one. After each chunk the
+(seed, epoch), the data stay on the device, and nothing is read back until the chunk
+ends, so there is no host round trip per step; a run resumed from a checkpoint draws
+exactly the batches of an uninterrupted one. (Not one ``lax.fori_loop`` per chunk:
+XLA:CPU runs convolutions inside loop bodies about 10x slower, jax#12868.) After each chunk the
 train/val/test accuracies and MSEs are evaluated; the best test accuracy along
 training is tracked together with its outputs (the paper reports it); training
 stops at 100% train accuracy, at the step cap, or at the first non-finite loss.
@@ -44,7 +46,7 @@ import logging
 import math
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -287,7 +289,10 @@ def _ordered_step(state, perm, loss_sum, first_bad, x_train, y_train, key, batch
     step = state.step
     pos = step % steps_per_epoch
     perm = lax.cond(
-        pos == 0, lambda s: jax.random.permutation(jax.random.fold_in(key, s // steps_per_epoch), m), lambda s: perm, step
+        pos == 0,
+        lambda s: jax.random.permutation(jax.random.fold_in(key, s // steps_per_epoch), m),
+        lambda s: perm,
+        step,
     )
     idx = lax.dynamic_slice_in_dim(perm, pos * batch_size, batch_size)
     state, loss = _sgd_update(state, jnp.take(x_train, idx, axis=0), jnp.take(y_train, idx, axis=0))
@@ -295,7 +300,9 @@ def _ordered_step(state, perm, loss_sum, first_bad, x_train, y_train, key, batch
     return state, perm, loss_sum + loss, jnp.where(bad, step, first_bad)
 
 
-_ordered_step_jit = _lazy_jit(_ordered_step, static_argnames=("batch_size", "steps_per_epoch"), donate_argnums=(0, 1, 2, 3))
+_ordered_step_jit = _lazy_jit(
+    _ordered_step, static_argnames=("batch_size", "steps_per_epoch"), donate_argnums=(0, 1, 2, 3)
+)
 
 
 def _epoch_perm(key, step, m: int, steps_per_epoch: int):
@@ -373,7 +380,9 @@ def s_dist(a: np.ndarray, b: np.ndarray) -> float:
 # -- eta0: 2 / lambda_max of the finite-width NTK ------------------------------------------
 
 
-def max_learning_rate(ntk_train_train, y_train_size: int | None = None, momentum: float = 0.0, eps: float = 1e-12) -> float:
+def max_learning_rate(
+    ntk_train_train, y_train_size: int | None = None, momentum: float = 0.0, eps: float = 1e-12
+) -> float:
     """neural-tangents' predict.max_learning_rate, with the scipy call that current scipy accepts.
 
     2 (1 + momentum) * factor / lambda_max, factor = y_train_size or the kernel's side.
@@ -581,7 +590,6 @@ class RunResult:
     curve: np.ndarray  # rows of CURVE_COLUMNS
     wall_time_s: float
     resumed_from: int = 0
-    extra: dict = field(default_factory=dict)
 
     def curve_rows(self) -> list[dict[str, float]]:
         return [dict(zip(CURVE_COLUMNS, row)) for row in self.curve.tolist()]
@@ -677,7 +685,12 @@ def train_and_evaluate(
         if ev["finite"]:
             best["train_accuracy"] = max(best["train_accuracy"], ev["train_accuracy"])
             if ev["test_accuracy"] > best["test_accuracy"]:
-                best.update(step=step, test_accuracy=ev["test_accuracy"], test_mse=ev["test_mse"], val_accuracy=ev["val_accuracy"])
+                best.update(
+                    step=step,
+                    test_accuracy=ev["test_accuracy"],
+                    test_mse=ev["test_mse"],
+                    val_accuracy=ev["val_accuracy"],
+                )
                 best_out["test"], best_out["val"] = ev["test_outputs"], ev["val_outputs"]
 
     def save(step: int) -> None:
@@ -710,7 +723,9 @@ def train_and_evaluate(
         step = int(state.step)
         if first_bad >= 0:
             stop, reason = "nonfinite", f"non-finite loss at step {first_bad} (diverged)"
-            curve.append([step, step / steps_per_epoch, math.nan] + [math.nan] * 6 + [wall_before + time.perf_counter() - start])
+            curve.append(
+                [step, step / steps_per_epoch, math.nan] + [math.nan] * 6 + [wall_before + time.perf_counter() - start]
+            )
             log.warning("%s", reason)
             break
         ev = evaluate(state.params)
@@ -721,12 +736,22 @@ def train_and_evaluate(
             break
         log.info(
             "step %d: loss %.4g, train %.4f, val %.4f, test %.4f (best %.4f at %d)",
-            step, float(mean_loss), ev["train_accuracy"], ev["val_accuracy"], ev["test_accuracy"], best["test_accuracy"], best["step"],
+            step,
+            float(mean_loss),
+            ev["train_accuracy"],
+            ev["val_accuracy"],
+            ev["test_accuracy"],
+            best["test_accuracy"],
+            best["step"],
         )
         if ev["train_accuracy"] >= 1.0:
             stop = "early"
             break
-        if checkpoint is not None and step // cfg.checkpoint_every > last_saved // cfg.checkpoint_every and step < cfg.max_steps:
+        if (
+            checkpoint is not None
+            and step // cfg.checkpoint_every > last_saved // cfg.checkpoint_every
+            and step < cfg.max_steps
+        ):
             save(step)
             last_saved = step
         if on_eval is not None:
@@ -806,13 +831,22 @@ def run_estimate_eta0(
     n = min(int(size), int(m))
     model = build_model(arch, hp, width)
     est = estimate_eta0(
-        model.init_fn, model.apply_fn, np.asarray(train.x[:n]), eta0_keys(mode, seed, member, samples), init,
+        model.init_fn,
+        model.apply_fn,
+        np.asarray(train.x[:n]),
+        eta0_keys(mode, seed, member, samples),
+        init,
         implementation,
     )
     log.info(
         "eta0 = %.6g (%s: lambda_max %.6g of the %s NTK on %d examples; per init %s) in %.1f s",
-        est.eta0, mode, est.lambda_max, "own" if mode == "own" else "mean", n,
-        ", ".join(f"{v:.6g}" for v in est.lambda_max_samples), est.seconds,
+        est.eta0,
+        mode,
+        est.lambda_max,
+        "own" if mode == "own" else "mean",
+        n,
+        ", ".join(f"{v:.6g}" for v in est.lambda_max_samples),
+        est.seconds,
     )
     record = {
         **est.to_dict(),
@@ -853,7 +887,12 @@ def write_curve(path: str | os.PathLike, result: RunResult) -> None:
             w = csv.writer(fh)
             w.writerow(CURVE_COLUMNS)
             for row in result.curve.tolist():
-                w.writerow(["" if (isinstance(v, float) and math.isnan(v)) else (int(v) if i == 0 else repr(v)) for i, v in enumerate(row)])
+                w.writerow(
+                    [
+                        "" if (isinstance(v, float) and math.isnan(v)) else (int(v) if i == 0 else repr(v))
+                        for i, v in enumerate(row)
+                    ]
+                )
 
 
 def run_sgd(
@@ -900,24 +939,63 @@ def run_sgd(
         ckpt = Checkpoint(
             checkpoint_path,
             fingerprint(
-                arch=arch, hp=hp.tag, width=int(width), init=init, m=int(m), seed=int(seed), member=int(member),
-                lr=lr, l2=cfg.l2, momentum=cfg.momentum, batch_size=cfg.batch_size, eval_every=cfg.eval_every,
-                data=attrs.get("content_sha256", ""), dtype=str(dtype),
+                arch=arch,
+                hp=hp.tag,
+                width=int(width),
+                init=init,
+                m=int(m),
+                seed=int(seed),
+                member=int(member),
+                lr=lr,
+                l2=cfg.l2,
+                momentum=cfg.momentum,
+                batch_size=cfg.batch_size,
+                eval_every=cfg.eval_every,
+                data=attrs.get("content_sha256", ""),
+                dtype=str(dtype),
             ),
             log,
         )
     log.info(
         "%s-w%d (%s init) on %s, %s, m=%d, seed %d, member %d: eta0 %.6g, lr %.6g (x%g), l2 %g, batch %d, "
-        "momentum %g, max_steps %d", arch, width, init, transform, recipe, m, seed, member, eta0, lr, cfg.lr_factor,
-        cfg.l2, batch_plan(m, cfg.batch_size)[0], cfg.momentum, cfg.max_steps,
+        "momentum %g, max_steps %d",
+        arch,
+        width,
+        init,
+        transform,
+        recipe,
+        m,
+        seed,
+        member,
+        eta0,
+        lr,
+        cfg.lr_factor,
+        cfg.l2,
+        batch_plan(m, cfg.batch_size)[0],
+        cfg.momentum,
+        cfg.max_steps,
     )
     result = train_and_evaluate(
-        model.apply_fn, params, train, val, test, cfg, lr=lr, key=order_key(seed), eta0=eta0, checkpoint=ckpt, log=log,
+        model.apply_fn,
+        params,
+        train,
+        val,
+        test,
+        cfg,
+        lr=lr,
+        key=order_key(seed),
+        eta0=eta0,
+        checkpoint=ckpt,
+        log=log,
         on_eval=on_eval,
     )
     log.info(
         "done: %s after %d steps; best test accuracy %.4f at step %d, best train accuracy %.4f%s",
-        result.stop, result.steps, result.test_accuracy, result.best_step, result.train_accuracy,
+        result.stop,
+        result.steps,
+        result.test_accuracy,
+        result.best_step,
+        result.train_accuracy,
         f"; FAILED: {result.reason}" if result.failed else "",
     )
     spec = parse_spec(transform)

@@ -41,8 +41,7 @@ def _write_data(path: Path) -> None:
     write_h5(path, arrays, {"kind": "dataset"})
 
 
-DRIVER = textwrap.dedent(
-    """
+DRIVER = textwrap.dedent("""
     import sys, time
     from symflow.runtime import configure_jax
     configure_jax(1)
@@ -58,15 +57,19 @@ DRIVER = textwrap.dedent(
         cfg=TrainConfig(batch_size=8, max_steps=200, eval_every=10, checkpoint_every=20),
         on_eval=lambda step: time.sleep(0.15),  # slow enough to be killed mid-run
     )
-    """
-)
+    """)
 
 
 def _driver(tmp_path, out, ckpt):
     data, eta0 = tmp_path / "data.h5", tmp_path / "eta0.json"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.Popen([PY, "-c", DRIVER, str(out), str(ckpt), str(data), str(eta0)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [PY, "-c", DRIVER, str(out), str(ckpt), str(data), str(eta0)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def test_a_killed_run_resumes_to_the_same_numbers(tmp_path):
@@ -110,9 +113,7 @@ def test_a_killed_run_resumes_to_the_same_numbers(tmp_path):
 def test_sgd_rules_end_to_end_on_the_tiny_config(tmp_path):
     """eta0 -> train (nn; nn_plus forced to diverge) -> ensemble of two members."""
     extra = tmp_path / "extra.yaml"
-    extra.write_text(
-        textwrap.dedent(
-            f"""
+    extra.write_text(textwrap.dedent(f"""
             data:
               sample_dir: {REPO / "data" / "cifar-10-sample"}
             sgd:
@@ -124,9 +125,7 @@ def test_sgd_rules_end_to_end_on_the_tiny_config(tmp_path):
               recipes:
                 nn: {{lr_factor: 1.0, l2: 0.0}}
                 nn_plus: {{lr_factor: 1.0e+6, l2: 1.0e-7}}
-            """
-        )
-    )
+            """))
     from symflow.configuration import dataset_id
 
     dataset = dataset_id(dict(source="sample", resolution=8, n_train=200, n_val=40, n_test=80, split_seed=0))
@@ -134,9 +133,21 @@ def test_sgd_rules_end_to_end_on_the_tiny_config(tmp_path):
     ens = f"results/ensembles/{dataset}/VEC-w4-gaussian/L8-w2-b0.01-f3/identity/nn/m40/s0/k2"
     targets = [f"{run}/nn_plus/m40/s0/i0/metrics.csv", f"{ens}/metrics.csv"]
     cmd = [
-        str(SNAKEMAKE), "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path), "--cores", "2",
-        "--configfile", str(REPO / "config.yaml"), str(REPO / "tests" / "configs" / "tiny.yaml"), str(extra),
-        "--quiet", "progress", "--", *targets,
+        str(SNAKEMAKE),
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(tmp_path),
+        "--cores",
+        "2",
+        "--configfile",
+        str(REPO / "config.yaml"),
+        str(REPO / "tests" / "configs" / "tiny.yaml"),
+        str(extra),
+        "--quiet",
+        "progress",
+        "--",
+        *targets,
     ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

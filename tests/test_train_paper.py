@@ -200,7 +200,10 @@ def test_thm41_vec_o3_pixel_needs_a_locally_connected_first_layer():
         _, lc_apply, _ = _lc_layer(WIDTH)
         body = []
         for _ in range(HP.depth - 1):
-            body += [stax.Conv(WIDTH, (3, 3), padding="CIRCULAR", W_std=HP.W_std, b_std=HP.b_std, parameterization="ntk"), stax.Relu()]
+            body += [
+                stax.Conv(WIDTH, (3, 3), padding="CIRCULAR", W_std=HP.W_std, b_std=HP.b_std, parameterization="ntk"),
+                stax.Relu(),
+            ]
         _, rest_apply, _ = stax.serial(
             stax.Relu(), *body, stax.Flatten(), stax.Dense(10, W_std=HP.W_std, b_std=HP.b_std, parameterization="ntk")
         )
@@ -228,9 +231,9 @@ def test_thm41_vec_o3_pixel_needs_a_locally_connected_first_layer():
         va = _train(vec.apply_fn, p0, tx, y)
         gap = _max_rel(f_vec(va, tx_test), f_h(hb, x_test))
         moved = _max_rel(f_vec(va, tx_test), f_vec(p0, tx_test))
-        assert gap > 1e-3 * max(moved, 1.0) and gap > 1e-4, (
-            f"VEC_n on O(3)^d-rotated data stayed coupled (gap {gap:.2e}, moved {moved:.2e})"
-        )
+        assert (
+            gap > 1e-3 * max(moved, 1.0) and gap > 1e-4
+        ), f"VEC_n on O(3)^d-rotated data stayed coupled (gap {gap:.2e}, moved {moved:.2e})"
 
 
 @pytest.mark.parametrize("arch, narrow, wide", [("FCN", 16, 512), ("VEC", 8, 256)])
