@@ -398,7 +398,7 @@ def max_learning_rate(
 
 
 def empirical_ntk_fn(apply_fn: Callable, implementation: int = 1) -> Callable:
-    """Jitted (x, params) -> the finite network's NTK on x, traced (averaged) over the K logits.
+    """Jitted (x1, params, x2=None) -> the finite network's NTK, traced (averaged) over the K logits.
 
     neural-tangents' empirical_ntk_fn; implementations 1 (Jacobian contraction, the
     default) and 2 (NTK-vector products) work on current JAX, 3 does not.
@@ -408,12 +408,38 @@ def empirical_ntk_fn(apply_fn: Callable, implementation: int = 1) -> Callable:
     from symflow._nt import nt
 
     fn = nt.empirical_ntk_fn(apply_fn, trace_axes=(-1,), vmap_axes=0, implementation=implementation)
-    return jax.jit(lambda x, params: fn(x, None, params))
+    return jax.jit(lambda x1, params, x2=None: fn(x1, x2, params))
 
 
-def empirical_ntk(apply_fn: Callable, params, x, implementation: int = 1) -> np.ndarray:
+def empirical_ntk(apply_fn: Callable, params, x, implementation: int = 1, block: int | None = None) -> np.ndarray:
     """The finite network's logit-traced NTK on x: an (n, n) float64 array."""
-    return np.asarray(empirical_ntk_fn(apply_fn, implementation)(x, params), np.float64)
+    return _blocked_ntk(empirical_ntk_fn(apply_fn, implementation), params, x, block)
+
+
+def ntk_block_size(params, n: int, num_outputs: int = 10, memory_gb: float = 4.0) -> int:
+    """Examples per side of one empirical-NTK block so that the Jacobians (two blocks of
+    examples x outputs x the largest layer, float32, x3 for temporaries) fit in memory_gb."""
+    import jax
+
+    largest = max(int(np.prod(a.shape)) for a in jax.tree_util.tree_leaves(params))
+    per_example = 3 * 2 * 4 * num_outputs * largest
+    return int(max(1, min(n, memory_gb * 1e9 // per_example)))
+
+
+def _blocked_ntk(ntk_fn: Callable, params, x, block: int | None) -> np.ndarray:
+    import jax.numpy as jnp
+
+    n = int(x.shape[0])
+    b = n if block is None else max(1, min(int(block), n))
+    if b >= n:
+        return np.asarray(ntk_fn(jnp.asarray(x), params), np.float64)
+    out = np.empty((n, n))
+    for i in range(0, n, b):
+        for j in range(i, n, b):
+            k = np.asarray(ntk_fn(jnp.asarray(x[i : i + b]), params, jnp.asarray(x[j : j + b])), np.float64)
+            out[i : i + b, j : j + b] = k
+            out[j : j + b, i : i + b] = k.T
+    return out
 
 
 @dataclass(frozen=True)
@@ -458,24 +484,24 @@ def estimate_eta0(
     keys: Sequence,
     first_layer: str = "gaussian",
     implementation: int = 1,
+    memory_gb: float = 4.0,
 ) -> Eta0:
     """eta0 = 2 n / lambda_max of the (mean) empirical NTK on x (n examples).
 
     The logit-traced empirical NTK is computed at the initialisation drawn from each
     key and averaged; lambda_max of the mean kernel gives eta0 through
     :func:`max_learning_rate` (momentum 0, factor n), as neural-tangents'
-    max_learning_rate on a logit-traced NTK.
+    max_learning_rate on a logit-traced NTK. The kernel is computed in square blocks of
+    examples when its Jacobians would not fit in memory_gb (:func:`ntk_block_size`).
     """
-    import jax
-
     start = time.perf_counter()
-    x = jax.numpy.asarray(x)
+    x = np.asarray(x)
     ntk_fn = empirical_ntk_fn(apply_fn, implementation)
     total = None
     lams = []
     for key in keys:
         params = init_params(init_fn, key, tuple(x.shape[1:]), first_layer, dtype=x.dtype)
-        ntk = np.asarray(ntk_fn(x, params), np.float64)
+        ntk = _blocked_ntk(ntk_fn, params, x, ntk_block_size(params, x.shape[0], memory_gb=memory_gb))
         lams.append(float(np.linalg.eigvalsh(ntk)[-1]))
         total = ntk if total is None else total + ntk
     mean = total / len(lams)

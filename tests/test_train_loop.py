@@ -167,6 +167,8 @@ def test_eta0_is_two_n_over_lambda_max_of_the_ntk():
     lam = np.linalg.eigvalsh(np.mean(kernels, axis=0))[-1]
     assert est.eta0 == pytest.approx(2 * 6 / lam, rel=1e-6) and est.n == 6 and est.samples == 2
     assert est.lambda_max_samples == pytest.approx([np.linalg.eigvalsh(k)[-1] for k in kernels], rel=1e-6)
+    blocked = T.empirical_ntk(model.apply_fn, T.init_params(model.init_fn, keys[0], (R, R, 3)), x, block=4)
+    np.testing.assert_allclose(blocked, kernels[0], rtol=1e-5, atol=1e-5 * np.abs(kernels[0]).max())
     # own: the run's own initialisation, so the two recipes of a (seed, member) share it
     own = T.eta0_keys("own", seed=3, member=2)
     assert len(own) == 1 and np.array_equal(own[0], T.init_key(3, 2))

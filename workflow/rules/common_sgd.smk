@@ -119,10 +119,12 @@ def eta0_runtime(wildcards):
 
 
 def eta0_mem_mb(wildcards):
+    """The NTK's Jacobians (blocked to stay under 4 GB, symflow.train.ntk_block_size) and the rest."""
     n = min(SGD["lr_estimate_size"], int(wildcards.m))
-    return int(
-        1500 + 3 * 4 * n * 10 * _largest_layer(wildcards.arch, wildcards.width) / 1e6
+    jacobians = (
+        3 * 2 * 4 * n * 10 * _largest_layer(wildcards.arch, wildcards.width) / 1e6
     )
+    return int(1500 + min(4000, jacobians))
 
 
 # -- targets -----------------------------------------------------------------------------------
