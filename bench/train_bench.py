@@ -10,9 +10,11 @@ process and interleaved so that machine load hits both alike:
   loss, hand-written heavy-ball momentum), called from a Python loop on one fixed batch
   already on the device.
 
-It prints steps/s of each and the ratio project/minimal (best of --repeats), for each
-XLA thread count asked for (each count runs in its own subprocess: XLA reads its thread
-flags once, at import). Not a test: no assertion, numbers depend on the machine.
+It prints steps/s of each and the ratio project/minimal (best of --repeats), in wall
+time and in process CPU time (steps per CPU-second: robust to other processes on a
+shared machine; with 1 thread it is the throughput the job would have alone), for
+each XLA thread count asked for (each count runs in its own subprocess: XLA reads its
+thread flags once, at import). Not a test: no assertion, numbers depend on the machine.
 
     PYTHONPATH=$PWD python bench/train_bench.py --threads 1 2
 """
@@ -56,11 +58,11 @@ def measure(arch: str, width: int, resolution: int, batch: int, m: int, chunk: i
 
     def run_project():
         nonlocal state
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         state, loss, bad = T.train_steps(state, x, y, key, chunk, batch)
         int(bad)  # the loop's one host sync per chunk
         jax.block_until_ready(state.params)
-        return time.perf_counter() - t
+        return time.perf_counter() - t, time.process_time() - c
 
     # minimal loop
     apply_fn = model.apply_fn
@@ -80,24 +82,28 @@ def measure(arch: str, width: int, resolution: int, batch: int, m: int, chunk: i
 
     def run_minimal():
         nonlocal p, v
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         for _ in range(chunk):
             p, v, _ = step(p, v, xb, yb)
         jax.block_until_ready(p)
-        return time.perf_counter() - t
+        return time.perf_counter() - t, time.process_time() - c
 
     project, minimal = [], []
-    for _ in range(repeats):
+    for _ in range(repeats):  # interleaved, so that load changes hit both alike
         project.append(run_project())
         minimal.append(run_minimal())
-    best_p, best_m = min(project), min(minimal)
+    wall_p, wall_m = min(t for t, _ in project), min(t for t, _ in minimal)
+    cpu_p, cpu_m = min(c for _, c in project), min(c for _, c in minimal)
     return {
         "arch": arch,
         "width": width,
-        "project_steps_per_s": chunk / best_p,
-        "minimal_steps_per_s": chunk / best_m,
-        "ratio": best_m / best_p,
-        "median_ratio": sorted(minimal)[len(minimal) // 2] / sorted(project)[len(project) // 2],
+        "project_steps_per_s": chunk / wall_p,
+        "minimal_steps_per_s": chunk / wall_m,
+        "ratio": wall_m / wall_p,
+        "project_steps_per_cpu_s": chunk / cpu_p,
+        "minimal_steps_per_cpu_s": chunk / cpu_m,
+        "cpu_ratio": cpu_m / cpu_p,
+        "load_average": os.getloadavg()[0],
     }
 
 
@@ -137,11 +143,15 @@ def main() -> None:
             sys.exit(f"{' '.join(cmd)} failed:\n{proc.stderr[-3000:]}")
         out = proc.stdout
         rows += [json.loads(line) for line in out.splitlines() if line.startswith("{")]
-    print(f"{'arch':6} {'width':>5} {'threads':>7} {'project/s':>10} {'minimal/s':>10} {'ratio':>6} {'median':>6}")
+    print(
+        f"{'arch':6} {'width':>5} {'threads':>7} {'project/s':>10} {'minimal/s':>10} {'ratio':>6}"
+        f" {'project/cpu-s':>13} {'minimal/cpu-s':>13} {'cpu ratio':>9} {'load':>5}"
+    )
     for r in rows:
         print(
             f"{r['arch']:6} {r['width']:5d} {r['threads']:7d} {r['project_steps_per_s']:10.1f} "
-            f"{r['minimal_steps_per_s']:10.1f} {r['ratio']:6.2f} {r['median_ratio']:6.2f}"
+            f"{r['minimal_steps_per_s']:10.1f} {r['ratio']:6.2f} {r['project_steps_per_cpu_s']:13.1f} "
+            f"{r['minimal_steps_per_cpu_s']:13.1f} {r['cpu_ratio']:9.2f} {r['load_average']:5.1f}"
         )
 
 
