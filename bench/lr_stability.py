@@ -5,8 +5,9 @@ For each architecture: estimate eta0 as the sgd stage does (2 n / lambda_max of 
 logit-traced empirical NTK of the run's own init, or the Monte Carlo mean over inits
 with --mode mc), then train for --steps steps at
 lr = c * eta0 for each c, on the first --m training examples of a data-stage file, and
-print the final mini-batch loss, train accuracy and whether the run diverged (NaN) or
-collapsed (outputs constant: the loss sits at the mean-predictor value 0.045).
+print the final mini-batch loss, train accuracy and whether the run trains, diverged
+(NaN) or made no progress (never better than at initialisation: collapsed to constant
+outputs, dead ReLUs, or bouncing).
 Also prints lambda_max / n of the traced NTK on n examples and on one batch of 40:
 the linearised GD + momentum limit is 2 (1 + 0.9) K |B| / lambda_max(batch kernel),
 i.e. 1.9 K (lambda_max(n)/n) / (lambda_max(B)/B) * eta0.
@@ -81,7 +82,12 @@ def main() -> None:
             r = T.train_and_evaluate(model.apply_fn, params, train, val, test, cfg, lr=c * est.eta0, key=T.order_key(0))
             loss = r.curve[-1, 2]
             out_std = float(np.std(r.test_outputs, axis=0).mean()) if r.best_step else float("nan")
-            state = "diverged" if r.stop == "nonfinite" else ("collapsed?" if abs(loss - 0.045) < 0.001 else "trains")
+            if r.stop == "nonfinite":
+                state = "diverged"
+            elif r.best_step == 0 or r.curve[-1, 3] <= 0.15:
+                state = "no progress"  # collapsed (dead ReLUs) or bouncing: never better than the init
+            else:
+                state = "trains"
             print(
                 json.dumps(
                     {

@@ -341,14 +341,20 @@ def train_steps(state, x_train, y_train, key, n_steps: int, batch_size: int):
 # -- evaluation ----------------------------------------------------------------------------
 
 
-def predict(apply_fn: Callable, params, x, batch_size: int = 500, jitted: Callable | None = None) -> np.ndarray:
-    """Network outputs on x in fixed-size chunks (the last one padded: one compilation)."""
+def predict(
+    apply_fn: Callable, params, x, batch_size: int = 500, jitted: Callable | None = None, pad: bool = False
+) -> np.ndarray:
+    """Network outputs on x in chunks of one size (the last one padded), so one compilation.
+
+    The chunk is min(batch_size, len(x)), or exactly batch_size with pad=True (then
+    several inputs of different lengths share the compiled function).
+    """
     import jax
     import jax.numpy as jnp
 
     f = jitted or jax.jit(apply_fn)
     n = x.shape[0]
-    b = min(int(batch_size), n)
+    b = int(batch_size) if pad else min(int(batch_size), n)
     out = []
     for start in range(0, n, b):
         xb = x[start : start + b]
@@ -629,7 +635,8 @@ class _Evaluator:
         self.apply_fn = apply_fn
         self.splits = {"train": train, "val": val, "test": test}
         self.y = {k: np.asarray(s.y, np.float64) for k, s in self.splits.items()}
-        self.batch_size = batch_size
+        # one chunk size for every split: one compilation of the forward pass
+        self.batch_size = max(1, min(int(batch_size), max(s.x.shape[0] for s in self.splits.values())))
 
     def __call__(self, params) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -637,7 +644,7 @@ class _Evaluator:
             if s.x.shape[0] == 0:
                 out[f"{name}_accuracy"], out[f"{name}_mse"], out[f"{name}_outputs"] = math.nan, math.nan, s.y
                 continue
-            o = predict(self.apply_fn, params, s.x, self.batch_size, self.f)
+            o = predict(self.apply_fn, params, s.x, self.batch_size, self.f, pad=True)
             out[f"{name}_outputs"] = o
             out[f"{name}_accuracy"] = accuracy(o, s.labels)
             out[f"{name}_mse"] = mse(o, self.y[name])

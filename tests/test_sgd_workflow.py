@@ -42,34 +42,37 @@ def _write_data(path: Path) -> None:
 
 
 DRIVER = textwrap.dedent("""
-    import sys, time
+    import logging, sys, time
     from symflow.runtime import configure_jax
     configure_jax(1)
+    logging.basicConfig(level=logging.INFO)
     from symflow.architectures import ModelHP
     from symflow.train import TrainConfig, run_sgd
-    out, ckpt = sys.argv[1], sys.argv[2]
-    run_sgd(
-        sys.argv[3], sys.argv[4],
-        metrics_path=f"{out}/metrics.csv", predictions_path=f"{out}/predictions.h5", curve_path=f"{out}/curve.csv",
-        checkpoint_path=None if ckpt == "-" else ckpt,
-        dataset="synthetic", transform="identity", arch="VEC", hp=ModelHP(depth=2), width=4, init="gaussian",
-        recipe="nn", m=40, seed=0, member=0,
-        cfg=TrainConfig(batch_size=8, max_steps=200, eval_every=10, checkpoint_every=20),
-        on_eval=lambda step: time.sleep(0.15),  # slow enough to be killed mid-run
-    )
+    data, eta0, ckpt = sys.argv[1], sys.argv[2], sys.argv[3]
+
+    def run(out, checkpoint, on_eval=None):
+        run_sgd(
+            data, eta0,
+            metrics_path=f"{out}/metrics.csv", predictions_path=f"{out}/predictions.h5", curve_path=f"{out}/curve.csv",
+            checkpoint_path=checkpoint,
+            dataset="synthetic", transform="identity", arch="VEC", hp=ModelHP(depth=2), width=4, init="gaussian",
+            recipe="nn", m=40, seed=0, member=0,
+            cfg=TrainConfig(batch_size=8, max_steps=200, eval_every=10, checkpoint_every=20),
+            on_eval=on_eval,
+        )
+
+    if sys.argv[4] == "slow":  # the run to be killed: slow enough to die mid-way
+        run(sys.argv[5], ckpt, on_eval=lambda step: time.sleep(0.15))
+    else:  # resume it, then an uninterrupted reference in the same process (same XLA set-up)
+        run(sys.argv[5], ckpt)
+        run(sys.argv[6], None)
     """)
 
 
-def _driver(tmp_path, out, ckpt):
-    data, eta0 = tmp_path / "data.h5", tmp_path / "eta0.json"
+def _driver(tmp_path, *args):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.Popen(
-        [PY, "-c", DRIVER, str(out), str(ckpt), str(data), str(eta0)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    cmd = [PY, "-c", DRIVER, str(tmp_path / "data.h5"), str(tmp_path / "eta0.json"), *map(str, args)]
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
 def test_a_killed_run_resumes_to_the_same_numbers(tmp_path):
@@ -79,8 +82,7 @@ def test_a_killed_run_resumes_to_the_same_numbers(tmp_path):
     _write_data(tmp_path / "data.h5")
     (tmp_path / "eta0.json").write_text(json.dumps({"eta0": 0.05}))
     ckpt = tmp_path / "ck" / "state.msgpack"
-    reference = _driver(tmp_path, tmp_path / "ref", "-")
-    killed = _driver(tmp_path, tmp_path / "run", ckpt)
+    killed = _driver(tmp_path, ckpt, "slow", tmp_path / "run")
     deadline = time.time() + 300
     while not ckpt.exists():
         assert killed.poll() is None, f"the run ended before its first checkpoint: {killed.stderr.read()}"
@@ -90,10 +92,10 @@ def test_a_killed_run_resumes_to_the_same_numbers(tmp_path):
     killed.send_signal(signal.SIGKILL)
     killed.wait()
     assert not (tmp_path / "run" / "metrics.csv").exists(), "killed too late: the run had finished"
-    resumed = _driver(tmp_path, tmp_path / "run", ckpt)
-    for proc in (reference, resumed):
-        _, err = proc.communicate(timeout=600)
-        assert proc.returncode == 0, err[-3000:]
+    resumed = _driver(tmp_path, ckpt, "fast", tmp_path / "run", tmp_path / "ref")
+    _, err = resumed.communicate(timeout=600)
+    assert resumed.returncode == 0, err[-3000:]
+    assert "resumed from checkpoint" in err
     assert not ckpt.exists()  # removed once the outputs are written (keep_checkpoint=False)
 
     a, b = read_h5(tmp_path / "ref" / "predictions.h5"), read_h5(tmp_path / "run" / "predictions.h5")
@@ -111,11 +113,14 @@ def test_a_killed_run_resumes_to_the_same_numbers(tmp_path):
 
 @pytest.mark.slow
 def test_sgd_rules_end_to_end_on_the_tiny_config(tmp_path):
-    """eta0 -> train (nn; nn_plus forced to diverge) -> ensemble of two members."""
+    """eta0 -> train (nn; nn_plus forced to diverge) -> ensemble (of one member: the rule's
+    averaging of several is tested in test_ensemble.py, and each extra member is a job)."""
     extra = tmp_path / "extra.yaml"
     extra.write_text(textwrap.dedent(f"""
             data:
               sample_dir: {REPO / "data" / "cifar-10-sample"}
+            model:
+              depth: 2
             sgd:
               widths: {{VEC: 4}}
               max_steps: 40
@@ -129,8 +134,8 @@ def test_sgd_rules_end_to_end_on_the_tiny_config(tmp_path):
     from symflow.configuration import dataset_id
 
     dataset = dataset_id(dict(source="sample", resolution=8, n_train=200, n_val=40, n_test=80, split_seed=0))
-    run = f"results/sgd/{dataset}/VEC-w4-gaussian/L8-w2-b0.01-f3/identity"
-    ens = f"results/ensembles/{dataset}/VEC-w4-gaussian/L8-w2-b0.01-f3/identity/nn/m40/s0/k2"
+    run = f"results/sgd/{dataset}/VEC-w4-gaussian/L2-w2-b0.01-f3/identity"
+    ens = f"results/ensembles/{dataset}/VEC-w4-gaussian/L2-w2-b0.01-f3/identity/nn/m40/s0/k1"
     targets = [f"{run}/nn_plus/m40/s0/i0/metrics.csv", f"{ens}/metrics.csv"]
     cmd = [
         str(SNAKEMAKE),
@@ -155,13 +160,14 @@ def test_sgd_rules_end_to_end_on_the_tiny_config(tmp_path):
     diverged = _rows(tmp_path / run / "nn_plus/m40/s0/i0/metrics.csv")[0]
     assert diverged["failed"] == "True" and "non-finite" in diverged["reason"], diverged
     assert diverged["stage"] == "sgd" and diverged["inference"] == "nn_plus"
-    members = [_rows(tmp_path / run / f"nn/m40/s0/i{i}/metrics.csv")[0] for i in range(2)]
-    assert members[0]["eta0"] == members[1]["eta0"] == diverged["eta0"]  # one eta0 per seed
+    member = _rows(tmp_path / run / "nn/m40/s0/i0/metrics.csv")[0]
+    assert member["eta0"] == diverged["eta0"]  # one eta0 per (seed, member), shared by the recipes
     assert float(diverged["lr"]) == pytest.approx(1e6 * float(diverged["eta0"]))
-    assert members[0]["steps"] == "40" or members[0]["failed"] == "False"
+    assert member["steps"] == "40" or member["failed"] == "False"
     ensemble = _rows(tmp_path / ens / "metrics.csv")[0]
-    assert ensemble["stage"] == "ensemble" and ensemble["ensemble"] == "2"
-    assert (tmp_path / run / "nn/m40/s0/i1/curve.csv").exists()
+    assert ensemble["stage"] == "ensemble" and ensemble["ensemble"] == "1"
+    assert ensemble["accuracy"] == member["accuracy"]  # the mean of one member is that member
+    assert (tmp_path / run / "nn/m40/s0/i0/curve.csv").exists()
     assert not any((tmp_path / "checkpoints").rglob("*.msgpack"))
-    eta0 = json.loads((tmp_path / run / "eta0/m40/s0.json").read_text())
-    assert eta0["n"] == 16 and eta0["eta0"] > 0
+    eta0 = json.loads((tmp_path / run / "eta0/m40/s0/i0.json").read_text())
+    assert eta0["n"] == 16 and eta0["mode"] == "own" and float(member["eta0"]) == eta0["eta0"]
