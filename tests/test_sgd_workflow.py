@@ -75,6 +75,7 @@ def _driver(tmp_path, *args):
     return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
+@pytest.mark.slow
 def test_a_killed_run_resumes_to_the_same_numbers(tmp_path):
     """SIGKILL at a random moment after the first checkpoint, start again, compare."""
     from symflow.h5io import read_h5
