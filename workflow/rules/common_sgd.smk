@@ -73,13 +73,16 @@ def _largest_layer(arch, width):
     return max(f2 * n * n, r2 * n * 10)
 
 
-_GFLOPS = (
-    1000.0 if SGD_GPU else 2.0
-)  # sustained GFLOP/s per job (CPU: one thread, loaded)
+def _gflops(arch):
+    """Sustained GFLOP/s of one job. Measured on a 2-core CPU, 1 thread (bench/README.md):
+    conv and dense layers ~16-20; locally connected layers (patches + einsum) ~0.5."""
+    if SGD_GPU:
+        return 1000.0
+    return 0.5 if arch == "LCN" else 15.0
 
 
 def sgd_runtime(wildcards):
-    """Minutes: steps x (3 x batch) forward passes, plus evaluations, at _GFLOPS, x3 margin."""
+    """Minutes: steps x (3 x batch) forward passes, plus evaluations, x3 margin, + 10."""
     g = _forward_gflop(wildcards.arch, wildcards.width)
     m = int(wildcards.m)
     evals = SGD["max_steps"] // SGD["eval_every"] + 1
@@ -87,7 +90,7 @@ def sgd_runtime(wildcards):
         3 * min(SGD["batch_size"], m) * SGD["max_steps"]
         + evals * (m + DATA["n_val"] + DATA["n_test"])
     )
-    return int(10 + 3 * flop / _GFLOPS / 60)
+    return int(10 + 3 * flop / _gflops(wildcards.arch) / 60)
 
 
 def sgd_mem_mb(wildcards):
@@ -115,7 +118,7 @@ def eta0_runtime(wildcards):
             + 2e-9 * n * _largest_layer(wildcards.arch, wildcards.width)
         )
     )
-    return int(10 + 3 * flop / _GFLOPS / 60)
+    return int(10 + 3 * flop / _gflops(wildcards.arch) / 60)
 
 
 def eta0_mem_mb(wildcards):
