@@ -9,8 +9,10 @@ configfile: "config.yaml"
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/common_sgd.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/kernels.smk"
+include: "workflow/rules/sgd.smk"
 include: "workflow/rules/figures.smk"
 
 

@@ -1,0 +1,174 @@
+"""The sgd stage as the workflow runs it: a killed job resumes to the same numbers, and
+the rules (eta0, training, ensemble) run end to end on the tiny config, a diverging
+recipe included, without stopping the workflow."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+PY = sys.executable
+SNAKEMAKE = Path(sys.executable).with_name("snakemake")
+
+
+def _rows(path):
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _write_data(path: Path) -> None:
+    from symflow.h5io import write_h5
+
+    rng = np.random.default_rng(0)
+    arrays = {}
+    for part, n in (("train", 40), ("val", 10), ("test", 12)):
+        labels = rng.integers(0, 10, n)
+        arrays[f"x_{part}"] = rng.standard_normal((n, 4, 4, 3)).astype(np.float32)
+        arrays[f"y_{part}"] = np.eye(10, dtype=np.float32)[labels]
+        arrays[f"labels_{part}"] = labels
+    write_h5(path, arrays, {"kind": "dataset"})
+
+
+DRIVER = textwrap.dedent("""
+    import logging, sys, time
+    from symflow.runtime import configure_jax
+    configure_jax(1)
+    logging.basicConfig(level=logging.INFO)
+    from symflow.architectures import ModelHP
+    from symflow.train import TrainConfig, run_sgd
+    data, eta0, ckpt = sys.argv[1], sys.argv[2], sys.argv[3]
+
+    def run(out, checkpoint, on_eval=None):
+        run_sgd(
+            data, eta0,
+            metrics_path=f"{out}/metrics.csv", predictions_path=f"{out}/predictions.h5", curve_path=f"{out}/curve.csv",
+            checkpoint_path=checkpoint,
+            dataset="synthetic", transform="identity", arch="VEC", hp=ModelHP(depth=2), width=4, init="gaussian",
+            recipe="nn", m=40, seed=0, member=0,
+            cfg=TrainConfig(batch_size=8, max_steps=200, eval_every=10, checkpoint_every=20),
+            on_eval=on_eval,
+        )
+
+    if sys.argv[4] == "slow":  # the run to be killed: slow enough to die mid-way
+        run(sys.argv[5], ckpt, on_eval=lambda step: time.sleep(0.15))
+    else:  # resume it, then an uninterrupted reference in the same process (same XLA set-up)
+        run(sys.argv[5], ckpt)
+        run(sys.argv[6], None)
+    """)
+
+
+def _driver(tmp_path, *args):
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    cmd = [PY, "-c", DRIVER, str(tmp_path / "data.h5"), str(tmp_path / "eta0.json"), *map(str, args)]
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.mark.slow
+def test_a_killed_run_resumes_to_the_same_numbers(tmp_path):
+    """SIGKILL at a random moment after the first checkpoint, start again, compare."""
+    from symflow.h5io import read_h5
+
+    _write_data(tmp_path / "data.h5")
+    (tmp_path / "eta0.json").write_text(json.dumps({"eta0": 0.05}))
+    ckpt = tmp_path / "ck" / "state.msgpack"
+    killed = _driver(tmp_path, ckpt, "slow", tmp_path / "run")
+    deadline = time.time() + 300
+    while not ckpt.exists():
+        assert killed.poll() is None, f"the run ended before its first checkpoint: {killed.stderr.read()}"
+        assert time.time() < deadline
+        time.sleep(0.05)
+    time.sleep(random.uniform(0.0, 1.0))
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    assert not (tmp_path / "run" / "metrics.csv").exists(), "killed too late: the run had finished"
+    resumed = _driver(tmp_path, ckpt, "fast", tmp_path / "run", tmp_path / "ref")
+    _, err = resumed.communicate(timeout=600)
+    assert resumed.returncode == 0, err[-3000:]
+    assert "resumed from checkpoint" in err
+    assert not ckpt.exists()  # removed once the outputs are written (keep_checkpoint=False)
+
+    a, b = read_h5(tmp_path / "ref" / "predictions.h5"), read_h5(tmp_path / "run" / "predictions.h5")
+    for name in a[0]:
+        np.testing.assert_array_equal(a[0][name], b[0][name])
+    ra, rb = _rows(tmp_path / "ref" / "metrics.csv")[0], _rows(tmp_path / "run" / "metrics.csv")[0]
+    for row in (ra, rb):
+        row.pop("wall_time_s"), row.pop("path")
+    assert ra == rb and ra["steps"] == "200"
+    ca, cb = _rows(tmp_path / "ref" / "curve.csv"), _rows(tmp_path / "run" / "curve.csv")
+    assert [{k: v for k, v in r.items() if k != "wall_time_s"} for r in ca] == [
+        {k: v for k, v in r.items() if k != "wall_time_s"} for r in cb
+    ]
+
+
+@pytest.mark.slow
+def test_sgd_rules_end_to_end_on_the_tiny_config(tmp_path):
+    """eta0 -> train (nn; nn_plus forced to diverge) -> ensemble (of one member: the rule's
+    averaging of several is tested in test_ensemble.py, and each extra member is a job)."""
+    extra = tmp_path / "extra.yaml"
+    extra.write_text(textwrap.dedent(f"""
+            data:
+              sample_dir: {REPO / "data" / "cifar-10-sample"}
+            model:
+              depth: 2
+            sgd:
+              widths: {{VEC: 4}}
+              max_steps: 40
+              eval_every: 20
+              checkpoint_every: 20
+              lr_estimate_size: 16
+              recipes:
+                nn: {{lr_factor: 1.0, l2: 0.0}}
+                nn_plus: {{lr_factor: 1.0e+6, l2: 1.0e-7}}
+            """))
+    from symflow.configuration import dataset_id
+
+    dataset = dataset_id(dict(source="sample", resolution=8, n_train=200, n_val=40, n_test=80, split_seed=0))
+    run = f"results/sgd/{dataset}/VEC-w4-gaussian/L2-w2-b0.01-f3/identity"
+    ens = f"results/ensembles/{dataset}/VEC-w4-gaussian/L2-w2-b0.01-f3/identity/nn/m40/s0/k1"
+    targets = [f"{run}/nn_plus/m40/s0/i0/metrics.csv", f"{ens}/metrics.csv"]
+    cmd = [
+        str(SNAKEMAKE),
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(tmp_path),
+        "--cores",
+        "2",
+        "--configfile",
+        str(REPO / "config.yaml"),
+        str(REPO / "tests" / "configs" / "tiny.yaml"),
+        str(extra),
+        "--quiet",
+        "progress",
+        "--",
+        *targets,
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+    diverged = _rows(tmp_path / run / "nn_plus/m40/s0/i0/metrics.csv")[0]
+    assert diverged["failed"] == "True" and "non-finite" in diverged["reason"], diverged
+    assert diverged["stage"] == "sgd" and diverged["inference"] == "nn_plus"
+    member = _rows(tmp_path / run / "nn/m40/s0/i0/metrics.csv")[0]
+    assert member["eta0"] == diverged["eta0"]  # one eta0 per (seed, member), shared by the recipes
+    assert float(diverged["lr"]) == pytest.approx(1e6 * float(diverged["eta0"]))
+    assert member["steps"] == "40" or member["failed"] == "False"
+    ensemble = _rows(tmp_path / ens / "metrics.csv")[0]
+    assert ensemble["stage"] == "ensemble" and ensemble["ensemble"] == "1"
+    assert ensemble["accuracy"] == member["accuracy"]  # the mean of one member is that member
+    assert (tmp_path / run / "nn/m40/s0/i0/curve.csv").exists()
+    assert not any((tmp_path / "checkpoints").rglob("*.msgpack"))
+    eta0 = json.loads((tmp_path / run / "eta0/m40/s0/i0.json").read_text())
+    assert eta0["n"] == 16 and eta0["mode"] == "own" and float(member["eta0"]) == eta0["eta0"]

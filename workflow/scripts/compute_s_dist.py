@@ -1,0 +1,18 @@
+# Adapter: log, then one symflow call.
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/../..")
+from symflow.logs import log_to  # noqa: E402
+from symflow.ensemble import run_s_dist  # noqa: E402
+
+log = log_to(snakemake.log[0])
+wc = snakemake.wildcards
+run_s_dist(
+    snakemake.input.ensemble,
+    {
+        f"{wc.arch}_inf": (snakemake.input.inf, wc.transform),
+        f"GAP_{wc.width}": (snakemake.input.gap, snakemake.params.gap_transform),
+    },
+    out_path=snakemake.output.csv,
+    log=log,
+)

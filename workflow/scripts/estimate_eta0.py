@@ -1,0 +1,29 @@
+# Adapter: log, then one symflow call.
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/../..")
+from symflow.runtime import configure_jax  # noqa: E402
+
+configure_jax(snakemake.threads)
+from symflow.logs import log_to, timed  # noqa: E402
+from symflow.architectures import ModelHP  # noqa: E402
+from symflow.train import run_estimate_eta0  # noqa: E402
+
+log = log_to(snakemake.log[0])
+wc = snakemake.wildcards
+with timed(log, f"eta0 of {wc.arch}-w{wc.width}-{wc.init} on {wc.transform} m={wc.m} s{wc.seed} i{wc.member}"):
+    run_estimate_eta0(
+        snakemake.input.data,
+        snakemake.output.json,
+        arch=wc.arch,
+        hp=ModelHP.from_config(snakemake.params.model),
+        width=int(wc.width),
+        init=wc.init,
+        m=int(wc.m),
+        seed=int(wc.seed),
+        member=int(wc.member),
+        size=snakemake.params.size,
+        mode=snakemake.params.mode,
+        samples=snakemake.params.samples,
+        log=log,
+    )

@@ -1,0 +1,36 @@
+# Adapter: log, then one symflow call.
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/../..")
+from symflow.runtime import configure_jax  # noqa: E402
+
+configure_jax(snakemake.threads)
+from symflow.logs import log_to, timed  # noqa: E402
+from symflow.architectures import ModelHP  # noqa: E402
+from symflow.train import TrainConfig, run_sgd  # noqa: E402
+
+log = log_to(snakemake.log[0])
+wc = snakemake.wildcards
+sgd = snakemake.params.sgd
+with timed(log, f"SGD {wc.arch}-w{wc.width}-{wc.init} {wc.recipe} on {wc.transform} m={wc.m} s{wc.seed} i{wc.member}"):
+    run_sgd(
+        snakemake.input.data,
+        snakemake.input.eta0,
+        metrics_path=snakemake.output.metrics,
+        predictions_path=snakemake.output.predictions,
+        curve_path=snakemake.output.curve,
+        checkpoint_path=snakemake.params.checkpoint,
+        dataset=wc.dataset,
+        transform=wc.transform,
+        arch=wc.arch,
+        hp=ModelHP.from_config(snakemake.params.model),
+        width=int(wc.width),
+        init=wc.init,
+        recipe=wc.recipe,
+        m=int(wc.m),
+        seed=int(wc.seed),
+        member=int(wc.member),
+        cfg=TrainConfig.from_sgd_section(sgd, wc.recipe),
+        keep_checkpoint=sgd["keep_checkpoints"],
+        log=log,
+    )
