@@ -199,3 +199,37 @@ def run_s_dist(
             w.writeheader()
             w.writerows(rows)
     return rows
+
+
+def sdist_table(sdist_files: Sequence[str | os.PathLike], out_path: str | os.PathLike, gap_prefix: str = "GAP_") -> int:
+    """Fig. S1's table: one row per (architecture, width, t) ensemble, wide, from per-ensemble S-Dist files.
+
+    Columns: architecture, width, t, m, seed, ensemble, members_used, inference, accuracy,
+    sdist_gap (the reference named ``GAP_<width>``), sdist_vec_inf (``<architecture>_inf``),
+    path. Returns the row count.
+    """
+    import pandas as pd
+
+    from symflow.h5io import atomic_path
+
+    frames = [pd.read_csv(p, dtype={"t": str}) for p in sorted(set(map(str, sdist_files)))]
+    long = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(SDIST_COLUMNS))
+    if long.empty:
+        raise ValueError(f"no S-Dist rows in {len(frames)} files to gather")
+    long["t"] = pd.to_numeric(long["t"], errors="coerce").fillna(0.0)
+    keys = ["architecture", "width", "t", "m", "seed", "ensemble", "members_used", "inference", "accuracy", "path"]
+    rows = []
+    for key, group in long.groupby(keys, sort=True, dropna=False):
+        row = dict(zip(keys, key))
+        by_ref = dict(zip(group["reference"], group["sdist"]))
+        gap = [v for r, v in by_ref.items() if str(r).startswith(gap_prefix)]
+        inf = [v for r, v in by_ref.items() if str(r).endswith("_inf")]
+        if len(gap) != 1 or len(inf) != 1:
+            raise ValueError(f"{row['path']}: expected one GAP_n and one _inf reference, got {sorted(by_ref)}")
+        row["sdist_gap"], row["sdist_vec_inf"] = gap[0], inf[0]
+        rows.append(row)
+    table = pd.DataFrame(rows, columns=keys[:-1] + ["sdist_gap", "sdist_vec_inf", "path"])
+    table = table.sort_values(["architecture", "width", "t"], kind="stable")
+    with atomic_path(out_path, suffix=".csv") as tmp:
+        table.to_csv(tmp, index=False)
+    return len(table)

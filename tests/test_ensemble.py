@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from symflow.ensemble import SDIST_COLUMNS, average_outputs, run_average_ensemble, run_s_dist, s_dist
@@ -111,3 +112,33 @@ def test_s_dist_against_references(tmp_path):
     write_h5(tmp_path / "other.h5", {"test_outputs": np.zeros((6, 10)), "labels_test": np.arange(6)[::-1] % 10}, {})
     with pytest.raises(ValueError, match="test labels"):
         run_s_dist(tmp_path / "mean.h5", {"x": (tmp_path / "other.h5", "t")}, out_path=tmp_path / "bad.csv")
+
+
+def test_sdist_table_feeds_figS1(tmp_path):
+    from symflow.ensemble import sdist_table
+    from symflow.figures.figS1 import plot_figS1
+
+    files = []
+    for t in ("0.0", "1.0"):
+        d = tmp_path / t
+        d.mkdir()
+        mean = np.full((6, 10), float(t), np.float32)
+        labels = np.arange(6) % 10
+        write_h5(d / "mean.h5", {"test_outputs": mean, "labels_test": labels},
+                 dict(transform=f"so3_path-t{t}", architecture="VEC", width=16, recipe="nn_plus", m=40, seed=0,
+                      members=[0, 1], members_used=[0, 1], dataset="ds"))
+        write_h5(d / "inf.h5", {"test_outputs": np.zeros((6, 10))}, {})
+        write_h5(d / "gap.h5", {"test_outputs": np.full((6, 10), 0.5), "labels_test": labels}, {})
+        run_s_dist(d / "mean.h5", {"VEC_inf": (d / "inf.h5", f"so3_path-t{t}"),
+                                   "GAP_16": (d / "gap.h5", "so3_path-t0.0")}, out_path=d / "sdist.csv")
+        files.append(d / "sdist.csv")
+    assert sdist_table(files, tmp_path / "figS1.csv") == 2
+    table = pd.read_csv(tmp_path / "figS1.csv")
+    assert table["t"].tolist() == [0.0, 1.0] and table["ensemble"].tolist() == [2, 2]
+    assert table["sdist_vec_inf"].tolist() == pytest.approx([0.0, 10.0])  # |1|^2 x 10 outputs at t = 1
+    assert table["sdist_gap"].tolist() == pytest.approx([2.5, 2.5])
+    plot_figS1(tmp_path / "figS1.csv", tmp_path / "f.pdf", tmp_path / "f.png")
+    assert (tmp_path / "f.png").stat().st_size > 1000
+    (tmp_path / "0.0" / "sdist.csv").write_text(",".join(SDIST_COLUMNS) + "\n")  # an ensemble without rows
+    with pytest.raises(ValueError, match="no S-Dist rows"):
+        sdist_table([tmp_path / "0.0" / "sdist.csv"], tmp_path / "bad.csv")

@@ -51,6 +51,26 @@ rule aggregate_runs:
         "../scripts/aggregate_runs.py"
 
 
+# Fig. S1's table: the S-Dist rows of every ensemble along the path, one wide row each.
+rule gather_s_dist:
+    input:
+        rows=lambda wc: [f for f in figS1_runs() if f.endswith("sdist.csv")],
+    output:
+        csv="results/tables/figS1.csv",
+    log:
+        "logs/tables/figS1.log",
+    benchmark:
+        "benchmarks/tables/figS1.tsv"
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    script:
+        "../scripts/gather_s_dist.py"
+
+
 rule plot_figure:
     input:
         table="results/tables/{figure}.csv",
