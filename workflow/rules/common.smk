@@ -256,6 +256,7 @@ FIGURES = ["fig2", "fig3", "fig4", "figS1", "figS5", "figS6"]
 
 def all_targets():
     out = ["results/figS2.pdf", "results/figS2.png", "results/tables/runs.csv"]
+    out += ["results/symmetry_audit.csv"]
     out += [f"results/{f}.{ext}" for f in FIGURES for ext in ("pdf", "png")]
     out += ["results/tables/config.yaml", "results/tables/paper_values.csv"]
     return out
