@@ -644,9 +644,10 @@ def format_plan(p: Plan, rules: bool = True) -> str:
                 if r.stage != stage:
                     continue
                 gh, ch = (r.hours, 0.0) if r.gpu else (0.0, r.hours)
+                extra = f"   longest {_duration(r.longest_s)}, mem up to {r.most_mem_mb / 1000:.1f} GB"
                 lines.append(
                     f"  {r.rule:<24} {r.jobs:>9,} {gh:>11,.1f} {ch:>11,.1f} {_bytes(r.disk_bytes):>10}"
-                    f"   longest {_duration(r.longest_s)}, mem up to {r.most_mem_mb / 1000:.1f} GB"
+                    + (extra if r.longest_s else "")
                 )
     lines.append("-" * len(head))
     lines.append(
