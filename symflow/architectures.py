@@ -212,6 +212,7 @@ ARCHITECTURES.register(
         invariant_infinite=_O3_PIXEL,
         invariant_finite=_O3_PIXEL,
         default_width=32,
+        meta={"locally_connected": True},  # unshared filters: R^2 x a conv layer's parameters (symflow.plan)
     )
 )
 ARCHITECTURES.register(

@@ -3,6 +3,7 @@
     symflow list                       registered transform groups and architectures
     symflow check [CONFIG ...]         validate a config (merged left to right), one line per problem
     symflow verify-cache [DIR ...]     check every cached artifact's checksum; --remove deletes bad ones
+    symflow plan [--configfile F ...]  jobs per stage, estimated GPU/CPU-hours and disk of the default target
 """
 
 from __future__ import annotations
@@ -103,6 +104,31 @@ def cmd_verify_cache(args: argparse.Namespace) -> int:
     return 1 if bad and not args.remove else 0
 
 
+def cmd_plan(args: argparse.Namespace) -> int:
+    """Jobs, compute hours and disk of the default target, before anything runs (symflow.plan)."""
+    from symflow.configuration import ConfigError, dataset_id, validate
+    from symflow.plan import format_plan, plan
+
+    # as Snakemake reads them: the Snakefile's config.yaml, then each --configfile over it
+    paths = ([] if args.no_default else ["config.yaml"]) + (args.configfile or [])
+    try:
+        cfg = validate(_load_configs(paths))
+    except (ConfigError, OSError, ValueError) as exc:
+        print(f"config error: {exc}", file=sys.stderr)
+        return 2
+    print(f"plan of the default target for {' + '.join(paths)} (dataset {dataset_id(cfg['data'])}), from scratch:")
+    print(format_plan(plan(cfg), rules=not args.stages))
+    return 0
+
+
+def _add_plan(sub) -> None:
+    p = sub.add_parser("plan", help="jobs per stage, GPU/CPU-hours and disk the default target needs")
+    p.add_argument("--configfile", nargs="+", metavar="FILE", help="merged over config.yaml, as snakemake's")
+    p.add_argument("--no-default", action="store_true", help="do not start from config.yaml")
+    p.add_argument("--stages", action="store_true", help="one line per stage (no per-rule lines)")
+    p.set_defaults(func=cmd_plan)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="symflow", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -116,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("dirs", nargs="*", help="folders to scan (default: results checkpoints)")
     p.add_argument("--remove", action="store_true", help="delete corrupt artifacts and stale temporary files")
     p.set_defaults(func=cmd_verify_cache)
+    _add_plan(sub)
     args = parser.parse_args(argv)
     return args.func(args)
 

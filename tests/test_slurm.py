@@ -153,3 +153,35 @@ def test_tiny_config_to_figS2(slurm_cluster, repo_copy):
     names = slurm_cluster.command("squeue", "--states=all", "--noheader", "--format=%i|%j")
     name_of = dict(line.split("|", 1) for line in names.split())
     assert all(name_of[j].startswith("symflow_") for j in jobs.values()), name_of
+
+
+GROUPED = """
+model: {depth: 2}
+data: {n_test: 40}
+regression: {kernels: [ntk]}
+"""
+
+
+def test_cheap_kernel_blocks_go_as_one_group_job(slurm_cluster, repo_copy):
+    """Blocks of the group gram_blocks go to SLURM together (group-components), packed
+    to the profile's `cores` (here the test node's), and the regression reads them."""
+    (repo_copy / "grouped.yaml").write_text(GROUPED)
+    target = (
+        "results/regression/cifar10-sample-r8-n200.40.40-k0/FCN/L2-w2-b0.01-f3/engine-float32/"
+        "identity/s0/m40/ntk.csv"
+    )
+    proc = snakemake(
+        slurm_cluster,
+        [target, "--profile", PROFILE, *FAST_STATUS, "--cores", str(slurm_cluster.cpus),
+         "--configfile", "tests/configs/tiny.yaml", "grouped.yaml"],
+        cwd=repo_copy,
+    )  # fmt: skip
+    assert proc.returncode == 0, explain(proc, slurm_cluster)
+    assert (repo_copy / target).is_file()
+    blocks = sorted((repo_copy / "results" / "kernels").rglob("*.h5"))
+    assert len(blocks) == 3, blocks  # train 0-0, val 0-0, test 0-0
+    text = sorted((repo_copy / ".snakemake" / "log").glob("*.snakemake.log"))[-1].read_text()
+    submitted = re.findall(r"has been submitted with SLURM jobid (\d+)", text)
+    # the dataset, the three blocks as one group job, the regression
+    assert len(submitted) == 3, f"expected 3 sbatch submissions, the log has {submitted}"
+    assert "gram_blocks" in text

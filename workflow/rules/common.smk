@@ -368,30 +368,54 @@ def symmetry_audit_files():
     return files + [equality_audit_file("LCN", "VEC")]
 
 
-def block_mem_mb(wc):
-    """Memory of a block job: the tile's pixel-pair covariances dominate for pooled readouts."""
-    res = DATA["resolution"]
-    arch = ARCHITECTURES.get(wc.arch)
-    pixels = res * res if arch.spatial else 1
-    full = wc.arch in ("GAP",) or wc.arch.startswith("LAP")
-    per_pair = (
-        pixels * (pixels if full else 1) * 8 * 12
-    )  # float64-sized, a dozen live arrays
-    tiles = KCONF["batch_size"] ** 2 * per_pair
-    block = 4 * int(wc.bs) ** 2 * 8  # nngp, ntk and their copies
-    return int(1500 + (tiles + block) / 1e6)
+# -- resources: sized from the config by symflow.plan (which `symflow plan` also sums) ----------
+from symflow import plan as costs
+
+GPU = {"gpu": config["resources"]["gpu"]} if config["resources"]["gpu"] > 0 else {}
 
 
-def block_runtime(wc):
-    """Minutes for a block: generous for nt on CPU (about 100 pairs/s for GAP at 8x8)."""
-    res = DATA["resolution"]
-    full = wc.arch in ("GAP",) or wc.arch.startswith("LAP")
-    pairs_per_s = (
-        50.0 / (res * res / 64.0) ** 2 if full else 2000.0 / (res * res / 64.0)
-    )
-    return int(10 + 3 * int(wc.bs) ** 2 / pairs_per_s / 60)
+def sized(cost_of):
+    """mem_mb and runtime (minutes) of a rule from its job's estimated cost; more on each retry."""
+
+    def mem_mb(wildcards, attempt):
+        return costs.mem_mb(cost_of(wildcards), attempt)
+
+    def runtime(wildcards, attempt):
+        return costs.runtime_minutes(cost_of(wildcards), attempt)
+
+    return dict(mem_mb=mem_mb, runtime=runtime)
 
 
-def regression_mem_mb(wc):
-    m = int(wc.m)
-    return int(2000 + 8 * 6 * (m * m + m * (DATA["n_val"] + DATA["n_test"])) / 1e6)
+def block_cost(wc):
+    return costs.gram_block_cost(config, wc.arch, int(wc.bs), wc.split, int(wc.i))
+
+
+def block_group(wc):
+    """Cheap blocks on CPU share the group 'gram_blocks' (the SLURM profile submits
+    several at once, group-components); GPU blocks stay single jobs, as a group's GPU
+    request would be the sum of its members'."""
+    limit = config["resources"]["group_blocks_under"]
+    if GPU or not limit or block_cost(wc).seconds > 60 * limit:
+        return None
+    return "gram_blocks"
+
+
+def regression_cost(wc):
+    return costs.regression_cost(config, int(wc.m))
+
+
+def audit_cost(wc):
+    return costs.audit_cost(config, wc.arch)
+
+
+def equality_audit_cost(wc):
+    a, b = costs.audit_cost(config, wc.arch_a), costs.audit_cost(config, wc.arch_b)
+    return max(a, b, key=lambda c: c.seconds)
+
+
+def data_cost(wc):
+    return costs.data_cost(config, parse_dataset_id(wc.dataset)["resolution"])
+
+
+def small_cost(wc):
+    return costs.SMALL

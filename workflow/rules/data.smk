@@ -13,8 +13,7 @@ rule download_cifar10:
         CONDA_ENV
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=60,
+        **sized(lambda wc: costs.DOWNLOAD),
     script:
         "../scripts/download_cifar10.py"
 
@@ -32,8 +31,7 @@ rule extract_cifar10:
         CONDA_ENV
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=20,
+        **sized(lambda wc: costs.EXTRACT),
     script:
         "../scripts/extract_cifar10.py"
 
@@ -51,8 +49,7 @@ rule transform_dataset:
         CONDA_ENV
     threads: 1
     resources:
-        mem_mb=lambda wc: 2000 + (6000 if DATA["source"] == "official" else 0),
-        runtime=30,
+        **sized(data_cost),
     params:
         source_dir=lambda wc, input: os.path.dirname(input.sums),
         data=dataset_params,

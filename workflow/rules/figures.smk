@@ -23,8 +23,7 @@ rule plot_figS2:
         CONDA_ENV
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=10,
+        **sized(small_cost),
     params:
         transforms=figS2_transforms(),
         images=config["figS2"]["images"],
@@ -45,8 +44,7 @@ rule aggregate_runs:
         CONDA_ENV
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=10,
+        **sized(small_cost),
     script:
         "../scripts/aggregate_runs.py"
 
@@ -89,8 +87,7 @@ rule plot_figure:
         CONDA_ENV
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=10,
+        **sized(small_cost),
     params:
         options=figure_options,
     script:
@@ -117,8 +114,7 @@ rule write_report_tables:
         CONDA_ENV
     threads: 1
     resources:
-        mem_mb=500,
-        runtime=5,
+        **sized(small_cost),
     params:
         config=config,
     script:

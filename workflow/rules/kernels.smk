@@ -11,13 +11,14 @@ rule compute_gram_block:
         "logs/kernels/{dataset}/{arch}/{hp}/{kspec}/{transform}/s{seed}/B{bs}/{split}/{i}-{j}.log",
     benchmark:
         "benchmarks/kernels/{dataset}/{arch}/{hp}/{kspec}/{transform}/s{seed}/B{bs}/{split}/{i}-{j}.tsv"
+    group:
+        block_group
     conda:
         CONDA_ENV
-    threads: 1
+    threads: KCONF["threads"]
     resources:
-        mem_mb=block_mem_mb,
-        runtime=block_runtime,
-        gpu=config["resources"]["gpu"],
+        **GPU,
+        **sized(block_cost),
     params:
         batch_size=KCONF["batch_size"],
     script:
@@ -38,8 +39,7 @@ rule audit_symmetry_pair:
         CONDA_ENV
     threads: 1
     resources:
-        mem_mb=3000,
-        runtime=30,
+        **sized(audit_cost),
     params:
         audit_size=KCONF["audit_size"],
         tolerance=KCONF["audit_tolerance"],
@@ -63,8 +63,7 @@ rule audit_kernel_equality:
         CONDA_ENV
     threads: 1
     resources:
-        mem_mb=3000,
-        runtime=30,
+        **sized(equality_audit_cost),
     params:
         audit_size=KCONF["audit_size"],
         tolerance=KCONF["audit_tolerance"],
@@ -85,8 +84,7 @@ rule gather_symmetry_audit:
         CONDA_ENV
     threads: 1
     resources:
-        mem_mb=500,
-        runtime=5,
+        **sized(small_cost),
     script:
         "../scripts/gather_symmetry_audit.py"
 
@@ -103,10 +101,9 @@ rule fit_kernel_regression:
         "benchmarks/regression/{dataset}/{arch}/{hp}/{kspec}/{transform}/s{seed}/m{m}/{kernel}.tsv"
     conda:
         CONDA_ENV
-    threads: 2
+    threads: config["regression"]["threads"]
     resources:
-        mem_mb=regression_mem_mb,
-        runtime=30,
+        **sized(regression_cost),
     params:
         ridge_grid=config["regression"]["ridge_grid"],
     script:

@@ -31,9 +31,8 @@ rule estimate_eta0:
         CONDA_ENV
     threads: SGD["threads"]
     resources:
-        **SGD_GPU,
-        mem_mb=eta0_mem_mb,
-        runtime=eta0_runtime,
+        **GPU,
+        **sized(eta0_cost),
     params:
         model=config["model"],
         size=SGD["lr_estimate_size"],
@@ -61,9 +60,8 @@ rule train_sgd:
         CONDA_ENV
     threads: SGD["threads"]
     resources:
-        **SGD_GPU,
-        mem_mb=sgd_mem_mb,
-        runtime=sgd_runtime,
+        **GPU,
+        **sized(sgd_cost),
     params:
         model=config["model"],
         sgd=SGD,
@@ -89,8 +87,7 @@ rule average_ensemble:
         CONDA_ENV
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=10,
+        **sized(small_cost),
     script:
         "../scripts/average_ensemble.py"
 
@@ -115,8 +112,7 @@ rule compute_s_dist:
         CONDA_ENV
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=10,
+        **sized(small_cost),
     params:
         gap_transform=FIGS1_GAP_REFERENCE,
     script:

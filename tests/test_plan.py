@@ -1,0 +1,141 @@
+"""symflow.plan: its job counts equal snakemake's dry run rule by rule; its resources grow
+with the attempt and with the config's sizes; `symflow plan` prints them."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import REPO, SAMPLE, TINY, snakemake_cmd
+from symflow import plan as costs
+from symflow.cli import _load_configs, main
+from symflow.configuration import validate
+
+PAPER = REPO / "config" / "paper.yaml"
+# a second variant: the official source (download and extraction planned, offline too),
+# no kernel reuse, a GPU per job, the flipped 90k-style point and an LAP architecture
+VARIANT = """
+data: {source: official}
+kernels: {reuse_invariant: false}
+resources: {gpu: 1}
+experiments:
+  fig2: {architectures: [FCN, LAP4], transforms: [identity, o3_shared, perm], m: 40, seeds: [0, 1]}
+  fig4: {flip: true}
+"""
+
+
+def config_of(*paths: Path | str) -> dict:
+    return validate(_load_configs([str(REPO / "config.yaml"), *map(str, paths)]))
+
+
+def dry_run(workdir: Path, *configs: Path) -> str:
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "config.yaml").write_text((REPO / "config.yaml").read_text())
+    (workdir / "data").mkdir(exist_ok=True)
+    if not (workdir / "data" / "cifar-10-sample").exists():
+        os.symlink(SAMPLE, workdir / "data" / "cifar-10-sample")
+    cmd = snakemake_cmd() + ["-s", str(REPO / "Snakefile"), "-d", str(workdir), "-n", "--cores", "2"]
+    cmd += ["--configfile", *map(str, configs)]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env.pop("SNAKEMAKE_PROFILE", None)
+    proc = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.stdout + proc.stderr
+
+
+def job_stats(output: str) -> dict[str, int]:
+    """rule -> count from the dry run's 'Job stats' table."""
+    table = output.split("Job stats:", 1)[1]
+    counts = {}
+    for line in table.splitlines()[3:]:
+        match = re.match(r"^(\w+)\s+(\d+)$", line.strip())
+        if not match or match.group(1) == "total":
+            break
+        counts[match.group(1)] = int(match.group(2))
+    return counts
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", ["tiny", "official-gpu-noreuse"])
+def test_counts_equal_snakemake_dry_run(tmp_path, variant):
+    configs = [TINY]
+    if variant != "tiny":
+        (tmp_path / "variant.yaml").write_text(VARIANT)
+        configs.append(tmp_path / "variant.yaml")
+    output = dry_run(tmp_path / "wf", *configs)
+    expected = job_stats(output)
+    assert costs.job_counts(config_of(*configs)) == expected
+    if variant == "tiny":
+        assert "gpu=" not in output  # no GPU request on a CPU config
+    else:
+        assert expected["download_cifar10"] == 1 and expected["extract_cifar10"] == 1
+        block = output.split("rule compute_gram_block:", 1)[1].split("resources:", 1)[1].splitlines()[0]
+        assert "gpu=1" in block, block
+
+
+def test_resources_grow_with_attempt_and_size():
+    cfg = config_of(TINY)
+    for cost in (
+        costs.gram_block_cost(cfg, "VEC", 40),
+        costs.regression_cost(cfg, 160),
+        costs.sgd_cost(cfg, "VEC", 8, 80),
+        costs.eta0_cost(cfg, "LCN", 4, 80),
+    ):
+        first, retry = costs.resources(cost, 1), costs.resources(cost, 2)
+        assert retry["mem_mb"] == 2 * first["mem_mb"] and retry["runtime"] >= 2 * first["runtime"] - 1
+    # sized from the config, not constants
+    assert costs.regression_cost(cfg, 160).mem_mb < costs.regression_cost(cfg, 45000).mem_mb
+    assert costs.sgd_cost(cfg, "VEC", 8, 80).seconds < costs.sgd_cost(cfg, "VEC", 64, 80).seconds
+    bigger = {**cfg, "sgd": {**cfg["sgd"], "max_steps": 10 * cfg["sgd"]["max_steps"]}}
+    assert costs.sgd_cost(cfg, "VEC", 8, 80).seconds < costs.sgd_cost(bigger, "VEC", 8, 80).seconds
+    fine = {**cfg, "data": {**cfg["data"], "resolution": 16}}
+    assert costs.gram_block_cost(cfg, "GAP", 40).seconds < costs.gram_block_cost(fine, "GAP", 40).seconds
+    # per-architecture cost from the engine's recursion: GAP carries every pixel pair, VEC one
+    assert costs.kernel_seconds_per_pair(cfg, "GAP") > 10 * costs.kernel_seconds_per_pair(cfg, "VEC")
+    # locally connected layers (registry meta) hold R^2 times a conv layer's parameters
+    assert costs.network_size(cfg, "LCN", 8)["params"] > 20 * costs.network_size(cfg, "VEC", 8)["params"]
+
+
+def test_block_size_trades_jobs_for_memory():
+    cfg = config_of(PAPER)
+    rows = []
+    for bs in (1250, 2500, 5000):
+        c = {**cfg, "kernels": {**cfg["kernels"], "block_size": {"default": bs}}}
+        rows.append((costs.job_counts(c)["compute_gram_block"], costs.gram_block_cost(c, "GAP", bs).mem_mb))
+    assert rows[0][0] > rows[1][0] > rows[2][0]
+    assert rows[0][1] < rows[1][1] < rows[2][1]
+
+
+def test_paper_config_is_valid_and_planned():
+    cfg = config_of(PAPER)
+    assert cfg["data"]["n_train"] == 45000 and cfg["data"]["resolution"] == 32
+    assert cfg["sgd"]["max_steps"] == 1_000_000 and cfg["resources"]["gpu"] == 1
+    with open(PAPER) as fh:
+        raw = yaml.safe_load(fh)
+    assert raw["sgd"]["widths"] == {"FCN": 1024, "LCN": 32, "VEC": 128, "GAP": 128, "LAP4": 128, "LAP8": 128}
+    p = costs.plan(cfg)
+    stages = p.stage_totals()
+    assert set(stages) == set(costs.STAGES)
+    assert stages["kernel blocks"]["gpu_hours"] > 0 and stages["regression"]["cpu_hours"] > 0
+    assert sum(r.jobs for r in p.rules) < 10_000  # snakemake plans it in under a minute
+
+
+def test_plan_command(capsys):
+    assert main(["plan", "--configfile", str(TINY)]) == 0
+    out = capsys.readouterr().out
+    for stage in costs.STAGES:
+        assert stage in out
+    assert re.search(r"^total\s+132\s", out, re.M), out
+    assert "CPU-hours" in out and "GPU-hours" in out
+
+
+def test_plan_command_bad_config(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("data: {n_trian: 3}\n")
+    assert main(["plan", "--configfile", str(bad)]) == 2
+    assert "n_trian" in capsys.readouterr().err
