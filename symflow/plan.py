@@ -85,14 +85,16 @@ NUM_CLASSES = 10
 
 STAGES: dict[str, tuple[str, ...]] = {
     "data": ("download_cifar10", "extract_cifar10", "transform_dataset"),
-    "kernel blocks": ("compute_gram_block", "audit_symmetry_pair"),
+    "kernel blocks": ("compute_gram_block", "audit_symmetry_pair", "audit_kernel_equality", "gather_symmetry_audit"),
     "regression": ("fit_kernel_regression",),
     "eta0": ("estimate_eta0",),
-    "sgd": ("train_sgd",),
-    "figures": ("aggregate_runs", "plot_figure", "plot_figS2", "write_report_tables", "all"),
+    "sgd": ("train_sgd", "average_ensemble", "compute_s_dist"),
+    "figures": ("aggregate_runs", "gather_s_dist", "plot_figure", "plot_figS2", "write_report_tables", "all"),
 }
 GPU_RULES = ("compute_gram_block", "estimate_eta0", "train_sgd")
-FIGURES = ("fig2", "fig3", "fig4", "figS5", "figS6")
+FIGURES = ("fig2", "fig3", "fig4", "figS1", "figS5", "figS6")
+TABLES = ("fig2", "fig3", "fig4", "figS5", "figS6")  # gathered by aggregate_runs (Fig. S1's by gather_s_dist)
+FIGS1_GAP_T = 0.0  # Fig. S1's GAP_n ensembles train on the clean end of the path
 
 
 def _width(config: dict, arch: str) -> int:
@@ -110,6 +112,30 @@ def fig4_sizes(config: dict) -> list[int]:
     return list(e["m"]) + ([2 * config["data"]["n_train"]] if e["flip"] else [])
 
 
+def figS1_transforms(config: dict) -> list[str]:
+    from symflow.groups import spec_id
+
+    return [spec_id("so3_path", t) for t in config["experiments"]["figS1"]["t"]]
+
+
+def figS1_ensembles(config: dict) -> set[tuple]:
+    """(arch, width, transform, recipe, m, seed, k) of Fig. S1's ensembles: VEC_n along the path
+    and the GAP_n references at its clean end."""
+    from symflow.groups import spec_id
+
+    f = config["experiments"]["figS1"]
+    out = {("VEC", n, t, f["recipe"], f["m"], f["seed"], f["ensemble"]) for n in f["widths"]
+           for t in figS1_transforms(config)}
+    gap_t = spec_id("so3_path", FIGS1_GAP_T)
+    out |= {("GAP", n, gap_t, f["recipe"], f["m"], f["seed"], f["ensemble"]) for n in f["widths"]}
+    return out
+
+
+def kernel_pairs(config: dict) -> set[tuple]:
+    """(arch, transform, seed) of every kernel the experiments ask for: each is audited."""
+    return {(a, t, s) for a, t, s, _, _ in regressions(config)}
+
+
 def regressions(config: dict) -> set[tuple]:
     """(arch, transform, seed, m, kernel) of every kernel regression the figures ask for."""
     e, kernels = config["experiments"], _kernels(config)
@@ -121,6 +147,8 @@ def regressions(config: dict) -> set[tuple]:
     f = e["fig3"]
     out |= {("VEC", t, s, f["m"], "ntk") for t in f["transforms"] for s in f["seeds"]}
     out |= {("VEC", "identity", s, m, k) for s in e["fig4"]["seeds"] for m in fig4_sizes(config) for k in kernels}
+    f = e["figS1"]
+    out |= {("VEC", t, f["seed"], f["m"], "ntk") for t in figS1_transforms(config)}  # VEC_inf of the S-Dist
     f = e["figS6"]
     out |= {
         (a, t, s, m, k)
@@ -167,6 +195,9 @@ def sgd_runs(config: dict) -> set[tuple]:
         for r in f["recipes"]
         for s in f["seeds"]
         for init in ("gaussian", "uniform")
+    }
+    out |= {
+        (a, n, "gaussian", t, r, m, s, i) for a, n, t, r, m, s, k in figS1_ensembles(config) for i in range(k)
     }
     return out
 
@@ -225,9 +256,11 @@ def jobs(config: dict) -> dict[str, set[tuple]]:
         bs = block_size_for(config["kernels"]["block_size"], arch)
         for split, i, j in blocks_for(int(m), bs, n_val, n_test):
             out["compute_gram_block"].add((arch, src, src_seed, bs, split, i, j))
-        if reuses_untransformed(config, arch, transform):
-            out["audit_symmetry_pair"].add((arch, transform, seed))
-            out["transform_dataset"] |= {data_key("identity", 0), data_key(transform, seed)}
+    for arch, transform, seed in kernel_pairs(config):
+        out["audit_symmetry_pair"].add((arch, transform, seed))
+        out["transform_dataset"] |= {data_key("identity", 0), data_key(transform, seed)}
+    out["audit_kernel_equality"].add(("LCN", "VEC"))
+    out["gather_symmetry_audit"].add(("audit",))
     for run in sgd_runs(config):
         arch, width, init, transform, recipe, m, seed, member = run
         out["train_sgd"].add(run)
@@ -236,7 +269,12 @@ def jobs(config: dict) -> dict[str, set[tuple]]:
     figs2 = list(config["figS2"]["transforms"]) + [spec_id("so3_path", t) for t in config["path_t"]]
     out["transform_dataset"] |= {data_key(t, config["figS2"]["seed"], figs2_dataset) for t in figs2}
     out["plot_figS2"].add(("figS2",))
-    out["aggregate_runs"] |= {(t,) for t in ("runs",) + FIGURES}
+    for arch, width, transform, recipe, m, seed, k in figS1_ensembles(config):
+        out["average_ensemble"].add((arch, width, transform, recipe, m, seed, k))
+        if arch == "VEC":
+            out["compute_s_dist"].add((arch, width, transform, recipe, m, seed, k))
+    out["gather_s_dist"].add(("figS1",))
+    out["aggregate_runs"] |= {(t,) for t in ("runs",) + TABLES}
     out["plot_figure"] |= {(f,) for f in FIGURES}
     out["write_report_tables"].add(("report",))
     out["all"].add(("all",))
@@ -503,7 +541,7 @@ def job_cost(config: dict, rule: str, key: tuple) -> Cost:
         from symflow.configuration import parse_dataset_id
 
         return data_cost(config, parse_dataset_id(key[0])["resolution"])
-    if rule == "audit_symmetry_pair":
+    if rule in ("audit_symmetry_pair", "audit_kernel_equality"):
         return audit_cost(config, key[0])
     if rule == "download_cifar10":
         return DOWNLOAD

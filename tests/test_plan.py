@@ -130,7 +130,7 @@ def test_plan_command(capsys):
     out = capsys.readouterr().out
     for stage in costs.STAGES:
         assert stage in out
-    assert re.search(r"^total\s+132\s", out, re.M), out
+    assert re.search(r"^total\s+161\s", out, re.M), out
     assert "CPU-hours" in out and "GPU-hours" in out
 
 

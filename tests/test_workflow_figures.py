@@ -12,8 +12,8 @@ import pytest
 
 from conftest import TINY, snakemake_cmd
 
-# Depth 2 instead of 8: the same rules and files, a quarter of the compile and step time.
-FAST = "model:\n  depth: 2\n"
+# Depth 2 instead of 8, two training sizes: the same rules and files, a fraction of the time.
+FAST = "model:\n  depth: 2\nexperiments:\n  fig4: {m: [40, 80], fit_points: 2}\n"
 
 
 def _snakemake(workdir, overlay, *targets, dry_run=False, timeout=1200):
@@ -41,7 +41,7 @@ def test_fig4_end_to_end_then_one_edit_plans_only_its_jobs(workdir):
     for ext in ("pdf", "png"):
         assert (workdir / "results" / f"fig4.{ext}").stat().st_size > 10_000
     table = pd.read_csv(workdir / "results" / "tables" / "fig4.csv")
-    assert not table.empty and set(table["m"]) == {20, 40, 80, 160}
+    assert not table.empty and set(table["m"]) == {40, 80}
     curves = {(r.architecture, r.transform, r.inference) for r in table.itertuples()}
     for curve in [("VEC", "identity", "nn_plus"), ("VEC", "o3_pixel", "nn_plus"), ("LCN", "identity", "nn_plus"),
                   ("VEC", "identity", "ntk")]:
@@ -53,11 +53,12 @@ def test_fig4_end_to_end_then_one_edit_plans_only_its_jobs(workdir):
     proc = _snakemake(workdir, fast, "results/fig4.pdf", dry_run=True)
     assert "Nothing to be done" in proc.stdout + proc.stderr
     more = workdir / "more.yaml"
-    more.write_text(FAST + "experiments:\n  fig4: {m: [20, 40, 80, 120, 160]}\n")
+    more.write_text(FAST.replace("[40, 80]", "[40, 80, 120]"))
     proc = _snakemake(workdir, more, "results/fig4.pdf", dry_run=True)
     jobs = _planned(proc)
     assert "transform_dataset" not in jobs  # the data are cached
     assert jobs.get("train_sgd") == 3 and jobs.get("estimate_eta0") == 3  # VEC, VEC on o3_pixel, LCN at m = 120
     assert jobs.get("fit_kernel_regression", 0) <= 2  # VEC_inf (NTK, and NNGP where the figure asks for it)
-    assert "compute_gram_block" not in jobs  # m = 120 lies inside the blocks of m = 160
+    # only the new blocks (B = 40): train (0, 2), (1, 2), (2, 2), val 0-2, test 0-2 and 1-2
+    assert jobs.get("compute_gram_block") == 6
     assert jobs.get("plot_figure") == 1 and jobs.get("aggregate_runs") == 1

@@ -63,8 +63,7 @@ rule gather_s_dist:
         CONDA_ENV
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=10,
+        **sized(small_cost),
     script:
         "../scripts/gather_s_dist.py"
 
