@@ -1,0 +1,30 @@
+"""Session fixtures of the fault-injection tests: one uninterrupted reference run of the
+smallest targets (workflow_runs.TARGETS), shared by every test that compares outputs."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from faults import workflow_runs as W
+
+
+@pytest.fixture(scope="session")
+def reference(tmp_path_factory) -> tuple[Path, dict]:
+    """(workdir, snapshot) of an uninterrupted run from an empty results/.
+
+    SYMFLOW_FAULT_REFERENCE=<folder> reuses a finished reference folder (to iterate on a test)."""
+    if os.environ.get("SYMFLOW_FAULT_REFERENCE"):
+        work = Path(os.environ["SYMFLOW_FAULT_REFERENCE"])
+    else:
+        work = W.new_workdir(tmp_path_factory.mktemp("reference"))
+        start = time.perf_counter()
+        W.snakemake(work)
+        print(f"reference run: {time.perf_counter() - start:.1f} s")
+    snap = W.snapshot(work)
+    assert set(snap) >= {W.DATA, W.ETA0, *W.TARGETS, f"{W.SGD}/predictions.h5", f"{W.REGRESSION}/ntk.h5"}
+    assert not W.temporaries(work) and not (work / "checkpoints").exists()
+    return work, snap
