@@ -101,7 +101,7 @@ def test_the_data_rule_refuses_a_damaged_batch_with_its_name(sample_dir, tmp_pat
     raw[len(raw) // 2] ^= 0x01  # one bit
     (folder / "data_batch_3").write_bytes(bytes(raw))
     work = W.new_workdir(tmp_path / "wf")
-    (work / "override.yaml").write_text(W.OVERRIDE + f"data: {{n_test: 40, sample_dir: {folder}}}\n")
+    (work / "override.yaml").write_text(W.OVERRIDE + f"data: {{n_test: 40, sample_dir: '{folder}'}}\n")
     proc = W.snakemake(work, "--show-failed-logs", targets=[W.DATA], check=False)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0

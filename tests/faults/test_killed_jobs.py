@@ -81,20 +81,10 @@ def test_killed_jobs_rerun_to_the_same_outputs(reference, tmp_path):
         times[name] = round(time.perf_counter() - start, 1)
         out = proc.stdout + proc.stderr
         assert proc.returncode != 0, f"{name}: no job was killed by {faults}:\n{out[-3000:]}"
-        assert "Traceback" not in out.split("Error in rule")[0] or "SIGKILL" in out or "-9" in out
+        assert "Error in rule" in out, f"{name}: snakemake did not report the killed job:\n{out[-3000:]}"
         kills.extend(faults)
         _no_partial_outputs(work, ref)
         return proc
-
-    # 0: the whole process group at a random moment of the data job
-    delay = rng.uniform(0.0, 2.0)
-    proc = _kill_group_later(work, f"logs/data/{W.DATASET}/identity/s0.log", delay)
-    assert proc.returncode == -signal.SIGKILL, proc.stdout[-2000:]
-    kills.append(f"snakemake process group, {delay:.2f} s into the data job")
-    _no_partial_outputs(work, ref)
-    locked = W.snakemake(work, check=False)  # the killed run's lock stays: refused until --unlock
-    assert locked.returncode != 0 and "cannot be locked" in locked.stdout + locked.stderr
-    W.snakemake(work, "--unlock")
 
     # 1, 2: the data job halfway through its HDF5 file, then with the file complete but not renamed
     for name, fault in (
@@ -136,12 +126,18 @@ def test_killed_jobs_rerun_to_the_same_outputs(reference, tmp_path):
     assert _resumed_from(work) == 40
     assert (work / W.REGRESSION / "ntk.csv").exists() and not (work / W.SGD / "predictions.h5").exists()
 
-    # 7: the whole process group at a random moment of the training job
-    delay = rng.uniform(0.0, 3.0)
-    proc = _kill_group_later(work, W.TRAIN_LOG, delay)
-    kills.append(f"snakemake process group, {delay:.2f} s into the training job")
-    _no_partial_outputs(work, ref)
-    W.snakemake(work, "--unlock")
+    # 7, 8: the whole process group (snakemake and its jobs) at a random moment of the training job
+    for attempt in range(2):
+        (work / W.TRAIN_LOG).unlink(missing_ok=True)  # to see the job start (it writes a new one)
+        delay = rng.uniform(0.0, 2.0)
+        proc = _kill_group_later(work, W.TRAIN_LOG, delay)
+        assert proc.returncode == -signal.SIGKILL, f"the run ended before the kill:\n{proc.stdout[-2000:]}"
+        kills.append(f"snakemake process group, {delay:.2f} s into the training job")
+        _no_partial_outputs(work, ref)
+        if attempt == 0:  # the killed snakemake's lock stays: a rerun is refused until --unlock
+            locked = W.snakemake(work, check=False)
+            assert locked.returncode != 0 and "cannot be locked" in locked.stdout + locked.stderr
+        W.snakemake(work, "--unlock")
 
     # the rerun completes, with the reference run's outputs
     start = time.perf_counter()

@@ -14,13 +14,16 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[2]
 TINY = REPO / "tests" / "configs" / "tiny.yaml"
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
-# smaller than tiny.yaml where it costs time: 2 hidden layers (quick to compile), one test block
-OVERRIDE = "model: {depth: 2}\ndata: {n_test: 40}\n"
+# smaller than tiny.yaml where it costs time: 2 hidden layers (quick to compile), one test
+# block; the kernel backend named, so the paths below do not depend on the default's
+OVERRIDE = "model: {depth: 2}\nkernels: {backend: engine, dtype: float32}\n"
+OVERRIDE_DATA = "data: {n_test: 40}\n"
 DATASET = "cifar10-sample-r8-n200.40.40-k0"
 HP = "L2-w2-b0.01-f3"
+KSPEC = "engine-float32"
 DATA = f"results/data/{DATASET}/identity/s0.h5"
-BLOCKS = f"results/kernels/{DATASET}/FCN/{HP}/nt-float32/identity/s0/B40"
-REGRESSION = f"results/regression/{DATASET}/FCN/{HP}/nt-float32/identity/s0/m40"
+BLOCKS = f"results/kernels/{DATASET}/FCN/{HP}/{KSPEC}/identity/s0/B40"
+REGRESSION = f"results/regression/{DATASET}/FCN/{HP}/{KSPEC}/identity/s0/m40"
 RUN = f"{DATASET}/VEC-w4-gaussian/{HP}/identity"
 SGD = f"results/sgd/{RUN}/nn/m40/s0/i0"
 ETA0 = f"results/sgd/{RUN}/eta0/m40/s0/i0.json"
@@ -37,7 +40,7 @@ def new_workdir(path: Path) -> Path:
     """An empty project folder: the default config (read by the Snakefile), the data, the override."""
     path.mkdir(parents=True, exist_ok=True)
     (path / "config.yaml").write_text((REPO / "config.yaml").read_text())
-    (path / "override.yaml").write_text(OVERRIDE)
+    (path / "override.yaml").write_text(OVERRIDE + OVERRIDE_DATA)
     (path / "data").symlink_to(REPO / "data")
     return path
 
