@@ -19,13 +19,12 @@ VALID = validate(BASE)
 scalars = st.one_of(
     st.none(),
     st.booleans(),
-    st.integers(min_value=-(10**6), max_value=10**6),
+    st.integers(min_value=-10**6, max_value=10**6),
     st.floats(allow_nan=True, allow_infinity=True),
     st.text(max_size=12),
 )
 values = st.recursive(
-    scalars,
-    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=3)),
+    scalars, lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=3)),
     max_leaves=6,
 )
 
@@ -125,12 +124,7 @@ def test_a_few_valid_mutations_plan_through_snakemake(tmp_path):
     for i, variant in enumerate(variants):
         path = tmp_path / f"v{i}.yaml"
         path.write_text(yaml.safe_dump(variant))
-        proc = subprocess.run(
-            snakemake_cmd() + ["-n", "-q", "rules", "--configfile", str(path)],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        proc = subprocess.run(snakemake_cmd() + ["-n", "-q", "rules", "--configfile", str(path)], cwd=REPO,
+                              capture_output=True, text=True, timeout=120)
         assert proc.returncode == 0, proc.stderr[-2000:]
         assert "Traceback" not in proc.stderr
