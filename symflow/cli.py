@@ -2,7 +2,8 @@
 
     symflow list                       registered transform groups and architectures
     symflow check [CONFIG ...]         validate a config (merged left to right), one line per problem
-    symflow verify-cache [DIR ...]     check every cached artifact's checksum; --remove deletes bad ones
+    symflow verify-cache [DIR ...]     check every cached artifact's and checkpoint's checksum;
+                                       --remove deletes bad ones (then rerun the workflow)
     symflow plan [--configfile F ...]  jobs per stage, estimated GPU/CPU-hours and disk of the default target
 """
 
@@ -72,6 +73,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_verify_cache(args: argparse.Namespace) -> int:
     from symflow.h5io import CorruptArtifactError, verify_h5
+    from symflow.train import checkpoint_payload
 
     roots = [Path(d) for d in (args.dirs or ["results", "checkpoints"])]
     checked, bad, stale = 0, [], []
@@ -84,11 +86,14 @@ def cmd_verify_cache(args: argparse.Namespace) -> int:
             if path.name.startswith(".") and ".tmp" in path.name:
                 stale.append(path)  # left by a job killed while writing
                 continue
-            if path.suffix != ".h5":
+            if path.suffix not in (".h5", ".msgpack"):
                 continue
             checked += 1
             try:
-                verify_h5(path)
+                if path.suffix == ".h5":
+                    verify_h5(path)
+                else:  # a training checkpoint (checkpoints/sgd/.../state.msgpack)
+                    checkpoint_payload(path)
             except (CorruptArtifactError, OSError, ValueError) as exc:
                 bad.append((path, str(exc)))
     for path, why in bad:

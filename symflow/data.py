@@ -79,30 +79,37 @@ def read_sums(folder: Path) -> dict[str, str]:
             f"(extract the official archive with `symflow` to create it)"
         )
     sums = {}
-    for line in sums_file.read_text().splitlines():
+    for number, line in enumerate(sums_file.read_text(errors="replace").splitlines(), 1):
         if line.strip():
-            digest, name = line.split()
-            sums[name.lstrip("*")] = digest
+            parts = line.split()
+            if len(parts) != 2 or len(parts[0]) != 64 or any(c not in "0123456789abcdef" for c in parts[0].lower()):
+                raise DataError(f"{sums_file}: line {number} is not '<sha256>  <file name>': {line[:80]!r}")
+            sums[parts[1].lstrip("*")] = parts[0].lower()
     return sums
+
+
+def _one_line(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())}"
 
 
 def _load_batch(path: Path, want_sha: str | None) -> tuple[np.ndarray, np.ndarray]:
     if not path.exists():
         raise DataError(f"{path}: missing CIFAR-10 batch")
-    if want_sha is not None:
-        got = sha256_file(path)
-        if got != want_sha:
-            raise DataError(
-                f"{path}: SHA-256 {got[:16]}... does not match SHA256SUMS ({want_sha[:16]}...); "
-                f"the file is damaged or not the CIFAR-10 batch it claims to be"
-            )
+    if want_sha is None:
+        raise DataError(f"{path}: not listed in its folder's SHA256SUMS; every batch is checked before it is read")
+    got = sha256_file(path)
+    if got != want_sha:
+        raise DataError(
+            f"{path}: SHA-256 {got[:16]}... does not match SHA256SUMS ({want_sha[:16]}...); "
+            f"the file is damaged or not the CIFAR-10 batch it claims to be"
+        )
     try:
         with open(path, "rb") as fh:
             batch = pickle.load(fh, encoding="bytes")
         data = np.asarray(batch[b"data"])
         labels = np.asarray(batch[b"labels"], dtype=np.int64)
     except Exception as exc:  # a non-pickle or a pickle of something else
-        raise DataError(f"{path}: not a CIFAR-10 python-format batch ({type(exc).__name__}: {exc})") from exc
+        raise DataError(f"{path}: not a CIFAR-10 python-format batch ({_one_line(exc)})") from exc
     if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * IMAGE_SIZE**2:
         raise DataError(f"{path}: data has dtype {data.dtype} and shape {data.shape}, want uint8 (N, 3072)")
     if labels.shape != (data.shape[0],) or labels.min() < 0 or labels.max() >= NUM_CLASSES:
@@ -127,9 +134,12 @@ def load_cifar10(folder: str | Path) -> Cifar10:
     if (folder / META).exists():
         if META in sums and sha256_file(folder / META) != sums[META]:
             raise DataError(f"{folder / META}: does not match SHA256SUMS")
-        with open(folder / META, "rb") as fh:
-            meta = pickle.load(fh, encoding="bytes")
-        label_names = tuple(n.decode() for n in meta[b"label_names"])
+        try:
+            with open(folder / META, "rb") as fh:
+                meta = pickle.load(fh, encoding="bytes")
+            label_names = tuple(n.decode() for n in meta[b"label_names"])
+        except Exception as exc:  # a non-pickle or a pickle of something else
+            raise DataError(f"{folder / META}: not a CIFAR-10 batches.meta ({_one_line(exc)})") from exc
     return Cifar10(
         x_train=np.concatenate(xs),
         y_train=np.concatenate(ys),

@@ -23,6 +23,8 @@ from typing import Any, Iterator, Mapping
 
 import numpy as np
 
+from symflow.faults import armed, fault_point
+
 CHECKSUM_ATTR = "content_sha256"
 
 
@@ -42,7 +44,9 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
         yield tmp
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
+        fault_point("atomic.rename", str(path))
         os.replace(tmp, path)
+        fault_point("atomic.renamed", str(path))
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -76,6 +80,9 @@ def write_h5(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], attrs: M
         with h5py.File(tmp, "w", track_order=False) as f:
             for name in sorted(arrays):
                 f.create_dataset(name, data=arrays[name], track_times=False)
+                if armed():  # fault injection (tests): the kill finds this much on disk
+                    f.flush()
+                    fault_point("h5.dataset", str(path))
             for key in sorted(attrs):
                 f.attrs[key] = _attr_value(attrs[key])
             f.attrs[CHECKSUM_ATTR] = content_checksum(arrays)

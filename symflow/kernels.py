@@ -193,6 +193,7 @@ def stream_kernel(
     what: str = "kernel",
 ) -> dict[str, np.ndarray]:
     """The (len(x1), len(x2)) NNGP and NTK, batch_size rows at a time, logging progress."""
+    from symflow.faults import fault_point
     from symflow.logs import Progress
 
     log = log or _log
@@ -208,6 +209,7 @@ def stream_kernel(
             out["nngp"][start:stop] = nngp
             out["ntk"][start:stop] = ntk
             progress.update((stop - start) * n2)
+            fault_point("kernel.tile", what)
     for name, value in out.items():
         if not np.all(np.isfinite(value)):
             raise FloatingPointError(f"{what}: the {name} has non-finite entries")

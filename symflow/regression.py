@@ -10,8 +10,9 @@ which is what neural-tangents' ``predict.gradient_descent_mse_ensemble(...)(t=No
 computes with ``diag_reg=r`` (its default ``diag_reg_absolute_scale=False`` scales the
 ridge by the mean of the diagonal). The whole ridge grid is solved from one
 eigendecomposition K = V diag(w) V^T in float64: f = K(x*, X) V diag(1 / (w + reg)) V^T Y.
-A ridge the spectrum cannot support (w + reg not positive, or a non-finite result) is
-skipped with a logged message; the ridge with the best validation accuracy is chosen
+A ridge the spectrum cannot support (w + reg not positive, or numerically singular:
+smallest / largest below m * float64 eps, numpy's rank tolerance, or a non-finite
+result) is skipped with a logged message; the ridge with the best validation accuracy is chosen
 (ties: the lower validation MSE, then the smaller ridge).
 """
 
@@ -91,12 +92,20 @@ def fit_ridge_grid(
     acc = np.full(len(grid), np.nan)
     mse = np.full(len(grid), np.nan)
     usable = np.zeros(len(grid), dtype=bool)
+    eps = len(w) * np.finfo(np.float64).eps  # numpy.linalg.matrix_rank's tolerance
     for n, ridge in enumerate(grid):
         d = w + ridge * scale
         if not np.all(d > 0):
             log.info(
                 "%s: ridge %g skipped: K_train + ridge is not positive definite (smallest eigenvalue %.3g, "
                 "ridge adds %.3g)", source, ridge, w[0], ridge * scale,
+            )
+            continue
+        if d[0] <= eps * d[-1]:
+            log.info(
+                "%s: ridge %g skipped: K_train + ridge is numerically singular (eigenvalues %.3g .. %.3g, "
+                "condition number beyond 1/(m eps) = %.3g): not positive definite enough to solve",
+                source, ridge, d[0], d[-1], 1 / eps,
             )
             continue
         out = kv_val @ (vy / d[:, None])

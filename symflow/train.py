@@ -537,13 +537,19 @@ class Checkpoint:
     def save(self, tree: dict) -> None:
         from flax import serialization
 
+        from symflow.faults import armed, fault_point
         from symflow.h5io import atomic_path
 
         payload = serialization.msgpack_serialize({**tree, "fingerprint": self.fingerprint})
         digest = hashlib.sha256(payload).hexdigest().encode()
+        blob = _MAGIC + digest + b"\n" + payload
         with atomic_path(self.path, suffix=".ckpt") as tmp:
             with open(tmp, "wb") as fh:
-                fh.write(_MAGIC + digest + b"\n" + payload)
+                if armed():  # fault injection (tests): die with half the checkpoint written
+                    fh.write(blob[: len(blob) // 2])
+                    fh.flush()
+                    fault_point("ckpt.write", str(self.path))
+                fh.write(blob[fh.tell() :])
 
     def load(self) -> dict | None:
         from flax import serialization
@@ -552,14 +558,7 @@ class Checkpoint:
         if not self.path.exists():
             return None
         try:
-            blob = self.path.read_bytes()
-            if not blob.startswith(_MAGIC):
-                raise ValueError("not a symflow checkpoint")
-            head = len(_MAGIC)
-            digest, payload = blob[head : head + 64], blob[head + 65 :]
-            if hashlib.sha256(payload).hexdigest().encode() != digest:
-                raise ValueError("checksum mismatch (truncated or corrupt)")
-            tree = serialization.msgpack_restore(payload)
+            tree = serialization.msgpack_restore(checkpoint_payload(self.path))
         except Exception as exc:  # any unreadable file: start afresh, never crash
             self.log.warning("checkpoint %s ignored: %s; training starts from step 0", self.path, exc)
             return None
@@ -582,6 +581,19 @@ class Checkpoint:
         if self.path.parent.is_dir():
             for tmp in self.path.parent.glob(f".{self.path.name}.*.tmp.ckpt"):
                 tmp.unlink(missing_ok=True)
+
+
+def checkpoint_payload(path: str | os.PathLike) -> bytes:
+    """A checkpoint file's payload, its SHA-256 verified; ValueError naming the file if it is not
+    a complete symflow checkpoint (what `symflow verify-cache` checks under checkpoints/)."""
+    blob = Path(path).read_bytes()
+    if not blob.startswith(_MAGIC):
+        raise ValueError(f"{path}: not a symflow checkpoint")
+    head = len(_MAGIC)
+    digest, payload = blob[head : head + 64], blob[head + 65 :]
+    if hashlib.sha256(payload).hexdigest().encode() != digest:
+        raise ValueError(f"{path}: checkpoint checksum mismatch (truncated or corrupt)")
+    return payload
 
 
 def fingerprint(**identity: Any) -> str:
@@ -677,6 +689,8 @@ def train_and_evaluate(
     import jax
     import jax.numpy as jnp
     from flax import serialization
+
+    from symflow.faults import fault_point
 
     log = log or _log
     start = time.perf_counter()
@@ -789,6 +803,7 @@ def train_and_evaluate(
             last_saved = step
         if on_eval is not None:
             on_eval(step)
+        fault_point("train.eval", str(checkpoint.path) if checkpoint is not None else "")
 
     if not reason and best["train_accuracy"] < cfg.success_train_accuracy:
         reason = (
