@@ -44,13 +44,17 @@ class Group:
     sample: Callable[[np.random.Generator, tuple[int, ...], float | None], Element]
     apply: Callable[[Element, np.ndarray], np.ndarray]
     path: bool = False  # a one-parameter path tau_t, t in [0, 1]
-    random: bool = True  # False: one element only (identity), so every seed gives the same data
+    random: bool = True  # False: one element only, so every seed gives the same data
+    trivial: bool = False  # the group {I}: tau x = x (every model is invariant to it)
     orthogonal: bool = True  # tau preserves the Euclidean norm of each image
     subgroup_of: tuple[str, ...] = field(default_factory=tuple)  # a model invariant to these is to this one
     tags: tuple[str, ...] = field(default_factory=tuple)
 
 
 GROUPS: Registry[Group] = Registry("transform group")
+
+# the trivial group: the untransformed data every invariance is measured against
+IDENTITY = "identity"
 
 
 # -- specs -------------------------------------------------------------------
@@ -138,9 +142,7 @@ def sample_element(spec: str | TransformSpec, seed: int, image_shape: tuple[int,
     return group.sample(element_rng(spec.group, seed), tuple(image_shape), spec.t)
 
 
-def transform_images(
-    spec: str | TransformSpec, seed: int, x: np.ndarray, element: Element | None = None
-) -> np.ndarray:
+def transform_images(spec: str | TransformSpec, seed: int, x: np.ndarray, element: Element | None = None) -> np.ndarray:
     """tau x for a batch x of shape (N, H, W, C); computed in float64, returned in x's dtype."""
     spec = parse_spec(spec) if isinstance(spec, str) else spec
     group = GROUPS.get(spec.group)
@@ -218,11 +220,12 @@ def _apply_per_pixel(q: np.ndarray, x: np.ndarray) -> np.ndarray:
 
 GROUPS.register(
     Group(
-        name="identity",
+        name=IDENTITY,
         description="I_3d: no transformation",
         sample=lambda rng, shape, t: {},
         apply=lambda el, x: x.copy(),
         random=False,
+        trivial=True,
     )
 )
 GROUPS.register(
@@ -239,9 +242,7 @@ GROUPS.register(
         name="o3_pixel",
         description="O(3)^d: an independent Haar-random 3x3 orthogonal matrix per pixel",
         subgroup_of=("o3d",),
-        sample=lambda rng, shape, t: {
-            "q": haar_orthogonal(rng, _channels(shape), (_pixels(shape),))
-        },
+        sample=lambda rng, shape, t: {"q": haar_orthogonal(rng, _channels(shape), (_pixels(shape),))},
         apply=lambda el, x: _apply_per_pixel(el["q"], x),
     )
 )

@@ -9,7 +9,7 @@ if str(REPO) not in sys.path:
 
 from symflow.architectures import ARCHITECTURES, ModelHP
 from symflow.configuration import dataset_id, parse_dataset_id, validate_or_exit
-from symflow.groups import GROUPS, canonical_seed, parse_spec, spec_id
+from symflow.groups import IDENTITY, GROUPS, canonical_seed, parse_spec, spec_id
 
 # one line on stderr and exit status 2 for a bad config; defaults filled in
 config = validate_or_exit(config, REPO / "workflow" / "schemas" / "config.schema.yaml")
@@ -302,11 +302,16 @@ def equality_audit_file(arch_a, arch_b, dataset=DATASET, hp=HP):
 
 
 def reuses_untransformed(arch, transform):
-    """Does a kernel on `transform` data come from the untransformed blocks (Thm 4.1)?"""
+    """Does a kernel on `transform` data come from the untransformed blocks (Thm 4.1)?
+
+    Only for a group that moves the data (not the trivial group, whose data are the
+    untransformed data) and that the architecture is claimed invariant to; the
+    regression then also reads the symmetry audit of the pair, which must agree.
+    """
     spec = parse_spec(transform)
     return (
         KCONF["reuse_invariant"]
-        and spec.group != "identity"
+        and not GROUPS.get(spec.group).trivial
         and ARCHITECTURES.get(arch).claims(spec.group, infinite=True)
     )
 
@@ -314,7 +319,7 @@ def reuses_untransformed(arch, transform):
 def kernel_source(arch, transform, seed):
     """(transform, seed) of the data whose blocks serve a kernel on `transform` data."""
     if reuses_untransformed(arch, transform):
-        return "identity", 0
+        return IDENTITY, 0
     return transform, canonical_seed(transform, int(seed))
 
 
@@ -360,18 +365,24 @@ def kernel_pairs():
 
 
 def symmetry_audit_files():
+    """Every audited claim: each (architecture, transform, seed) a regression uses, and
+    each kernel equality the registry declares (Architecture.same_kernel_as)."""
     files = [audit_file(a, t, s) for a, t, s in kernel_pairs()]
-    return files + [equality_audit_file("LCN", "VEC")]
+    return files + [
+        equality_audit_file(a.name, b) for a in ARCHITECTURES for b in a.same_kernel_as
+    ]
+
+
+# kernel throughput of neural-tangents on CPU at 8x8 (pairs/s), by the registry's cost class
+# (Architecture.kernel_cost); the engine is faster where it applies, so these are generous
+PAIRS_PER_S_8X8 = {"dense": 2000.0, "pixels": 2000.0, "pixel_pairs": 50.0}
 
 
 def block_mem_mb(wc):
-    """Memory of a block job: the tile's pixel-pair covariances dominate for pooled readouts."""
-    res = DATA["resolution"]
+    """Memory of a block job: the tile's covariance entries per pair (pixel pairs for pooled readouts)."""
     arch = ARCHITECTURES.get(wc.arch)
-    pixels = res * res if arch.spatial else 1
-    full = wc.arch in ("GAP",) or wc.arch.startswith("LAP")
     per_pair = (
-        pixels * (pixels if full else 1) * 8 * 12
+        arch.kernel_entries(DATA["resolution"]) * 8 * 12
     )  # float64-sized, a dozen live arrays
     tiles = KCONF["batch_size"] ** 2 * per_pair
     block = 4 * int(wc.bs) ** 2 * 8  # nngp, ntk and their copies
@@ -379,12 +390,11 @@ def block_mem_mb(wc):
 
 
 def block_runtime(wc):
-    """Minutes for a block: generous for nt on CPU (about 100 pairs/s for GAP at 8x8)."""
-    res = DATA["resolution"]
-    full = wc.arch in ("GAP",) or wc.arch.startswith("LAP")
-    pairs_per_s = (
-        50.0 / (res * res / 64.0) ** 2 if full else 2000.0 / (res * res / 64.0)
-    )
+    """Minutes for a block: generous for nt on CPU (GAP at 8x8 runs about 100 pairs/s; 50 assumed)."""
+    arch = ARCHITECTURES.get(wc.arch)
+    scale = DATA["resolution"] ** 2 / 64.0
+    power = 2 if arch.kernel_cost == "pixel_pairs" else 1
+    pairs_per_s = PAIRS_PER_S_8X8[arch.kernel_cost] / scale**power
     return int(10 + 3 * int(wc.bs) ** 2 / pairs_per_s / 60)
 
 

@@ -58,7 +58,7 @@ def _forward_gflop(arch, width):
         config["model"]["depth"],
         config["model"]["filter_size"] ** 2,
     )
-    if arch == "FCN":
+    if ARCHITECTURES.get(arch).layers == "dense":
         return 2e-9 * (3 * r2 * n + (depth - 1) * n * n + 10 * n)
     return 2e-9 * r2 * (3 * f2 * n + (depth - 1) * f2 * n * n + 10 * n)
 
@@ -66,9 +66,10 @@ def _forward_gflop(arch, width):
 def _largest_layer(arch, width):
     """Parameters of the largest layer (sizes the empirical-NTK Jacobian)."""
     r2, n, f2 = DATA["resolution"] ** 2, int(width), config["model"]["filter_size"] ** 2
-    if arch == "FCN":
+    layers = ARCHITECTURES.get(arch).layers
+    if layers == "dense":
         return max(3 * r2 * n, n * n, 10 * n)
-    if arch == "LCN":
+    if layers == "local":
         return max(r2 * f2 * n * n, r2 * n * 10)
     return max(f2 * n * n, r2 * n * 10)
 
@@ -78,7 +79,7 @@ def _gflops(arch):
     conv and dense layers ~16-20; locally connected layers (patches + einsum) ~0.5."""
     if SGD_GPU:
         return 1000.0
-    return 0.5 if arch == "LCN" else 15.0
+    return 0.5 if ARCHITECTURES.get(arch).layers == "local" else 15.0
 
 
 def sgd_runtime(wildcards):
@@ -102,7 +103,7 @@ def sgd_mem_mb(wildcards):
         * r2
         * n
         * config["model"]["depth"]
-        * (1 if wildcards.arch == "FCN" else 2)
+        * (1 if ARCHITECTURES.get(wildcards.arch).layers == "dense" else 2)
     )
     return int(1500 + (data + acts) / 1e6)
 
