@@ -8,7 +8,16 @@ import numpy as np
 import pytest
 
 from symflow.architectures import ARCHITECTURES, ModelHP
-from symflow.audit import audit_equality, audit_pair, check_reuse, gather, max_rel_diff, read_rows, ReuseRefused
+from symflow.audit import (
+    ClaimRefuted,
+    ReuseRefused,
+    audit_equality,
+    audit_pair,
+    check_reuse,
+    gather,
+    max_rel_diff,
+    read_rows,
+)
 from symflow.groups import transform_images
 from symflow.kernels import precision
 
@@ -97,3 +106,10 @@ def test_audit_rows_and_reuse_check(tmp_path):
         check_reuse(tmp_path / "bad.csv", "GAP", "o3_pixel")
     msg = str(err.value)
     assert "\n" not in msg and "GAP" in msg and "o3_pixel" in msg and f"{float(row['max_rel_diff_ntk']):.3g}" in msg
+    # and the gathered table refuses a refuted claim the same way (unless asked to keep it)
+    with pytest.raises(ClaimRefuted) as err:
+        gather([tmp_path / "VEC.csv", tmp_path / "bad.csv"], tmp_path / "all2.csv")
+    msg = str(err.value)
+    assert "\n" not in msg and "GAP is invariant to o3_pixel" in msg and f"{float(row['max_rel_diff_ntk']):.3g}" in msg
+    assert not (tmp_path / "all2.csv").exists()
+    assert len(gather([tmp_path / "bad.csv"], tmp_path / "all2.csv", fail_on_refute=False)) == 1
