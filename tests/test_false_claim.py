@@ -16,7 +16,7 @@ TINY = REPO / "tests" / "configs" / "tiny.yaml"
 
 # GAP's network under another name, claimed invariant to O(3)^d at infinite width: false
 # (global pooling needs products of different pixels, which O(3)^d does not preserve)
-PLUGIN = '''
+PLUGIN = """
 from symflow.architectures import ARCHITECTURES, Architecture, build_gap
 
 ARCHITECTURES.register(
@@ -28,7 +28,7 @@ ARCHITECTURES.register(
         invariant_finite=("o3_shared",),
     )
 )
-'''
+"""
 OVERRIDE = """
 plugins: [false_claim]
 model: {depth: 2}
@@ -51,9 +51,23 @@ def test_refuted_claim_fails_the_run(tmp_path):
     (tmp_path / "false_claim.py").write_text(PLUGIN)
     (tmp_path / "data").symlink_to(REPO / "data")
     regression = f"results/regression/{DATASET}/GAPFALSE/{HP}/engine-float32/o3_pixel/s0/m40/ntk.csv"
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(tmp_path),
-           "--configfile", str(TINY), str(tmp_path / "override.yaml"), "--cores", "2",
-           "--show-failed-logs", "--", regression]
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(REPO / "Snakefile"),
+        "-d",
+        str(tmp_path),
+        "--configfile",
+        str(TINY),
+        str(tmp_path / "override.yaml"),
+        "--cores",
+        "2",
+        "--show-failed-logs",
+        "--",
+        regression,
+    ]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True)
     out = proc.stdout + proc.stderr

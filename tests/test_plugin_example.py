@@ -110,9 +110,23 @@ def planned(output: str) -> dict[str, list[str]]:
 def test_dry_run_plans_audits_for_the_plugin_names(tmp_path):
     (tmp_path / "config.yaml").write_text((REPO / "config.yaml").read_text())
     (tmp_path / "data").symlink_to(REPO / "data")
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(tmp_path),
-           "--configfile", str(EXAMPLE_CONFIG), "--cores", "2", "-n", "--",
-           "results/symmetry_audit.csv", "results/fig2.pdf"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(REPO / "Snakefile"),
+        "-d",
+        str(tmp_path),
+        "--configfile",
+        str(EXAMPLE_CONFIG),
+        "--cores",
+        "2",
+        "-n",
+        "--",
+        "results/symmetry_audit.csv",
+        "results/fig2.pdf",
+    ]
     env = {**os.environ, "PYTHONPATH": str(REPO)}  # where `examples.channel_symmetry` is found
     proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

@@ -60,7 +60,7 @@ def test_theorem_4_1(images, arch):
         mat = np.asarray(getattr(k, name))
         base = mat[:n, :n]
         for g, group in enumerate(GROUPS, start=1):
-            moved = mat[g * n:(g + 1) * n, g * n:(g + 1) * n]
+            moved = mat[g * n : (g + 1) * n, g * n : (g + 1) * n]
             diff = max_rel_diff(moved, base)
             if group in THEOREM[arch]:
                 # float64 rounding, amplified on the diagonal: arccos(1 - d) ~ sqrt(2 d) (~1e-8)
@@ -84,14 +84,34 @@ def test_audit_rows_and_reuse_check(tmp_path):
     moved = write_data_file(tmp_path / "o3_pixel.h5", n_train=4, n_test=2, res=4, transform="o3_pixel", seed=3)
     rows = {}
     for arch in ("VEC", "GAP"):
-        rows[arch] = audit_pair(plain, moved, tmp_path / f"{arch}.csv", dataset="d", arch=arch, hp=HP,
-                                transform="o3_pixel", seed=3, audit_size=3, n_test=2, tolerance=1e-6)
+        rows[arch] = audit_pair(
+            plain,
+            moved,
+            tmp_path / f"{arch}.csv",
+            dataset="d",
+            arch=arch,
+            hp=HP,
+            transform="o3_pixel",
+            seed=3,
+            audit_size=3,
+            n_test=2,
+            tolerance=1e-6,
+        )
     assert rows["VEC"]["claimed_invariant"] and rows["VEC"]["verdict"] == "agrees"
     assert rows["VEC"]["max_rel_diff_ntk"] < 1e-6
     assert not rows["GAP"]["claimed_invariant"] and rows["GAP"]["verdict"] == "agrees"
     assert rows["GAP"]["max_rel_diff_ntk"] > 1e-3
-    eq = audit_equality(plain, tmp_path / "eq.csv", dataset="d", arch_a="LCN", arch_b="VEC", hp=HP,
-                        audit_size=3, n_test=2, tolerance=1e-6)
+    eq = audit_equality(
+        plain,
+        tmp_path / "eq.csv",
+        dataset="d",
+        arch_a="LCN",
+        arch_b="VEC",
+        hp=HP,
+        audit_size=3,
+        n_test=2,
+        tolerance=1e-6,
+    )
     assert eq["architecture"] == "LCN=VEC" and eq["verdict"] == "agrees"
     table = gather([tmp_path / "VEC.csv", tmp_path / "GAP.csv", tmp_path / "eq.csv"], tmp_path / "all.csv")
     assert [r["architecture"] for r in table] == ["GAP", "LCN=VEC", "VEC"]
