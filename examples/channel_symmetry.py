@@ -66,6 +66,7 @@ if "channel_perm" not in GROUPS:
         Group(
             name="channel_perm",
             description="P(3) x I_d: one random permutation of the colour channels on every pixel",
+            label=r"$P(3)\otimes I_d$",
             sample=_sample_channel_perm,
             apply=_apply_channel_perm,
             subgroup_of=("o3_shared", "perm"),  # a permutation matrix is orthogonal; it permutes the 3d coordinates
