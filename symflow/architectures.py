@@ -76,6 +76,9 @@ class ModelHP:
 
 StaxTriple = tuple[Callable, Callable, Callable]
 
+KERNEL_COSTS = ("dense", "pixels", "pixel_pairs")
+LAYER_KINDS = ("dense", "conv", "local")
+
 
 @dataclass(frozen=True)
 class Architecture:
@@ -85,6 +88,16 @@ class Architecture:
     invariant_infinite / invariant_finite: group names the kernel / the SGD-trained
     finite network is claimed invariant to (identity is implied).
     check_resolution(R) raises ValueError if the architecture cannot take R x R images.
+    kernel_cost: how the kernel's state per pair of images grows with the image
+    (neural-tangents' stax, the fallback for any architecture): "dense" one entry
+    (FCN), "pixels" one per pixel (VEC, LCN: a flatten readout needs only same-pixel
+    covariances), "pixel_pairs" one per pair of pixels (GAP, LAP: pooling needs them
+    all). It sizes the memory and runtime of kernel jobs; a plug-in that does not say
+    gets the most expensive class.
+    layers: the hidden layers of the finite network, "dense", "conv" (shared filters)
+    or "local" (unshared filters); it sizes the memory and runtime of SGD jobs.
+    same_kernel_as: architectures whose infinite-width kernels are claimed equal to
+    this one's (LCN_inf = VEC_inf); the symmetry audit checks each such claim.
     """
 
     name: str
@@ -94,8 +107,26 @@ class Architecture:
     invariant_finite: tuple[str, ...] = ()
     default_width: int = 128
     check_resolution: Callable[[int], None] = field(default=lambda r: None)
-    spatial: bool = True  # kernel needs the spatial (pixel-pair) covariance
+    kernel_cost: str = "pixel_pairs"
+    layers: str = "conv"
+    same_kernel_as: tuple[str, ...] = ()
     meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.kernel_cost not in KERNEL_COSTS:
+            raise ValueError(f"architecture {self.name!r}: kernel_cost must be one of {KERNEL_COSTS}")
+        if self.layers not in LAYER_KINDS:
+            raise ValueError(f"architecture {self.name!r}: layers must be one of {LAYER_KINDS}")
+
+    @property
+    def spatial(self) -> bool:
+        """Does the kernel keep per-pixel state (anything but a dense network)?"""
+        return self.kernel_cost != "dense"
+
+    def kernel_entries(self, resolution: int) -> int:
+        """Covariance entries per pair of R x R images that the kernel's recursion keeps."""
+        pixels = int(resolution) ** 2
+        return {"dense": 1, "pixels": pixels, "pixel_pairs": pixels * pixels}[self.kernel_cost]
 
     def stax(self, hp: ModelHP, width: int | None = None, num_classes: int = NUM_CLASSES) -> StaxTriple:
         return self.build(hp, int(width or self.default_width), num_classes)
@@ -108,7 +139,7 @@ class Architecture:
         """
         from symflow.groups import GROUPS, supergroups
 
-        if group in GROUPS and not GROUPS.get(group).random:
+        if group in GROUPS and GROUPS.get(group).trivial:
             return True  # the identity
         claimed = set(self.invariant_infinite if infinite else self.invariant_finite)
         return bool(claimed & supergroups(group))
@@ -201,7 +232,8 @@ ARCHITECTURES.register(
         invariant_infinite=_O3D,
         invariant_finite=_O3D,
         default_width=1024,
-        spatial=False,
+        kernel_cost="dense",
+        layers="dense",
     )
 )
 ARCHITECTURES.register(
@@ -212,7 +244,9 @@ ARCHITECTURES.register(
         invariant_infinite=_O3_PIXEL,
         invariant_finite=_O3_PIXEL,
         default_width=32,
-        meta={"locally_connected": True},  # unshared filters: R^2 x a conv layer's parameters (symflow.plan)
+        kernel_cost="pixels",
+        layers="local",
+        same_kernel_as=("VEC",),
     )
 )
 ARCHITECTURES.register(
@@ -223,6 +257,7 @@ ARCHITECTURES.register(
         invariant_infinite=_O3_PIXEL,
         invariant_finite=_O3_SHARED,
         default_width=128,
+        kernel_cost="pixels",
     )
 )
 ARCHITECTURES.register(

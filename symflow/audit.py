@@ -19,8 +19,11 @@ verdict:
                            trivial, such as so3_path at t = 0)
 
 Kernel reuse across transforms (the workflow's ``kernels.reuse_invariant``) reads the
-audit first and refuses to reuse where it refutes the claim (:func:`check_reuse`).
-:func:`audit_equality` checks LCN_inf = VEC_inf the same way.
+audit first and refuses to reuse where it refutes the claim (:func:`check_reuse`), and
+the gathered table (:func:`gather`) fails on any refuted claim: either way the run stops
+with one line naming the architecture, the group and the measured difference.
+:func:`audit_equality` checks the registry's kernel equalities (LCN_inf = VEC_inf) the
+same way. Plug-in entries are audited like the paper's.
 """
 
 from __future__ import annotations
@@ -52,8 +55,29 @@ AUDIT_COLUMNS = (
 )
 
 
-class ReuseRefused(RuntimeError):
+class ClaimRefuted(RuntimeError):
+    """The audit refutes an invariance (or equality) the registry claims."""
+
+
+class ReuseRefused(ClaimRefuted):
     """The audit refutes the invariance that a kernel reuse relies on."""
+
+
+def refutation(row: dict[str, Any]) -> str:
+    """One line: what the audit measured against what the registry claims."""
+    worst = max(float(row["max_rel_diff_nngp"]), float(row["max_rel_diff_ntk"]))
+    arch, transform, group = row["architecture"], row["transform"], row["group"]
+    if "=" in arch:
+        a, b = arch.split("=", 1)
+        return (
+            f"the registry claims {a} and {b} have equal kernels, but the symmetry audit measured a max "
+            f"relative difference of {worst:.3g} between them (tolerance {float(row['tolerance']):g})"
+        )
+    return (
+        f"the registry claims {arch} is invariant to {group}, but the symmetry audit measured a max relative "
+        f"difference of {worst:.3g} (tolerance {float(row['tolerance']):g}) between {arch}'s kernels on "
+        f"{transform} data and on untransformed data (seed {row['seed']})"
+    )
 
 
 def max_rel_diff(a: np.ndarray, b: np.ndarray) -> float:
@@ -119,6 +143,41 @@ def compare_kernels(
     return {"max_rel_diff_nngp": diffs["nngp"], "max_rel_diff_ntk": diffs["ntk"], "backends": "+".join(used)}
 
 
+def audit_arrays(
+    arch: str,
+    transform: str,
+    x: np.ndarray,
+    x_tau: np.ndarray,
+    *,
+    hp,
+    tolerance: float,
+    backends: Sequence[str] | None = None,
+    log: logging.Logger | None = None,
+) -> dict[str, Any]:
+    """Audit `arch` on images x and their transformed copies x_tau (tau of `transform`).
+
+    Returns the claim, the max relative differences of NNGP and NTK (float64, the
+    worst over `backends`), the verdict and the backends used.
+    """
+    from symflow.architectures import ARCHITECTURES
+    from symflow.groups import parse_spec
+
+    spec = parse_spec(transform)
+    claimed = ARCHITECTURES.get(arch).claims(spec.group, infinite=True)
+    backends = list(backends) if backends is not None else available_backends(arch)
+    diffs = compare_kernels(arch, x_tau, arch, x, hp, backends, log)
+    worst = max(diffs["max_rel_diff_nngp"], diffs["max_rel_diff_ntk"])
+    return {
+        "architecture": arch,
+        "transform": spec.id,
+        "group": spec.group,
+        "claimed_invariant": bool(claimed),
+        **diffs,
+        "tolerance": float(tolerance),
+        "verdict": verdict(claimed, worst, tolerance),
+    }
+
+
 def audit_pair(
     identity_path: str | Path,
     transformed_path: str | Path,
@@ -136,41 +195,37 @@ def audit_pair(
     log: logging.Logger | None = None,
 ) -> dict[str, Any]:
     """Audit one (architecture, transform, seed); write a one-row CSV and return the row."""
-    from symflow.architectures import ARCHITECTURES
     from symflow.data import load_dataset
-    from symflow.groups import parse_spec
+    from symflow.groups import IDENTITY, parse_spec
 
     log = log or _log
     spec = parse_spec(transform)
-    claimed = ARCHITECTURES.get(arch).claims(spec.group, infinite=True)
     plain = load_dataset(identity_path, parts=("train", "test"))
     moved = load_dataset(transformed_path, parts=("train", "test"))
-    if plain["attrs"]["transform"] != "identity":
+    if plain["attrs"]["transform"] != IDENTITY:
         raise ValueError(f"{identity_path}: is not untransformed data (transform {plain['attrs']['transform']})")
     if moved["attrs"]["transform"] != spec.id:
         raise ValueError(f"{transformed_path}: holds {moved['attrs']['transform']} data, not {spec.id}")
     x = subset(plain, audit_size, n_test)
     x_tau = subset(moved, audit_size, n_test)
-    backends = list(backends) if backends is not None else available_backends(arch)
-    diffs = compare_kernels(arch, x_tau, arch, x, hp, backends, log)
-    worst = max(diffs["max_rel_diff_nngp"], diffs["max_rel_diff_ntk"])
+    result = audit_arrays(arch, spec.id, x, x_tau, hp=hp, tolerance=tolerance, backends=backends, log=log)
     row = {
         "dataset": dataset,
-        "architecture": arch,
-        "transform": spec.id,
-        "group": spec.group,
         "seed": int(seed),
-        "claimed_invariant": bool(claimed),
-        **diffs,
-        "tolerance": float(tolerance),
-        "verdict": verdict(claimed, worst, tolerance),
+        **result,
         "n_train_images": int(min(audit_size, len(plain["x_train"]))),
         "n_test_images": int(min(n_test, len(plain["x_test"]))),
         "hp": hp.tag,
     }
     log.info(
         "%s on %s (seed %d): claimed invariant %s, max relative difference nngp %.3g ntk %.3g -> %s",
-        arch, spec.id, seed, claimed, diffs["max_rel_diff_nngp"], diffs["max_rel_diff_ntk"], row["verdict"],
+        arch,
+        spec.id,
+        seed,
+        row["claimed_invariant"],
+        row["max_rel_diff_nngp"],
+        row["max_rel_diff_ntk"],
+        row["verdict"],
     )
     write_rows(out_csv, [row])
     return row
@@ -245,26 +300,47 @@ def read_rows(paths: Iterable[str | Path]) -> list[dict[str, str]]:
     return rows
 
 
-def gather(paths: Sequence[str | Path], out_csv: str | Path, log: logging.Logger | None = None) -> list[dict]:
-    """One table of every audited pair (sorted), written to out_csv; logs any refutation."""
+def gather(
+    paths: Sequence[str | Path],
+    out_csv: str | Path,
+    log: logging.Logger | None = None,
+    fail_on_refute: bool = True,
+) -> list[dict]:
+    """One table of every audited pair (sorted), written to out_csv; logs anything but agreement.
+
+    A refuted claim raises ClaimRefuted (one line naming the architecture, the group and
+    the measured difference) instead of writing the table, unless fail_on_refute is False.
+    """
     log = log or _log
     rows = read_rows(paths)
     rows.sort(key=lambda r: (r["architecture"], r["transform"], int(r["seed"])))
+    refuted = [r for r in rows if r["verdict"] == "refutes"]
+    if refuted and fail_on_refute:
+        for row in refuted:
+            log.error("%s", refutation(row))
+        more = f" (and {len(refuted) - 1} more refuted claim(s), see the log)" if len(refuted) > 1 else ""
+        raise ClaimRefuted(
+            f"symmetry audit: {refutation(refuted[0])}{more}; fix the claim in the registry (or the plug-in)"
+        )
     write_rows(out_csv, rows)
     counts: dict[str, int] = {}
     for row in rows:
         counts[row["verdict"]] = counts.get(row["verdict"], 0) + 1
         if row["verdict"] != "agrees":
-            log.warning("%s on %s (seed %s): %s (max relative differences nngp %s, ntk %s)",
-                        row["architecture"], row["transform"], row["seed"], row["verdict"],
-                        row["max_rel_diff_nngp"], row["max_rel_diff_ntk"])
+            log.warning(
+                "%s on %s (seed %s): %s (max relative differences nngp %s, ntk %s)",
+                row["architecture"],
+                row["transform"],
+                row["seed"],
+                row["verdict"],
+                row["max_rel_diff_nngp"],
+                row["max_rel_diff_ntk"],
+            )
     log.info("symmetry audit: %d rows, %s", len(rows), counts)
     return rows
 
 
-def check_reuse(
-    audit_csv: str | Path, arch: str, transform: str, log: logging.Logger | None = None
-) -> dict[str, str]:
+def check_reuse(audit_csv: str | Path, arch: str, transform: str, log: logging.Logger | None = None) -> dict[str, str]:
     """Raise ReuseRefused (one line) unless the audit of (arch, transform) confirms the invariance."""
     log = log or _log
     rows = [r for r in read_rows([audit_csv]) if r["architecture"] == arch and r["transform"] == transform]
@@ -277,8 +353,12 @@ def check_reuse(
             f"kernel reuse refused: the symmetry audit ({audit_csv}) measured a max relative difference of "
             f"{worst:.3g} (tolerance {float(row['tolerance']):g}) between {arch}'s kernels on {transform} and on "
             f"untransformed data, so {arch} is not invariant to {row['group']}; fix the claim in the "
-            f"architecture registry or set kernels.reuse_invariant: false"
+            f"architecture registry (or the plug-in) or set kernels.reuse_invariant: false"
         )
-    log.info("reusing untransformed kernel blocks for %s on %s: the audit agrees (max relative difference %s)",
-             arch, transform, max(row["max_rel_diff_nngp"], row["max_rel_diff_ntk"], key=float))
+    log.info(
+        "reusing untransformed kernel blocks for %s on %s: the audit agrees (max relative difference %s)",
+        arch,
+        transform,
+        max(row["max_rel_diff_nngp"], row["max_rel_diff_ntk"], key=float),
+    )
     return row

@@ -39,6 +39,8 @@ NUM_CLASSES = 10
 IMAGE_SIZE = 32
 # training-pool and test sizes of each source (used to check a config before any job runs)
 SOURCE_SIZES = {"sample": (4068, 1017), "official": (50000, 10000)}
+# the real CIFAR-10 sample shipped with the repository
+SAMPLE_DIR = Path(__file__).resolve().parent.parent / "data" / "cifar-10-sample"
 
 
 class DataError(RuntimeError):
@@ -158,8 +160,7 @@ def extract_archive(archive: str | Path, dest: str | Path) -> Path:
     archive, dest = Path(archive), Path(dest)
     if not archive.exists():
         raise DataError(
-            f"{archive}: missing. Without internet, download {ARCHIVE_URL} elsewhere "
-            f"and put it at this path"
+            f"{archive}: missing. Without internet, download {ARCHIVE_URL} elsewhere and put it at this path"
         )
     got = md5_file(archive)
     if got != ARCHIVE_MD5:
@@ -244,9 +245,7 @@ def one_hot(labels: np.ndarray, k: int = NUM_CLASSES) -> np.ndarray:
     return np.eye(k, dtype=np.float32)[labels]
 
 
-def prepare_splits(
-    data: Cifar10, n_train: int, n_val: int, n_test: int, resolution: int, split_seed: int
-) -> Splits:
+def prepare_splits(data: Cifar10, n_train: int, n_val: int, n_test: int, resolution: int, split_seed: int) -> Splits:
     """Split, standardise per channel with training statistics, downsample to R x R."""
     tr, va, te = split(data, n_train, n_val, n_test, split_seed)
     x_tr = data.x_train[tr].astype(np.float64) / 255.0
@@ -270,6 +269,14 @@ def prepare_splits(
         val_index=va,
         test_index=te,
     )
+
+
+def sample_images(n: int, resolution: int, folder: str | Path = SAMPLE_DIR, split_seed: int = 0) -> np.ndarray:
+    """n real training images (float64, (n, R, R, 3)) prepared as the data stage does:
+    the first n of the split by split_seed, standardised with their own channel statistics,
+    block-averaged to R x R. For quick checks (``symflow audit``, tests)."""
+    splits = prepare_splits(load_cifar10(folder), int(n), 0, 1, int(resolution), int(split_seed))
+    return splits.x_train
 
 
 def transform_splits(splits: Splits, transform: str, seed: int) -> dict[str, np.ndarray]:

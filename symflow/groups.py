@@ -44,13 +44,18 @@ class Group:
     sample: Callable[[np.random.Generator, tuple[int, ...], float | None], Element]
     apply: Callable[[Element, np.ndarray], np.ndarray]
     path: bool = False  # a one-parameter path tau_t, t in [0, 1]
-    random: bool = True  # False: one element only (identity), so every seed gives the same data
+    random: bool = True  # False: one element only, so every seed gives the same data
+    trivial: bool = False  # the group {I}: tau x = x (every model is invariant to it)
     orthogonal: bool = True  # tau preserves the Euclidean norm of each image
     subgroup_of: tuple[str, ...] = field(default_factory=tuple)  # a model invariant to these is to this one
     tags: tuple[str, ...] = field(default_factory=tuple)
+    label: str = ""  # for figures (matplotlib mathtext); empty: the name
 
 
 GROUPS: Registry[Group] = Registry("transform group")
+
+# the trivial group: the untransformed data every invariance is measured against
+IDENTITY = "identity"
 
 
 # -- specs -------------------------------------------------------------------
@@ -138,9 +143,7 @@ def sample_element(spec: str | TransformSpec, seed: int, image_shape: tuple[int,
     return group.sample(element_rng(spec.group, seed), tuple(image_shape), spec.t)
 
 
-def transform_images(
-    spec: str | TransformSpec, seed: int, x: np.ndarray, element: Element | None = None
-) -> np.ndarray:
+def transform_images(spec: str | TransformSpec, seed: int, x: np.ndarray, element: Element | None = None) -> np.ndarray:
     """tau x for a batch x of shape (N, H, W, C); computed in float64, returned in x's dtype."""
     spec = parse_spec(spec) if isinstance(spec, str) else spec
     group = GROUPS.get(spec.group)
@@ -218,16 +221,19 @@ def _apply_per_pixel(q: np.ndarray, x: np.ndarray) -> np.ndarray:
 
 GROUPS.register(
     Group(
-        name="identity",
+        name=IDENTITY,
+        label=r"$I_{3d}$",
         description="I_3d: no transformation",
         sample=lambda rng, shape, t: {},
         apply=lambda el, x: x.copy(),
         random=False,
+        trivial=True,
     )
 )
 GROUPS.register(
     Group(
         name="o3_shared",
+        label=r"$O(3)\otimes I_d$",
         description="O(3) x I_d: one Haar-random 3x3 orthogonal matrix on every pixel",
         subgroup_of=("o3_pixel",),
         sample=lambda rng, shape, t: {"q": haar_orthogonal(rng, _channels(shape))},
@@ -237,17 +243,17 @@ GROUPS.register(
 GROUPS.register(
     Group(
         name="o3_pixel",
+        label=r"$O(3)^d$",
         description="O(3)^d: an independent Haar-random 3x3 orthogonal matrix per pixel",
         subgroup_of=("o3d",),
-        sample=lambda rng, shape, t: {
-            "q": haar_orthogonal(rng, _channels(shape), (_pixels(shape),))
-        },
+        sample=lambda rng, shape, t: {"q": haar_orthogonal(rng, _channels(shape), (_pixels(shape),))},
         apply=lambda el, x: _apply_per_pixel(el["q"], x),
     )
 )
 GROUPS.register(
     Group(
         name="perm",
+        label=r"$P(3d)$",
         description="P(3d): a random permutation of all 3d coordinates",
         subgroup_of=("o3d",),
         sample=lambda rng, shape, t: {"perm": rng.permutation(int(np.prod(shape)))},
@@ -257,6 +263,7 @@ GROUPS.register(
 GROUPS.register(
     Group(
         name="o3d",
+        label=r"$O(3d)$",
         description="O(3d): one Haar-random orthogonal matrix on the flattened image",
         sample=lambda rng, shape, t: {"q": haar_orthogonal(rng, int(np.prod(shape)))},
         apply=lambda el, x: (x.reshape(x.shape[0], -1) @ el["q"].T).reshape(x.shape),
@@ -277,6 +284,7 @@ def _sample_so3_path(rng: np.random.Generator, shape: tuple[int, ...], t: float 
 GROUPS.register(
     Group(
         name="so3_path",
+        label=r"$\tau_t=e^{-tA}$",
         description=(
             "tau_t = exp(-t A), A = (A_1..A_d) skew-symmetric 3x3 per pixel, drawn so that "
             "tau_1 is a Haar-random element of SO(3)^d; t = 0 is the identity"

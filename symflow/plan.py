@@ -259,7 +259,9 @@ def jobs(config: dict) -> dict[str, set[tuple]]:
     for arch, transform, seed in kernel_pairs(config):
         out["audit_symmetry_pair"].add((arch, transform, seed))
         out["transform_dataset"] |= {data_key("identity", 0), data_key(transform, seed)}
-    out["audit_kernel_equality"].add(("LCN", "VEC"))
+    from symflow.architectures import ARCHITECTURES
+
+    out["audit_kernel_equality"] |= {(a.name, b) for a in ARCHITECTURES for b in a.same_kernel_as}
     out["gather_symmetry_audit"].add(("audit",))
     for run in sgd_runs(config):
         arch, width, init, transform, recipe, m, seed, member = run
@@ -436,7 +438,7 @@ def network_size(config: dict, arch: str, width: int) -> dict[str, float]:
     else:
         f2 = int(model["filter_size"]) ** 2
         per_pixel = [c * f2 * n] + [f2 * n * n] * (depth - 1)
-        local = bool(a.meta.get("locally_connected"))
+        local = a.layers == "local"
         layers = [p * r2 for p in per_pixel] if local else per_pixel
         readout = r2 * n * k
         macs = r2 * sum(per_pixel) + readout
@@ -446,7 +448,7 @@ def network_size(config: dict, arch: str, width: int) -> dict[str, float]:
         "params": float(sum(layers) + readout + depth * n),
         "largest": float(max(layers + [readout])),
         "activations": float(acts),
-        "local": bool(a.spatial and a.meta.get("locally_connected")),
+        "local": a.layers == "local",
     }
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
+import pytest
 
 from symflow.cli import main
 from symflow.h5io import write_h5
@@ -37,3 +40,55 @@ def test_verify_cache_finds_and_removes_bad_files(tmp_path, capsys):
     assert "bad.h5" in out and "good.h5" not in out.split("checked")[0] and "stale" in out
     assert main(["verify-cache", "--remove", str(tmp_path / "r")]) == 0
     assert good.exists() and not bad.exists() and not (tmp_path / "r" / ".x.h5.abc.tmp").exists()
+
+
+def test_list_shows_claims_and_plugins(capsys):
+    assert main(["list", "--plugin", "examples.channel_symmetry"]) == 0
+    out = capsys.readouterr().out
+    assert "channel_perm" in out and "GAP1x1" in out
+    blocks = out.split("architectures")[1]
+    gap1x1 = blocks.split("GAP1x1")[1].splitlines()
+    assert "infinite width: o3_shared, channel_perm" in gap1x1[1] and "finite width:   o3_shared" in gap1x1[2]
+    lcn = blocks.split("  LCN ")[1].splitlines()
+    assert "o3_pixel" in lcn[1] and "same kernel as: VEC" in out
+
+
+@pytest.mark.parametrize("command", ["list", "check", "verify-cache", "audit"])
+def test_subcommand_help(command, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main([command, "--help"])
+    assert exit_.value.code == 0
+    assert f"usage: symflow {command}" in capsys.readouterr().out
+
+
+def test_audit_one_pair_on_real_images(capsys):
+    """The plug-in's GAP1x1 on its channel_perm: claimed and measured invariant (the sample's real images)."""
+    args = ["--n", "4", "--resolution", "4", "--depth", "2", "--backend", "nt", "--plugin", "examples.channel_symmetry"]
+    assert main(["audit", "GAP1x1", "channel_perm", *args]) == 0
+    out = capsys.readouterr().out
+    assert "GAP1x1 on channel_perm (seed 0): 4 CIFAR-10 sample images at 4x4" in out
+    assert "claim:    invariant" in out and "verdict:  agrees" in out
+    nngp, ntk = (float(v) for v in re.search(r"NNGP (\S+)\s+NTK (\S+)", out).groups())
+    assert nngp < 1e-6 and ntk < 1e-6
+    # not claimed, and measured: not invariant (exit status 0: the audit agrees with the theorem)
+    assert main(["audit", "GAP", "o3_pixel", *args[:-2], "--seed", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "claim:    not claimed invariant" in out and "verdict:  agrees" in out
+    assert float(re.search(r"NTK (\S+)", out).group(1)) > 1e-3
+
+
+def test_audit_refuted_claim_and_bad_names(capsys, monkeypatch):
+    from symflow.architectures import ARCHITECTURES, Architecture, build_gap
+
+    # GAP's network, wrongly claimed invariant to O(3)^d; registered for this test only
+    false = Architecture("GAPCLI", "GAP, false claim", build_gap, invariant_infinite=("o3_pixel",))
+    monkeypatch.setitem(ARCHITECTURES._entries, "GAPCLI", false)
+    assert main(["audit", "GAPCLI", "o3_pixel", "--n", "3", "--resolution", "4", "--depth", "2"]) == 1
+    assert "verdict:  refutes" in capsys.readouterr().out
+    assert main(["audit", "GAPP", "o3_pixel"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown architecture 'GAPP' (did you mean 'GAP'?)" in err and len(err.strip().splitlines()) == 1
+    assert main(["audit", "GAP", "so3_path"]) == 2  # a path needs its t
+    assert "give its t" in capsys.readouterr().err
+    assert main(["audit", "LAP8", "o3_shared", "--resolution", "4"]) == 2
+    assert "divisible by 8" in capsys.readouterr().err

@@ -8,7 +8,16 @@ import numpy as np
 import pytest
 
 from symflow.architectures import ARCHITECTURES, ModelHP
-from symflow.audit import audit_equality, audit_pair, check_reuse, gather, max_rel_diff, read_rows, ReuseRefused
+from symflow.audit import (
+    ClaimRefuted,
+    ReuseRefused,
+    audit_equality,
+    audit_pair,
+    check_reuse,
+    gather,
+    max_rel_diff,
+    read_rows,
+)
 from symflow.groups import transform_images
 from symflow.kernels import precision
 
@@ -51,7 +60,7 @@ def test_theorem_4_1(images, arch):
         mat = np.asarray(getattr(k, name))
         base = mat[:n, :n]
         for g, group in enumerate(GROUPS, start=1):
-            moved = mat[g * n:(g + 1) * n, g * n:(g + 1) * n]
+            moved = mat[g * n : (g + 1) * n, g * n : (g + 1) * n]
             diff = max_rel_diff(moved, base)
             if group in THEOREM[arch]:
                 # float64 rounding, amplified on the diagonal: arccos(1 - d) ~ sqrt(2 d) (~1e-8)
@@ -75,14 +84,34 @@ def test_audit_rows_and_reuse_check(tmp_path):
     moved = write_data_file(tmp_path / "o3_pixel.h5", n_train=4, n_test=2, res=4, transform="o3_pixel", seed=3)
     rows = {}
     for arch in ("VEC", "GAP"):
-        rows[arch] = audit_pair(plain, moved, tmp_path / f"{arch}.csv", dataset="d", arch=arch, hp=HP,
-                                transform="o3_pixel", seed=3, audit_size=3, n_test=2, tolerance=1e-6)
+        rows[arch] = audit_pair(
+            plain,
+            moved,
+            tmp_path / f"{arch}.csv",
+            dataset="d",
+            arch=arch,
+            hp=HP,
+            transform="o3_pixel",
+            seed=3,
+            audit_size=3,
+            n_test=2,
+            tolerance=1e-6,
+        )
     assert rows["VEC"]["claimed_invariant"] and rows["VEC"]["verdict"] == "agrees"
     assert rows["VEC"]["max_rel_diff_ntk"] < 1e-6
     assert not rows["GAP"]["claimed_invariant"] and rows["GAP"]["verdict"] == "agrees"
     assert rows["GAP"]["max_rel_diff_ntk"] > 1e-3
-    eq = audit_equality(plain, tmp_path / "eq.csv", dataset="d", arch_a="LCN", arch_b="VEC", hp=HP,
-                        audit_size=3, n_test=2, tolerance=1e-6)
+    eq = audit_equality(
+        plain,
+        tmp_path / "eq.csv",
+        dataset="d",
+        arch_a="LCN",
+        arch_b="VEC",
+        hp=HP,
+        audit_size=3,
+        n_test=2,
+        tolerance=1e-6,
+    )
     assert eq["architecture"] == "LCN=VEC" and eq["verdict"] == "agrees"
     table = gather([tmp_path / "VEC.csv", tmp_path / "GAP.csv", tmp_path / "eq.csv"], tmp_path / "all.csv")
     assert [r["architecture"] for r in table] == ["GAP", "LCN=VEC", "VEC"]
@@ -97,3 +126,10 @@ def test_audit_rows_and_reuse_check(tmp_path):
         check_reuse(tmp_path / "bad.csv", "GAP", "o3_pixel")
     msg = str(err.value)
     assert "\n" not in msg and "GAP" in msg and "o3_pixel" in msg and f"{float(row['max_rel_diff_ntk']):.3g}" in msg
+    # and the gathered table refuses a refuted claim the same way (unless asked to keep it)
+    with pytest.raises(ClaimRefuted) as err:
+        gather([tmp_path / "VEC.csv", tmp_path / "bad.csv"], tmp_path / "all2.csv")
+    msg = str(err.value)
+    assert "\n" not in msg and "GAP is invariant to o3_pixel" in msg and f"{float(row['max_rel_diff_ntk']):.3g}" in msg
+    assert not (tmp_path / "all2.csv").exists()
+    assert len(gather([tmp_path / "bad.csv"], tmp_path / "all2.csv", fail_on_refute=False)) == 1

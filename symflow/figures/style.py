@@ -5,15 +5,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-GROUP_LABELS = {
-    "identity": r"$I_{3d}$",
-    "o3_shared": r"$O(3)\otimes I_d$",
-    "o3_pixel": r"$O(3)^d$",
-    "perm": r"$P(3d)$",
-    "o3d": r"$O(3d)$",
-    "so3_path": r"$\tau_t=e^{-tA}$",
-}
-
 
 def setup():
     """Non-interactive backend and the seaborn theme; returns pyplot."""
@@ -29,7 +20,10 @@ def setup():
 
 
 def group_label(name: str) -> str:
-    return GROUP_LABELS.get(name, name)
+    """The group's figure label from the registry (plug-ins included); its name if it has none."""
+    from symflow.groups import GROUPS
+
+    return (GROUPS.get(name).label if name in GROUPS else "") or name
 
 
 def save(fig, pdf: str | os.PathLike, png: str | os.PathLike | None = None) -> None:
@@ -42,6 +36,7 @@ def save(fig, pdf: str | os.PathLike, png: str | os.PathLike | None = None) -> N
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(path, suffix=f".{fmt}") as tmp:
             fig.savefig(tmp, format=fmt, bbox_inches="tight", metadata={"CreationDate": None} if fmt == "pdf" else None)
+
 
 INFERENCE_LABELS = {"ntk": "NTK", "nngp": "NNGP", "nn": "NN", "nn_plus": "NN+"}
 PAPER_GROUP_ORDER = ["identity", "o3_shared", "o3_pixel", "perm", "o3d"]

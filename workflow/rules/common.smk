@@ -9,7 +9,7 @@ if str(REPO) not in sys.path:
 
 from symflow.architectures import ARCHITECTURES, ModelHP
 from symflow.configuration import dataset_id, parse_dataset_id, validate_or_exit
-from symflow.groups import GROUPS, canonical_seed, parse_spec, spec_id
+from symflow.groups import IDENTITY, GROUPS, canonical_seed, parse_spec, spec_id
 
 # one line on stderr and exit status 2 for a bad config; defaults filled in
 config = validate_or_exit(config, REPO / "workflow" / "schemas" / "config.schema.yaml")
@@ -306,11 +306,16 @@ def equality_audit_file(arch_a, arch_b, dataset=DATASET, hp=HP):
 
 
 def reuses_untransformed(arch, transform):
-    """Does a kernel on `transform` data come from the untransformed blocks (Thm 4.1)?"""
+    """Does a kernel on `transform` data come from the untransformed blocks (Thm 4.1)?
+
+    Only for a group that moves the data (not the trivial group, whose data are the
+    untransformed data) and that the architecture is claimed invariant to; the
+    regression then also reads the symmetry audit of the pair, which must agree.
+    """
     spec = parse_spec(transform)
     return (
         KCONF["reuse_invariant"]
-        and spec.group != "identity"
+        and not GROUPS.get(spec.group).trivial
         and ARCHITECTURES.get(arch).claims(spec.group, infinite=True)
     )
 
@@ -318,7 +323,7 @@ def reuses_untransformed(arch, transform):
 def kernel_source(arch, transform, seed):
     """(transform, seed) of the data whose blocks serve a kernel on `transform` data."""
     if reuses_untransformed(arch, transform):
-        return "identity", 0
+        return IDENTITY, 0
     return transform, canonical_seed(transform, int(seed))
 
 
@@ -364,8 +369,12 @@ def kernel_pairs():
 
 
 def symmetry_audit_files():
+    """Every audited claim: each (architecture, transform, seed) a regression uses, and
+    each kernel equality the registry declares (Architecture.same_kernel_as)."""
     files = [audit_file(a, t, s) for a, t, s in kernel_pairs()]
-    return files + [equality_audit_file("LCN", "VEC")]
+    return files + [
+        equality_audit_file(a.name, b) for a in ARCHITECTURES for b in a.same_kernel_as
+    ]
 
 
 # -- resources: sized from the config by symflow.plan (which `symflow plan` also sums) ----------

@@ -27,7 +27,7 @@ rule compute_gram_block:
 
 rule audit_symmetry_pair:
     input:
-        identity=lambda wc: data_file("identity", 0, wc.dataset),
+        identity=lambda wc: data_file(IDENTITY, 0, wc.dataset),
         transformed=lambda wc: data_file(wc.transform, wc.seed, wc.dataset),
     output:
         csv="results/audit/{dataset}/{arch}/{hp}/{transform}/s{seed}.csv",
@@ -49,7 +49,7 @@ rule audit_symmetry_pair:
 
 rule audit_kernel_equality:
     input:
-        data=lambda wc: data_file("identity", 0, wc.dataset),
+        data=lambda wc: data_file(IDENTITY, 0, wc.dataset),
     output:
         csv="results/audit/{dataset}/{arch_a}={arch_b}/{hp}/identity/s0.csv",
     log:

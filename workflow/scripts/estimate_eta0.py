@@ -1,4 +1,4 @@
-# Adapter: log, then one symflow call.
+# Adapter: log, load the config's plug-ins, then one symflow call.
 import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/../..")
@@ -6,10 +6,12 @@ from symflow.runtime import configure_jax  # noqa: E402
 
 configure_jax(snakemake.threads)
 from symflow.logs import log_to, timed  # noqa: E402
+from symflow.registry import load_plugins  # noqa: E402
 from symflow.architectures import ModelHP  # noqa: E402
 from symflow.train import run_estimate_eta0  # noqa: E402
 
 log = log_to(snakemake.log[0])
+load_plugins(snakemake.config.get("plugins", []))  # the config's plug-ins, as the workflow saw them
 wc = snakemake.wildcards
 with timed(log, f"eta0 of {wc.arch}-w{wc.width}-{wc.init} on {wc.transform} m={wc.m} s{wc.seed} i{wc.member}"):
     run_estimate_eta0(
