@@ -139,9 +139,19 @@ def _add_plan(sub) -> None:
 
 def cmd_audit(args: argparse.Namespace) -> int:
     """Audit one (architecture, group) on real images from the shipped sample; exit 1 if it refutes the claim."""
-    from symflow.runtime import configure_jax
+    import jax
 
-    configure_jax(x64=True)  # the audit compares float64 kernels
+    # the audit compares float64 kernels; restore the caller's precision afterwards (main() may
+    # run inside a longer-lived process, e.g. the tests, whose float32 models must stay float32)
+    old = jax.config.jax_enable_x64
+    jax.config.update("jax_enable_x64", True)
+    try:
+        return _audit(args)
+    finally:
+        jax.config.update("jax_enable_x64", old)
+
+
+def _audit(args: argparse.Namespace) -> int:
     from symflow.architectures import ARCHITECTURES, ModelHP
     from symflow.audit import audit_arrays, available_backends
     from symflow.data import SAMPLE_DIR, sample_images

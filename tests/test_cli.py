@@ -92,3 +92,14 @@ def test_audit_refuted_claim_and_bad_names(capsys, monkeypatch):
     assert "give its t" in capsys.readouterr().err
     assert main(["audit", "LAP8", "o3_shared", "--resolution", "4"]) == 2
     assert "divisible by 8" in capsys.readouterr().err
+
+
+def test_audit_leaves_the_process_in_float32():
+    """`symflow audit` computes in float64 but must not switch a longer-lived process (e.g. the
+    test session, whose float32 models then fail in conv) to x64."""
+    import os
+
+    import jax
+
+    assert main(["audit", "FCN", "o3_pixel", "--n", "2", "--depth", "2", "--resolution", "4"]) == 0
+    assert not jax.config.jax_enable_x64 and os.environ.get("JAX_ENABLE_X64") is None
