@@ -117,6 +117,6 @@ def log_axes(ax, xticks=None) -> None:
     ax.xaxis.set_major_formatter(plain)
     ax.xaxis.set_minor_formatter(NullFormatter())
     ax.yaxis.set_major_formatter(plain)
-    ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if str(f"{v:.1e}")[0] in "25" else ""))
+    ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if str(f"{v:.1e}")[0] in "2345" else ""))
     ax.tick_params(axis="x", labelrotation=0, labelsize=7)
     ax.tick_params(axis="y", which="both", labelsize=7)
