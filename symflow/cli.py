@@ -18,19 +18,12 @@ from pathlib import Path
 def _load_configs(paths: list[str]) -> dict:
     import yaml
 
+    from symflow.configuration import merge_config
+
     merged: dict = {}
-
-    def merge(a: dict, b: dict) -> dict:
-        for k, v in b.items():
-            if isinstance(v, dict) and isinstance(a.get(k), dict):
-                merge(a[k], v)
-            else:
-                a[k] = v
-        return a
-
     for p in paths:
         with open(p) as fh:
-            merge(merged, yaml.safe_load(fh) or {})
+            merge_config(merged, yaml.safe_load(fh) or {})
     return merged
 
 

@@ -109,6 +109,16 @@ def _format_error(error, schema: dict) -> str:
     return f"{key}: {error.message}"
 
 
+def merge_config(base: dict, override: dict) -> dict:
+    """Merge `override` into `base` in place, mapping by mapping, as Snakemake merges --configfile."""
+    for k, v in override.items():
+        if isinstance(v, dict) and isinstance(base.get(k), dict):
+            merge_config(base[k], v)
+        else:
+            base[k] = v
+    return base
+
+
 def validate_schema(config: dict, schema: dict | None = None) -> dict:
     """Fill defaults and check `config` against the schema; returns a new dict."""
     import jsonschema

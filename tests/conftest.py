@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -58,3 +59,29 @@ def run_snakemake(workdir: Path, *args: str, timeout: float = 900, check: bool =
 @pytest.fixture()
 def workdir(tmp_path) -> Path:
     return make_workdir(tmp_path / "wf")
+
+
+def planned(output: str) -> dict[str, list[str]]:
+    """rule -> outputs of the jobs a `snakemake -n` output lists."""
+    jobs: dict[str, list[str]] = {}
+    rule = None
+    for line in output.splitlines():
+        match = re.match(r"^(?:local)?rule (\w+):$", line.strip())
+        if match:
+            rule = match.group(1)
+        elif rule and line.strip().startswith("output:"):
+            jobs.setdefault(rule, []).extend(p.strip() for p in line.split(":", 1)[1].split(","))
+            rule = None
+    return jobs
+
+
+def job_stats(output: str) -> dict[str, int]:
+    """rule -> job count from the 'Job stats' table of a `snakemake -n` output."""
+    table = output.split("Job stats:", 1)[1]
+    counts = {}
+    for line in table.splitlines()[3:]:
+        match = re.match(r"^(\w+)\s+(\d+)$", line.strip())
+        if not match or match.group(1) == "total":
+            break
+        counts[match.group(1)] = int(match.group(2))
+    return counts

@@ -42,17 +42,10 @@ BAD = [
 
 
 def merged(override):
+    from symflow.configuration import merge_config
+
     base = yaml.safe_load((REPO / "config.yaml").read_text())
-
-    def merge(a, b):
-        for k, v in b.items():
-            if isinstance(v, dict) and isinstance(a.get(k), dict):
-                merge(a[k], v)
-            else:
-                a[k] = v
-        return a
-
-    return merge(base, override)
+    return merge_config(base, override)
 
 
 @pytest.mark.parametrize("name,override,words", BAD, ids=[b[0] for b in BAD])

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, SAMPLE, TINY, snakemake_cmd
+from conftest import REPO, SAMPLE, TINY, job_stats, snakemake_cmd
 from symflow import plan as costs
 from symflow.cli import _load_configs, main
 from symflow.configuration import validate
@@ -46,18 +46,6 @@ def dry_run(workdir: Path, *configs: Path) -> str:
     proc = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc.stdout + proc.stderr
-
-
-def job_stats(output: str) -> dict[str, int]:
-    """rule -> count from the dry run's 'Job stats' table."""
-    table = output.split("Job stats:", 1)[1]
-    counts = {}
-    for line in table.splitlines()[3:]:
-        match = re.match(r"^(\w+)\s+(\d+)$", line.strip())
-        if not match or match.group(1) == "total":
-            break
-        counts[match.group(1)] = int(match.group(2))
-    return counts
 
 
 @pytest.mark.slow

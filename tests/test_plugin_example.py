@@ -5,13 +5,14 @@ and the workflow's plan for it (the config names the plug-in; symflow is not edi
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from conftest import planned
 
 import examples.channel_symmetry  # noqa: F401  (registers channel_perm and GAP1x1)
 from symflow.architectures import ARCHITECTURES, ModelHP
@@ -91,20 +92,6 @@ def test_gap1x1_is_not_gap(images):
     with precision("float64"):
         diffs = compare_kernels("GAP1x1", images, "GAP", images, HP)
     assert diffs["max_rel_diff_ntk"] > 1e-3
-
-
-def planned(output: str) -> dict[str, list[str]]:
-    """rule -> outputs of the jobs a dry run lists."""
-    jobs: dict[str, list[str]] = {}
-    rule = None
-    for line in output.splitlines():
-        match = re.match(r"^(?:local)?rule (\w+):$", line.strip())
-        if match:
-            rule = match.group(1)
-        elif rule and line.strip().startswith("output:"):
-            jobs.setdefault(rule, []).extend(p.strip() for p in line.split(":", 1)[1].split(","))
-            rule = None
-    return jobs
 
 
 def test_dry_run_plans_audits_for_the_plugin_names(tmp_path):

@@ -4,13 +4,12 @@ that plans only the jobs it touches."""
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 
 import pandas as pd
 import pytest
 
-from conftest import TINY, snakemake_cmd
+from conftest import TINY, job_stats, snakemake_cmd
 
 # Depth 2 instead of 8, two training sizes: the same rules and files, a fraction of the time.
 FAST = "model:\n  depth: 2\nexperiments:\n  fig4: {m: [40, 80], fit_points: 2}\n"
@@ -24,13 +23,6 @@ def _snakemake(workdir, overlay, *targets, dry_run=False, timeout=1200):
     proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=timeout, env=env)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     return proc
-
-
-def _planned(proc) -> dict[str, int]:
-    """The job counts of a `snakemake -n` summary, by rule."""
-    text = proc.stdout + proc.stderr
-    block = text.split("Job stats:", 1)[1].split("\n\n", 1)[0]
-    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", block, re.M) if m[1] != "total"}
 
 
 @pytest.mark.slow
@@ -55,7 +47,7 @@ def test_fig4_end_to_end_then_one_edit_plans_only_its_jobs(workdir):
     more = workdir / "more.yaml"
     more.write_text(FAST.replace("[40, 80]", "[40, 80, 120]"))
     proc = _snakemake(workdir, more, "results/fig4.pdf", dry_run=True)
-    jobs = _planned(proc)
+    jobs = job_stats(proc.stdout + proc.stderr)
     assert "transform_dataset" not in jobs  # the data are cached
     assert jobs.get("train_sgd") == 3 and jobs.get("estimate_eta0") == 3  # VEC, VEC on o3_pixel, LCN at m = 120
     assert jobs.get("fit_kernel_regression", 0) <= 2  # VEC_inf (NTK, and NNGP where the figure asks for it)

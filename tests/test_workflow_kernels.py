@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import csv
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from conftest import planned
 
 from symflow.h5io import read_h5
 
@@ -49,20 +50,6 @@ def snakemake(workdir: Path, *targets: str, dry: bool = False, extra_config: str
     proc = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc.stdout + proc.stderr
-
-
-def planned(output: str) -> dict[str, list[str]]:
-    """rule -> outputs of the jobs a dry run lists."""
-    jobs: dict[str, list[str]] = {}
-    rule = None
-    for line in output.splitlines():
-        match = re.match(r"^(?:local)?rule (\w+):$", line.strip())
-        if match:
-            rule = match.group(1)
-        elif rule and line.strip().startswith("output:"):
-            jobs.setdefault(rule, []).extend(p.strip() for p in line.split(":", 1)[1].split(","))
-            rule = None
-    return jobs
 
 
 @pytest.fixture(scope="module")
