@@ -48,6 +48,16 @@ wildcard_constraints:
     seed=r"\d+",
 
 
+# JAX's persistent compilation cache, inherited by every job's process (jax reads these
+# variables at import); a variable set by the user wins
+if config["resources"]["compilation_cache"]:
+    os.environ.setdefault(
+        "JAX_COMPILATION_CACHE_DIR",
+        str(Path(config["resources"]["compilation_cache"]).absolute()),
+    )
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+
+
 HP = ModelHP.from_config(config["model"]).tag  # e.g. L8-w2-b0.01-f3
 KSPEC = (
     f"{config['kernels']['backend']}-{config['kernels']['dtype']}"  # e.g. nt-float32
