@@ -279,17 +279,20 @@ def dataset_id(data: dict) -> str:
 
     It spells out everything that determines the data stage's output except the
     transform and seed (which have their own path parts): e.g.
-    ``cifar10-sample-r8-n3500.500.1000-k0``.
+    ``cifar10-sample-r8-n3500.500.1000-k0``. With ``flip`` true (Fig. 4's last point)
+    the training split also holds its n_train left-right mirror images, and the name
+    ends in ``-flip``.
     """
     return (
         f"cifar10-{data['source']}-r{data['resolution']}-"
         f"n{data['n_train']}.{data['n_val']}.{data['n_test']}-k{data['split_seed']}"
+        + ("-flip" if data.get("flip") else "")
     )
 
 
 DATASET_ID = re.compile(
     r"cifar10-(?P<source>sample|official)-r(?P<resolution>\d+)-"
-    r"n(?P<n_train>\d+)\.(?P<n_val>\d+)\.(?P<n_test>\d+)-k(?P<split_seed>\d+)"
+    r"n(?P<n_train>\d+)\.(?P<n_val>\d+)\.(?P<n_test>\d+)-k(?P<split_seed>\d+)(?P<flip>-flip)?"
 )
 
 
@@ -298,5 +301,7 @@ def parse_dataset_id(name: str) -> dict:
     match = DATASET_ID.fullmatch(name)
     if not match:
         raise ValueError(f"{name!r} is not a dataset name such as cifar10-sample-r8-n3500.500.1000-k0")
-    out: dict = {k: (v if k == "source" else int(v)) for k, v in match.groupdict().items()}
+    out: dict = {
+        k: (v if k == "source" else bool(v) if k == "flip" else int(v)) for k, v in match.groupdict().items()
+    }
     return out

@@ -279,6 +279,23 @@ def sample_images(n: int, resolution: int, folder: str | Path = SAMPLE_DIR, spli
     return splits.x_train
 
 
+def add_flips(splits: Splits) -> Splits:
+    """The training split followed by its left-right mirror images (the paper's Fig. 4
+    augmentation, 45k -> 90k): row n + i is row i flipped; val and test are unchanged.
+
+    The flip is applied before tau. Channel statistics and the block average commute
+    with it, so the first n rows are exactly the unflipped dataset's.
+    """
+    import dataclasses
+
+    return dataclasses.replace(
+        splits,
+        x_train=np.concatenate([splits.x_train, splits.x_train[:, :, ::-1, :]]),
+        y_train=np.concatenate([splits.y_train, splits.y_train]),
+        train_index=np.concatenate([splits.train_index, splits.train_index]),
+    )
+
+
 def transform_splits(splits: Splits, transform: str, seed: int) -> dict[str, np.ndarray]:
     """Apply one element tau (drawn from `seed`) to every split; arrays ready for HDF5."""
     from symflow.groups import sample_element, transform_images
@@ -307,14 +324,21 @@ def prepare_dataset(
     split_seed: int,
     transform: str,
     seed: int,
+    flip: bool = False,
 ) -> None:
-    """The data stage: one HDF5 file per (dataset, transform, seed), written atomically."""
+    """The data stage: one HDF5 file per (dataset, transform, seed), written atomically.
+
+    With `flip`, the training split holds 2 n_train images: the n_train of the split,
+    then their left-right mirror images (:func:`add_flips`), all transformed by tau.
+    """
     from symflow.groups import parse_spec
     from symflow.h5io import package_versions, write_h5
 
     spec = parse_spec(transform)
     data = load_cifar10(source_dir)
     splits = prepare_splits(data, n_train, n_val, n_test, resolution, split_seed)
+    if flip:
+        splits = add_flips(splits)
     arrays = transform_splits(splits, spec.id, seed)
     attrs = {
         "kind": "dataset",
@@ -332,10 +356,14 @@ def prepare_dataset(
         "n_train": int(n_train),
         "n_val": int(n_val),
         "n_test": int(n_test),
+        "flip": int(bool(flip)),
+        "flip_note": "x_train rows n_train + i are rows i mirrored left-right (before tau)" if flip else "",
         "channel_mean": splits.mean.tolist(),
         "channel_std": splits.std.tolist(),
         "label_names": list(data.label_names),
-        "preprocessing": "x/255, per-channel standardisation (train stats), block-average to RxR, then tau",
+        "preprocessing": "x/255, per-channel standardisation (train stats), block-average to RxR, "
+        + ("left-right flipped copies appended to train, " if flip else "")
+        + "then tau",
         "versions": package_versions(),
     }
     write_h5(out_path, arrays, attrs)

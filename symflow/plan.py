@@ -232,6 +232,14 @@ def datasets(config: dict) -> tuple[str, str]:
     return dataset_id(data), dataset_id({**data, "resolution": config["figS2"]["resolution"] or data["resolution"]})
 
 
+def flip_point(config: dict) -> tuple[int | None, str]:
+    """(m of Fig. 4's flipped point, or None without experiments.fig4.flip; its dataset id)."""
+    from symflow.configuration import dataset_id
+
+    data = config["data"]
+    return (2 * data["n_train"] if config["experiments"]["fig4"]["flip"] else None), dataset_id({**data, "flip": True})
+
+
 def jobs(config: dict) -> dict[str, set[tuple]]:
     """rule -> the keys of its jobs that the default target (rule all) needs, from scratch.
 
@@ -249,13 +257,20 @@ def jobs(config: dict) -> dict[str, set[tuple]]:
     def data_key(transform: str, seed: int, ds: str = dataset) -> tuple:
         return (ds, transform, canonical_seed(transform, int(seed)))
 
+    flip_m, flip_dataset = flip_point(config)
+
+    def dataset_of(m: int) -> str:
+        """Fig. 4's flipped point (m = 2 n_train, no other m is that large) has its own data."""
+        return flip_dataset if m == flip_m else dataset
+
     for arch, transform, seed, m, kernel in regressions(config):
         out["fit_kernel_regression"].add((arch, transform, seed, m, kernel))
         src, src_seed = kernel_source(config, arch, transform, seed)
-        out["transform_dataset"].add(data_key(src, src_seed))
+        ds = dataset_of(m)
+        out["transform_dataset"].add(data_key(src, src_seed, ds))
         bs = block_size_for(config["kernels"]["block_size"], arch)
         for split, i, j in blocks_for(int(m), bs, n_val, n_test):
-            out["compute_gram_block"].add((arch, src, src_seed, bs, split, i, j))
+            out["compute_gram_block"].add((arch, src, src_seed, bs, split, i, j, ds))
     for arch, transform, seed in kernel_pairs(config):
         out["audit_symmetry_pair"].add((arch, transform, seed))
         out["transform_dataset"] |= {data_key("identity", 0), data_key(transform, seed)}
@@ -267,7 +282,7 @@ def jobs(config: dict) -> dict[str, set[tuple]]:
         arch, width, init, transform, recipe, m, seed, member = run
         out["train_sgd"].add(run)
         out["estimate_eta0"].add((arch, width, init, transform, m, seed, member))
-        out["transform_dataset"].add(data_key(transform, seed))
+        out["transform_dataset"].add(data_key(transform, seed, dataset_of(m)))
     figs2 = list(config["figS2"]["transforms"]) + [spec_id("so3_path", t) for t in config["path_t"]]
     out["transform_dataset"] |= {data_key(t, config["figS2"]["seed"], figs2_dataset) for t in figs2}
     out["plot_figS2"].add(("figS2",))
@@ -529,7 +544,7 @@ EXTRACT = Cost(120.0, 2000, 185e6)
 def job_cost(config: dict, rule: str, key: tuple) -> Cost:
     """The cost of one job of `rule` (key as in :func:`jobs`)."""
     if rule == "compute_gram_block":
-        arch, _, _, bs, split, i, _ = key
+        arch, _, _, bs, split, i = key[:6]
         return gram_block_cost(config, arch, bs, split, i)
     if rule == "fit_kernel_regression":
         return regression_cost(config, key[3])
@@ -639,8 +654,9 @@ def plan(config: dict) -> Plan:
         )
     if config["experiments"]["fig4"]["flip"]:
         notes.append(
-            f"experiments.fig4.flip asks for m = {2 * config['data']['n_train']}: the data stage does not add the "
-            "flipped copies yet, so those jobs are planned but would fail when run."
+            f"experiments.fig4.flip: the m = {2 * config['data']['n_train']} point has its own dataset "
+            f"({flip_point(config)[1]}); its kernel blocks are all computed anew, including those of the "
+            "unflipped half."
         )
     if config["data"]["source"] == "official":
         notes.append("data.source official: download_cifar10 needs the internet (or the archive put in place).")

@@ -119,4 +119,7 @@ def test_dataset_id_round_trip():
     name = dataset_id(data)
     assert name == "cifar10-sample-r8-n3500.500.1000-k0" or name.startswith("cifar10-sample-r8-")
     back = parse_dataset_id(name)
+    assert back.pop("flip") is False
     assert {k: data[k] for k in back} == back
+    flipped = dataset_id({**data, "flip": True})
+    assert flipped == name + "-flip" and parse_dataset_id(flipped) == {**back, "flip": True}

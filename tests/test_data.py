@@ -143,6 +143,30 @@ def test_prepare_dataset_file(sample_dir, tmp_path):
     assert not list(tmp_path.glob(".*.tmp*"))  # no temporary files left behind
 
 
+def test_flip_dataset_appends_mirror_images_before_tau(sample_dir, tmp_path):
+    """Fig. 4's flip option: 2n training rows, the first n exactly the unflipped dataset's,
+    row n + i the mirror of row i; tau acts after the flip (o3_pixel does not commute with it)."""
+    from symflow.groups import transform_images
+
+    kw = dict(source="sample", n_train=30, n_val=10, n_test=10, resolution=8, split_seed=0)
+    prepare_dataset(sample_dir, tmp_path / "i.h5", transform="identity", seed=0, **kw)
+    prepare_dataset(sample_dir, tmp_path / "if.h5", transform="identity", seed=0, flip=True, **kw)
+    plain, flipped = load_dataset(tmp_path / "i.h5"), load_dataset(tmp_path / "if.h5")
+    assert flipped["x_train"].shape == (60, 8, 8, 3)
+    np.testing.assert_array_equal(flipped["x_train"][:30], plain["x_train"])
+    np.testing.assert_array_equal(flipped["x_train"][30:], plain["x_train"][:, :, ::-1, :])
+    np.testing.assert_array_equal(flipped["labels_train"], np.tile(plain["labels_train"], 2))
+    for part in ("val", "test"):
+        np.testing.assert_array_equal(flipped[f"x_{part}"], plain[f"x_{part}"])
+    assert flipped["attrs"]["flip"] == 1 and plain["attrs"]["flip"] == 0
+    assert not np.allclose(flipped["x_train"][30:], flipped["x_train"][:30])  # images are not symmetric
+    prepare_dataset(sample_dir, tmp_path / "pf.h5", transform="o3_pixel", seed=1, flip=True, **kw)
+    rotated = load_dataset(tmp_path / "pf.h5")["x_train"]
+    np.testing.assert_allclose(rotated, transform_images("o3_pixel", 1, flipped["x_train"]), atol=1e-5)
+    flip_after = transform_images("o3_pixel", 1, plain["x_train"])[:, :, ::-1, :]
+    assert not np.allclose(rotated[30:], flip_after, atol=1e-3)
+
+
 def test_corrupt_dataset_file_is_detected(sample_dir, tmp_path):
     out = tmp_path / "d.h5"
     prepare_dataset(sample_dir, out, source="sample", n_train=20, n_val=5, n_test=5, resolution=4,

@@ -64,6 +64,8 @@ def test_counts_equal_snakemake_dry_run(tmp_path, variant):
         assert expected["download_cifar10"] == 1 and expected["extract_cifar10"] == 1
         block = output.split("rule compute_gram_block:", 1)[1].split("resources:", 1)[1].splitlines()[0]
         assert "gpu=1" in block, block
+        # Fig. 4's flipped point (m = 2 n_train) reads its own, mirrored dataset
+        assert "-k0-flip/identity/s0.h5" in output and "-k0-flip/o3_pixel/s0.h5" in output
 
 
 def test_resources_grow_with_attempt_and_size():

@@ -54,3 +54,38 @@ def test_fig4_end_to_end_then_one_edit_plans_only_its_jobs(workdir):
     # only the new blocks (B = 40): train (0, 2), (1, 2), (2, 2), val 0-2, test 0-2 and 1-2
     assert jobs.get("compute_gram_block") == 6
     assert jobs.get("plot_figure") == 1 and jobs.get("aggregate_runs") == 1
+
+
+# Fig. 4's flip option on 40 training images: the last point, m = 80, trains and regresses
+# on the 40 images plus their mirror images (a dataset of its own, named ...-flip).
+FLIP = """model:
+  depth: 2
+data: {n_train: 40}
+experiments:
+  fig3: {m: 40}
+  figS1: {m: 40}
+  fig4: {m: [20, 40], flip: true, fit_points: 2}
+"""
+
+
+@pytest.mark.slow
+def test_fig4_flip_point_uses_mirrored_training_set(workdir):
+    import h5py
+
+    overlay = workdir / "flip.yaml"
+    overlay.write_text(FLIP)
+    _snakemake(workdir, overlay, "results/fig4.pdf")
+    table = pd.read_csv(workdir / "results" / "tables" / "fig4.csv")
+    assert set(table["m"]) == {20, 40, 80}
+    flipped = table[table["m"] == 80]
+    assert flipped["dataset"].str.endswith("-flip").all() and not flipped["failed"].any()
+    assert {(r.architecture, r.transform, r.inference) for r in flipped.itertuples()} >= {
+        ("VEC", "identity", "ntk"), ("VEC", "identity", "nn_plus"), ("LCN", "identity", "nn_plus"),
+        ("VEC", "o3_pixel", "nn_plus")}
+    assert (table[table["m"] < 80]["dataset"].str.endswith("-flip") == False).all()  # noqa: E712
+    data = sorted((workdir / "results" / "data").glob("*-flip/identity/s0.h5"))
+    assert len(data) == 1
+    with h5py.File(data[0]) as f:
+        x = f["x_train"][...]
+    assert x.shape[0] == 80 and (x[40:] == x[:40, :, ::-1, :]).all()
+    assert (workdir / "results" / "fig4.png").stat().st_size > 10_000

@@ -20,7 +20,10 @@ DATASET = dataset_id(DATA)
 FIGS2_DATASET = dataset_id(
     {**DATA, "resolution": config["figS2"]["resolution"] or DATA["resolution"]}
 )
-DATASETS = sorted({DATASET, FIGS2_DATASET})
+# Fig. 4's flip option: a dataset whose training split also holds the mirror images
+FLIP_DATASET = dataset_id({**DATA, "flip": True})
+FLIP_M = 2 * DATA["n_train"] if config["experiments"]["fig4"]["flip"] else None
+DATASETS = sorted({DATASET, FIGS2_DATASET} | ({FLIP_DATASET} if FLIP_M else set()))
 SOURCE_DIR = (
     DATA["sample_dir"]
     if DATA["source"] == "sample"
@@ -74,15 +77,17 @@ def data_file(transform, seed, dataset=DATASET):
     return f"results/data/{dataset}/{transform}/s{canonical_seed(transform, seed)}.h5"
 
 
-def regression_file(arch, transform, seed, m, kernel, ext="h5"):
+def regression_file(arch, transform, seed, m, kernel, ext="h5", dataset=DATASET):
     """Kernel regression on the first m training examples: predictions (.h5), metrics row (.csv)."""
-    return f"results/regression/{DATASET}/{arch}/{HP}/{KSPEC}/{transform}/s{seed}/m{m}/{kernel}.{ext}"
+    return f"results/regression/{dataset}/{arch}/{HP}/{KSPEC}/{transform}/s{seed}/m{m}/{kernel}.{ext}"
 
 
-def sgd_dir(arch, width, transform, recipe, m, seed, member=0, init="gaussian"):
+def sgd_dir(
+    arch, width, transform, recipe, m, seed, member=0, init="gaussian", dataset=DATASET
+):
     """A finite-width SGD run: metrics.csv, predictions.h5, curve.csv inside."""
     return (
-        f"results/sgd/{DATASET}/{arch}-w{width}-{init}/{HP}/{transform}/"
+        f"results/sgd/{dataset}/{arch}-w{width}-{init}/{HP}/{transform}/"
         f"{recipe}/m{m}/s{seed}/i{member}"
     )
 
@@ -130,8 +135,7 @@ def fig3_runs():
 
 
 def fig4_sizes():
-    e = EXP["fig4"]
-    return list(e["m"]) + ([2 * DATA["n_train"]] if e["flip"] else [])
+    return list(EXP["fig4"]["m"]) + ([FLIP_M] if FLIP_M else [])
 
 
 def fig4_runs():
@@ -139,18 +143,21 @@ def fig4_runs():
     out = []
     for seed in e["seeds"]:
         for m in fig4_sizes():
+            ds = FLIP_DATASET if m == FLIP_M else DATASET  # the flipped point's own data
             out += [
-                regression_file("VEC", "identity", seed, m, k, "csv") for k in KERNELS
+                regression_file("VEC", "identity", seed, m, k, "csv", ds)
+                for k in KERNELS
             ]
-            out.append(
-                sgd_metrics("VEC", width_of("VEC"), "identity", e["recipe"], m, seed)
-            )
-            out.append(
-                sgd_metrics("LCN", width_of("LCN"), "identity", e["recipe"], m, seed)
-            )
-            out.append(
-                sgd_metrics("VEC", width_of("VEC"), "o3_pixel", e["recipe"], m, seed)
-            )
+            for arch, transform in (
+                ("VEC", "identity"),
+                ("LCN", "identity"),
+                ("VEC", "o3_pixel"),
+            ):
+                out.append(
+                    sgd_metrics(
+                        arch, width_of(arch), transform, e["recipe"], m, seed, dataset=ds
+                    )
+                )
     return out
 
 
@@ -242,7 +249,7 @@ def figure_options(wildcards):
             recipe=e["recipe"],
             widths=widths,
             fit_points=e["fit_points"],
-            flip_m=2 * DATA["n_train"] if e["flip"] else None,
+            flip_m=FLIP_M,
         )
     if fig == "figS5":
         return dict(
