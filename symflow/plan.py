@@ -45,7 +45,8 @@ CPU_KERNEL_GFLOPS = 4.4
 # counted in _nt_entries, the rest of the gap is this factor).
 NT_SLOWDOWN_SAME_STATE = 6.0
 NT_SLOWDOWN_PIXEL_PAIRS = 45.0
-# Assumed GPU (no device measured): NVIDIA A100 40 GB, FP32 (non-tensor-core) peak and HBM
+# Assumed GPU (an H200 was measured later, bench/README.md "On a GPU"; the A100 figures are
+# kept as the conservative default): NVIDIA A100 40 GB, FP32 (non-tensor-core) peak and HBM
 # bandwidth from its datasheet; the engine is assumed to reach the same fraction of its
 # roofline as on CPU (bench CSV column engine_fraction_of_limit: 0.11-0.62, median 0.30).
 GPU_PEAK_GFLOPS = 19_500.0
@@ -648,9 +649,10 @@ def plan(config: dict) -> Plan:
     ]
     if gpu:
         notes.append(
-            "GPU hours are assumed, not measured: FLOP/byte counts at A100 FP32 peak and bandwidth with the "
-            f"engine's CPU efficiency ({GPU_KERNEL_EFFICIENCY:.0%}) for kernels, {GPU_SGD_GFLOPS / 1e3:.0f} TFLOP/s "
-            "for SGD (symflow/plan.py says where each number comes from)."
+            "GPU hours are for an assumed A100: FLOP/byte counts at its FP32 peak and bandwidth with "
+            f"{GPU_KERNEL_EFFICIENCY:.0%} efficiency for kernels, {GPU_SGD_GFLOPS / 1e3:.0f} TFLOP/s for SGD "
+            "(symflow/plan.py says where each number comes from). Measured on an H200 (bench/README.md): "
+            "GAP kernels at 32x32 ran at 31% of its limit; SGD at about 125 TFLOP/s, so SGD hours are an upper bound."
         )
     if config["experiments"]["fig4"]["flip"]:
         notes.append(
