@@ -6,6 +6,7 @@ from pathlib import Path
 sys.path.insert(0, f"{snakemake.scriptdir}/../..")
 import yaml  # noqa: E402
 
+import symflow  # noqa: E402
 from symflow.h5io import atomic_path  # noqa: E402
 from symflow.logs import log_to  # noqa: E402
 
@@ -13,5 +14,6 @@ log = log_to(snakemake.log[0])
 with atomic_path(snakemake.output.config, suffix=".yaml") as tmp:
     tmp.write_text(yaml.safe_dump(dict(snakemake.params.config), sort_keys=False))
 with atomic_path(snakemake.output.paper, suffix=".csv") as tmp:
-    shutil.copyfile(Path(snakemake.scriptdir).parents[1] / "symflow" / "paper_values.csv", tmp)
+    # the package's own copy (snakemake.scriptdir may be an unnormalised ".../rules/../scripts")
+    shutil.copyfile(Path(symflow.__file__).resolve().parent / "paper_values.csv", tmp)
 log.info("wrote %s and %s", snakemake.output.config, snakemake.output.paper)
