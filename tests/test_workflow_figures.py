@@ -40,6 +40,8 @@ def test_fig4_end_to_end_then_one_edit_plans_only_its_jobs(workdir):
         assert curve in curves, (curve, curves)
     assert table["accuracy"].between(0, 1).all()
     assert (workdir / "logs" / "figures" / "fig4.log").read_text().count("wrote") == 1
+    # the jobs shared JAX's compilation cache (resources.compilation_cache, relative to the workdir)
+    assert len(list((workdir / ".cache" / "jax").glob("*-cache"))) > 10
 
     # a second run has nothing to do; adding one training size plans its jobs only
     proc = _snakemake(workdir, fast, "results/fig4.pdf", dry_run=True)

@@ -143,7 +143,8 @@ def fig4_runs():
     out = []
     for seed in e["seeds"]:
         for m in fig4_sizes():
-            ds = FLIP_DATASET if m == FLIP_M else DATASET  # the flipped point's own data
+            # the flipped point reads its own data
+            ds = FLIP_DATASET if m == FLIP_M else DATASET
             out += [
                 regression_file("VEC", "identity", seed, m, k, "csv", ds)
                 for k in KERNELS
@@ -155,7 +156,13 @@ def fig4_runs():
             ):
                 out.append(
                     sgd_metrics(
-                        arch, width_of(arch), transform, e["recipe"], m, seed, dataset=ds
+                        arch,
+                        width_of(arch),
+                        transform,
+                        e["recipe"],
+                        m,
+                        seed,
+                        dataset=ds,
                     )
                 )
     return out
