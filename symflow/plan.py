@@ -109,8 +109,8 @@ def _kernels(config: dict) -> list[str]:
 
 
 def fig4_sizes(config: dict) -> list[int]:
-    e = config["experiments"]["fig4"]
-    return list(e["m"]) + ([2 * config["data"]["n_train"]] if e["flip"] else [])
+    flip_m = flip_point(config)[0]
+    return list(config["experiments"]["fig4"]["m"]) + ([flip_m] if flip_m else [])
 
 
 def figS1_transforms(config: dict) -> list[str]:
@@ -654,10 +654,11 @@ def plan(config: dict) -> Plan:
             "(symflow/plan.py says where each number comes from). Measured on an H200 (bench/README.md): "
             "GAP kernels at 32x32 ran at 31% of its limit; SGD at about 125 TFLOP/s, so SGD hours are an upper bound."
         )
-    if config["experiments"]["fig4"]["flip"]:
+    flip_m, flip_dataset = flip_point(config)
+    if flip_m:
         notes.append(
-            f"experiments.fig4.flip: the m = {2 * config['data']['n_train']} point has its own dataset "
-            f"({flip_point(config)[1]}); its kernel blocks are all computed anew, including those of the "
+            f"experiments.fig4.flip: the m = {flip_m} point has its own dataset "
+            f"({flip_dataset}); its kernel blocks are all computed anew, including those of the "
             "unflipped half."
         )
     if config["data"]["source"] == "official":

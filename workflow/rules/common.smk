@@ -10,6 +10,7 @@ if str(REPO) not in sys.path:
 from symflow.architectures import ARCHITECTURES, ModelHP
 from symflow.configuration import dataset_id, parse_dataset_id, validate_or_exit
 from symflow.groups import IDENTITY, GROUPS, canonical_seed, parse_spec, spec_id
+from symflow.plan import flip_point
 
 # one line on stderr and exit status 2 for a bad config; defaults filled in
 config = validate_or_exit(config, REPO / "workflow" / "schemas" / "config.schema.yaml")
@@ -21,8 +22,7 @@ FIGS2_DATASET = dataset_id(
     {**DATA, "resolution": config["figS2"]["resolution"] or DATA["resolution"]}
 )
 # Fig. 4's flip option: a dataset whose training split also holds the mirror images
-FLIP_DATASET = dataset_id({**DATA, "flip": True})
-FLIP_M = 2 * DATA["n_train"] if config["experiments"]["fig4"]["flip"] else None
+FLIP_M, FLIP_DATASET = flip_point(config)
 DATASETS = sorted({DATASET, FIGS2_DATASET} | ({FLIP_DATASET} if FLIP_M else set()))
 SOURCE_DIR = (
     DATA["sample_dir"]
