@@ -249,6 +249,7 @@ def fit_kernel_regression(
         accuracy=acc,
         mse=test_mse,
         val_accuracy=float(fit.val_accuracy[fit.best]),
+        selection="val",
         failed=False,
         ridge=fit.ridge,
         wall_time_s=round(time.perf_counter() - start, 3),

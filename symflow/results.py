@@ -15,13 +15,20 @@ Columns (RUN_COLUMNS):
     seed         the run's seed (draws tau; with `member`, the init)
     member       ensemble member (0 for an ordinary run)
     ensemble     ensemble size for stage=ensemble rows, else 1
-    accuracy     test accuracy (SGD: at the step of best test accuracy, as the paper reports)
-    mse          test mean squared error, mean over examples and the K = 10 outputs
+    accuracy     the reported test accuracy: kernels at the ridge chosen on validation; SGD at
+                 the evaluation chosen by `selection` (default: best validation accuracy)
+    mse          test mean squared error at the same point, mean over examples and K = 10 outputs
     val_accuracy validation accuracy at the same point
+    best_test_accuracy  SGD: the highest test accuracy along training (the paper's App. B.1
+                 protocol, selection on test); empty for kernels
+    selection    how the reported point was chosen: val (best validation accuracy) | test
     train_accuracy  best training accuracy reached (SGD), empty for kernels
-    failed       True if the run failed (SGD: best train accuracy < threshold, or NaN)
-    reason       why it failed; empty otherwise
+    failed       True if the run failed (SGD: best train accuracy < threshold, collapsed, NaN)
+    failure      the failure's kind: collapsed | diverged | budget | members (an ensemble
+                 with no successful member); empty for a successful run
+    reason       why it failed, in words; empty otherwise
     steps        SGD steps taken
+    epochs       SGD epochs taken (steps / steps per epoch)
     eta0         eta0 = 2 / lambda_max of the finite-width NTK (SGD), lr = factor * eta0
     lr           the learning rate used
     ridge        kernel ridge chosen on the validation split, relative to the mean diagonal
@@ -54,10 +61,14 @@ RUN_COLUMNS = (
     "accuracy",
     "mse",
     "val_accuracy",
+    "best_test_accuracy",
+    "selection",
     "train_accuracy",
     "failed",
+    "failure",
     "reason",
     "steps",
+    "epochs",
     "eta0",
     "lr",
     "ridge",
@@ -66,6 +77,8 @@ RUN_COLUMNS = (
 )
 STAGES = ("regression", "sgd", "ensemble")
 INFERENCES = ("ntk", "nngp", "nn", "nn_plus")
+FAILURES = ("collapsed", "diverged", "budget", "members")
+SELECTIONS = ("val", "test")
 
 
 def _cell(value: Any) -> str:
@@ -92,6 +105,10 @@ def make_row(**values: Any) -> dict[str, str]:
         raise ValueError(f"stage must be one of {STAGES}, got {values.get('stage')!r}")
     if values.get("inference") not in INFERENCES:
         raise ValueError(f"inference must be one of {INFERENCES}, got {values.get('inference')!r}")
+    if values.get("failure") not in (None, "", *FAILURES):
+        raise ValueError(f"failure must be empty or one of {FAILURES}, got {values.get('failure')!r}")
+    if values.get("selection") not in (None, "", *SELECTIONS):
+        raise ValueError(f"selection must be empty or one of {SELECTIONS}, got {values.get('selection')!r}")
     return {c: _cell(values.get(c)) for c in RUN_COLUMNS}
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from symflow.results import RUN_COLUMNS, read_rows
 
 NUMERIC = ("t", "width", "m", "seed", "member", "ensemble", "accuracy", "mse", "val_accuracy",
-           "train_accuracy", "steps", "eta0", "lr", "ridge", "wall_time_s")
+           "best_test_accuracy", "train_accuracy", "steps", "epochs", "eta0", "lr", "ridge", "wall_time_s")
 
 
 def gather(row_files: list[str | os.PathLike], out: str | os.PathLike) -> int:
@@ -34,7 +34,7 @@ def load_runs(path: str | os.PathLike):
     for c in NUMERIC:
         frame[c] = pd.to_numeric(frame[c], errors="coerce")
     frame["failed"] = frame["failed"].fillna("False").str.lower().eq("true").astype(bool)
-    for c in ("reason", "init", "group", "transform"):
+    for c in ("reason", "failure", "selection", "init", "group", "transform"):
         frame[c] = frame[c].fillna("")
     if list(frame.columns) != list(RUN_COLUMNS):
         raise ValueError(f"{Path(path)}: columns are not symflow's RUN_COLUMNS")
