@@ -208,6 +208,21 @@ def add_audit_parser(sub) -> None:
     p.set_defaults(func=cmd_audit)
 
 
+def cmd_claims(args: argparse.Namespace) -> int:
+    from symflow.claims import evaluate_results, format_table
+
+    results = Path(args.results)
+    if not results.is_dir():
+        print(f"symflow claims: no results folder {results}", file=sys.stderr)
+        return 2
+    frame = evaluate_results(results)
+    if args.csv:
+        frame.to_csv(sys.stdout, index=False)
+    else:
+        print(format_table(frame))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="symflow", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -223,6 +238,10 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_verify_cache)
     _add_plan(sub)
     add_audit_parser(sub)
+    p = sub.add_parser("claims", help="the paper's claims, each with a verdict on an existing results folder")
+    p.add_argument("results", nargs="?", default="results", help="the results folder (default: results)")
+    p.add_argument("--csv", action="store_true", help="print the full table as CSV (as results/claims.csv)")
+    p.set_defaults(func=cmd_claims)
     args = parser.parse_args(argv)
     return args.func(args)
 
