@@ -1,4 +1,8 @@
-"""Fig. S5: Gaussian against uniform (same variance) initialisation of the first layer."""
+"""Fig. S5: Gaussian against uniform (same variance) initialisation of the first layer.
+
+Each bar is the mean over its successful runs, labelled k/N; where no run succeeded, a
+hatched empty column, an 'x' and the commonest failure, no value.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,10 @@ from symflow.figures.style import (
     INFERENCE_LABELS,
     PAPER_ARCH_ORDER,
     PAPER_GROUP_ORDER,
+    count_note,
     group_label,
+    make_room,
+    mark_counts,
     ordered,
     save,
     scale_note,
@@ -15,9 +22,12 @@ from symflow.figures.style import (
 )
 from symflow.figures.table import load_runs
 
+INITS = (("gaussian", "tab:blue"), ("uniform", "tab:orange"))
+
 
 def plot_figS5(runs_csv, pdf, png, *, architectures, transforms, recipes, m, widths) -> None:
     import numpy as np
+    from matplotlib.patches import Patch
 
     plt = setup()
     frame = load_runs(runs_csv)
@@ -37,13 +47,19 @@ def plot_figS5(runs_csv, pdf, png, *, architectures, transforms, recipes, m, wid
         labels, x = [], 0
         for arch in archs:
             for group in groups:
-                for k, (init, colour) in enumerate((("gaussian", "tab:blue"), ("uniform", "tab:orange"))):
+                for k, (init, colour) in enumerate(INITS):
                     s = stats[(stats["architecture"] == arch) & (stats["transform"] == group)
                               & (stats["inference"] == recipe) & (stats["init"] == init)]
-                    mean = float(s["mean"].iloc[0]) if len(s) and np.isfinite(s["mean"].iloc[0]) else np.nan
-                    std = float(s["std"].iloc[0]) if len(s) else 0.0
-                    ax.bar(x + (k - 0.5) * width, mean, width, yerr=std, color=colour, capsize=2,
-                           label=init if x == 0 else None)
+                    if not len(s):
+                        continue
+                    xb = x + (k - 0.5) * width
+                    mean, std = float(s["mean"].iloc[0]), float(s["std"].iloc[0])
+                    if np.isfinite(mean):
+                        ax.bar(xb, mean, width, yerr=std, color=colour, capsize=2)
+                    else:  # no successful run: an empty hatched column, no value
+                        ax.axvspan(xb - width / 2, xb + width / 2, fill=False, hatch="////", edgecolor=colour,
+                                   lw=0.6, alpha=0.6)
+                    mark_counts(ax, [xb], s, colour, top=[mean + std], offset=(0, 1))
                 labels.append(f"{arch}\n{group_label(group)}")
                 x += 1
         ax.set_xticks(range(len(labels)))
@@ -51,8 +67,13 @@ def plot_figS5(runs_csv, pdf, png, *, architectures, transforms, recipes, m, wid
         ax.set_title(f"{INFERENCE_LABELS[recipe]}: first layer Gaussian vs uniform")
         if ax is axes[0][0]:
             ax.set_ylabel("test accuracy")
-        ax.legend(fontsize=7)
-    fig.suptitle(f"Fig. S5: initialisation of the first layer, m = {m} ({scale_note(frame)})", fontsize=9)
+        make_room(ax, top=0.06, bottom=0.0)
+    handles = [Patch(color=c, label=i) for i, c in INITS]
+    handles.append(Patch(facecolor="none", edgecolor="0.4", hatch="////", label="no run succeeded"))
+    fig.legend(handles=handles, fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    fig.suptitle(f"Fig. S5: initialisation of the first layer, m = {m} ({scale_note(frame)}); "
+                 "bars: mean over successful runs, 1 s.d.", fontsize=9)
     fig.tight_layout()
+    count_note(fig, frame)
     save(fig, pdf, png)
     plt.close(fig)

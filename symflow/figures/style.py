@@ -57,16 +57,105 @@ def arch_palette(archs):
     return {a: colours[i] for i, a in enumerate(archs)}
 
 
+def run_counts(frame, by):
+    """Per group of `by`: runs (N, all runs), ok (k, successful runs), failed_runs, and failure, the
+    commonest failure kind among the failed runs ('' where none failed; 'failed' where a failed row
+    names no kind; ties go to the kind first in alphabetical order)."""
+    import pandas as pd
+
+    by = [by] if isinstance(by, str) else list(by)
+    kinds = frame["failure"].fillna("") if "failure" in frame else pd.Series("", index=frame.index)
+    work = frame[by].assign(_failed=frame["failed"].astype(bool),
+                            _kind=kinds.where(kinds.astype(str).str.len() > 0, "failed"))
+    rows = []
+    for key, g in work.groupby(by, dropna=False, sort=True):
+        key = key if isinstance(key, tuple) else (key,)
+        counts = g.loc[g["_failed"], "_kind"].value_counts()
+        failure = min(counts.index, key=lambda k: (-counts[k], str(k))) if len(counts) else ""
+        n, bad = len(g), int(g["_failed"].sum())
+        rows.append({**dict(zip(by, key)), "runs": n, "ok": n - bad, "failed_runs": bad, "failure": failure})
+    return pd.DataFrame(rows, columns=by + ["runs", "ok", "failed_runs", "failure"])
+
+
 def summarize(frame, by, value="accuracy"):
-    """Mean and std of `value` over successful runs, with run counts, grouped by `by`."""
-    ok = frame[~frame["failed"]]
+    """Mean, std, min, max and count of `value` over the successful runs only, grouped by `by`, with the
+    run counts of `run_counts` (runs, ok, failed_runs, failure). A group with no successful run has a
+    NaN mean: it is marked on a figure (`mark_counts`), never drawn as a value."""
+    by = [by] if isinstance(by, str) else list(by)
+    ok = frame[~frame["failed"].astype(bool)]
     stats = ok.groupby(by, dropna=False)[value].agg(["mean", "std", "min", "max", "count"]).reset_index()
-    fails = frame[frame["failed"]].groupby(by, dropna=False).size().rename("failed_runs").reset_index()
-    out = stats.merge(fails, on=by, how="outer")
-    out["failed_runs"] = out["failed_runs"].fillna(0).astype(int)
+    out = run_counts(frame, by).merge(stats, on=by, how="left")
     out["count"] = out["count"].fillna(0).astype(int)
     out["std"] = out["std"].fillna(0.0)
     return out
+
+
+COUNT_NOTE = ("k/N: k of the N finite-network runs at the point succeeded; point, bar and spread are over "
+              "those k only. x: no run succeeded, labelled with the commonest failure "
+              "(collapsed, diverged, budget, members).")
+
+
+def count_note(fig, frame=None, extra: str = "") -> None:
+    """The footnote that explains `mark_counts`' labels (and how finite networks' accuracy was chosen)."""
+    text = COUNT_NOTE
+    sel = sorted(set(frame["selection"].dropna()) - {""}) if frame is not None and "selection" in frame else []
+    finite = frame is None or "stage" not in frame or frame["stage"].isin(["sgd", "ensemble"]).any()
+    if finite and sel == ["test"]:
+        text += " Finite networks: highest test accuracy along training (the paper's protocol)."
+    elif finite and sel == ["val"]:
+        text += " Finite networks: test accuracy at the step of best validation accuracy."
+    fig.text(0.5, 0.0, text + (" " + extra if extra else ""), ha="center", va="top", fontsize=6.5,
+             color="0.3", wrap=True)
+
+
+LABEL_OFFSETS = ((3, 2), (3, -8), (-3, 2), (-3, -8))  # of k/N labels, in points: series j takes j % 4
+
+
+def mark_counts(ax, xs, stats, colour, *, value="mean", top=None, offset=(3, 2), strip=False, fontsize=5.5):
+    """Label every point (xs[i], stats[value][i]) with 'k/N' (`summarize`'s ok and runs); a point with
+    no successful run gets an 'x' at the bottom of the axes and '0/N <failure>' instead of a value.
+
+    top: per row, where the k/N label sits (e.g. the top of a bar's error bar); default the value.
+    offset: the label's offset from there, in points.
+    strip: the k/N labels in a row along the top of the axes instead, upright, one above each x
+    (for many series at one x; `make_room` keeps the data clear of them).
+    """
+    import numpy as np
+    import pandas as pd
+
+    rows = stats.reset_index(drop=True)
+    along = ax.get_xaxis_transform()  # x in data, y in axes fraction
+    for i, (x, r) in enumerate(zip(xs, rows.itertuples(index=False))):
+        runs, ok = (0 if pd.isna(v) else int(v) for v in (r.runs, r.ok))
+        if runs == 0:  # nothing ran here (a point the config does not ask for)
+            continue
+        y = getattr(r, value)
+        drawn = ok > 0 and np.isfinite(y)
+        if strip:
+            ax.text(x, 0.985, f"{ok}/{runs}", transform=along, rotation=90, ha="center", va="top",
+                    fontsize=fontsize, color=colour, fontweight="normal" if drawn else "bold")
+        elif drawn:
+            ax.annotate(f"{ok}/{runs}", (x, y if top is None else top[i]), xytext=offset, textcoords="offset points",
+                        fontsize=fontsize, color=colour, ha="left" if offset[0] >= 0 else "right", va="bottom")
+        if not drawn:
+            ax.plot([x], [0.025], marker="x", ms=6, mew=1.6, color=colour, ls="none", transform=along,
+                    clip_on=False, zorder=6)
+            what = r.failure or ("no value" if ok else "failed")
+            ax.text(x, 0.06, f"{ok}/{runs} {what}", transform=along, rotation=90, ha="center", va="bottom",
+                    fontsize=fontsize, color=colour, zorder=6)
+
+
+def make_room(ax, top=0.0, bottom=0.08) -> None:
+    """Widen the y-range by these fractions (of the log range on a log axis): room for `mark_counts`'
+    failure marks along the bottom and its strip of counts along the top."""
+    import numpy as np
+
+    lo, hi = ax.get_ylim()
+    log = ax.get_yscale() == "log"
+    a, b = (np.log10(lo), np.log10(hi)) if log else (lo, hi)
+    span = b - a
+    a, b = a - bottom * span, b + top * span
+    ax.set_ylim(*((10**a, 10**b) if log else (a, b)))
 
 
 def scale_note(frame) -> str:
