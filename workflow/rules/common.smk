@@ -283,6 +283,7 @@ def all_targets():
     out += ["results/symmetry_audit.csv"]
     out += [f"results/{f}.{ext}" for f in FIGURES for ext in ("pdf", "png")]
     out += ["results/tables/config.yaml", "results/tables/paper_values.csv"]
+    out += ["results/claims.csv", "results/tables/failed_runs.csv"]
     return out
 
 

@@ -75,7 +75,7 @@ rule plot_figure:
         pdf="results/{figure}.pdf",
         png=report(
             "results/{figure}.png",
-            caption="../report/{figure}.rst",
+            caption="../report/figure.rst",
             category="Figures",
         ),
     log:
