@@ -90,7 +90,8 @@ STAGES: dict[str, tuple[str, ...]] = {
     "regression": ("fit_kernel_regression",),
     "eta0": ("estimate_eta0",),
     "sgd": ("train_sgd", "average_ensemble", "compute_s_dist"),
-    "figures": ("aggregate_runs", "gather_s_dist", "plot_figure", "plot_figS2", "write_report_tables", "all"),
+    "figures": ("aggregate_runs", "gather_s_dist", "plot_figure", "plot_figS2", "write_report_tables",
+                "evaluate_claims", "list_failed_runs", "all"),
 }
 GPU_RULES = ("compute_gram_block", "estimate_eta0", "train_sgd")
 FIGURES = ("fig2", "fig3", "fig4", "figS1", "figS5", "figS6")
@@ -295,6 +296,8 @@ def jobs(config: dict) -> dict[str, set[tuple]]:
     out["aggregate_runs"] |= {(t,) for t in ("runs",) + TABLES}
     out["plot_figure"] |= {(f,) for f in FIGURES}
     out["write_report_tables"].add(("report",))
+    out["evaluate_claims"].add(("claims",))
+    out["list_failed_runs"].add(("failed_runs",))
     out["all"].add(("all",))
     if data["source"] == "official":
         out["download_cifar10"].add(("archive",))
