@@ -171,10 +171,9 @@ def sgd_runs(config: dict) -> set[tuple]:
     f = e["fig2"]
     out |= {
         (a, w(a), "gaussian", t, r, f["m"], s, 0)
-        for a in f["architectures"]
+        for a, r in fig2_trained(f)
         for t in f["transforms"]
         for s in f["seeds"]
-        for r in f["recipes"]
     }
     f = e["fig3"]
     out |= {
@@ -232,6 +231,13 @@ def datasets(config: dict) -> tuple[str, str]:
 
     data = config["data"]
     return dataset_id(data), dataset_id({**data, "resolution": config["figS2"]["resolution"] or data["resolution"]})
+
+
+def fig2_trained(fig2: dict) -> list[tuple[str, str]]:
+    """(architecture, recipe) of Fig. 2's finite networks: every architecture with every
+    recipe, unless ``recipe_architectures`` names the architectures of a recipe."""
+    chosen = fig2.get("recipe_architectures") or {}
+    return [(a, r) for r in fig2["recipes"] for a in fig2["architectures"] if a in chosen.get(r, fig2["architectures"])]
 
 
 def flip_point(config: dict) -> tuple[int | None, str]:
@@ -478,12 +484,15 @@ def _sgd_rate(config: dict, local: bool) -> float:
 
 
 def sgd_cost(config: dict, arch: str, width: int, m: int) -> Cost:
-    """A run to the step cap (an upper bound: runs stop early at 100% training accuracy)."""
+    """A run to its budget (sgd.max_steps and sgd.max_epochs; an upper bound: runs stop early
+    at 100% training accuracy)."""
     s, d = config["sgd"], config["data"]
     net = network_size(config, arch, width)
     m = int(m)
     batch = min(s["batch_size"], m)
     steps = s["max_steps"]
+    if s.get("max_epochs") is not None:
+        steps = max(1, min(steps, math.ceil(float(s["max_epochs"]) * (m // batch) - 1e-9)))
     evals = steps // s["eval_every"] + 1
     rate = _sgd_rate(config, net["local"])
     step_s = 3 * batch * net["gflop"] * 1e9 / rate
@@ -648,7 +657,7 @@ def plan(config: dict) -> Plan:
         )
     ckpt = sum(checkpoint_bytes(config, run[0], run[1]) for run in all_jobs["train_sgd"])
     notes = [
-        "SGD hours are at the step cap (sgd.max_steps); runs that reach 100% training accuracy stop earlier.",
+        "SGD hours are at the budget (sgd.max_steps, sgd.max_epochs); runs that reach 100% training accuracy stop earlier.",
     ]
     if gpu:
         notes.append(

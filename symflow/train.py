@@ -23,12 +23,16 @@ mini-batch indices are computed on device from a per-epoch permutation keyed by
 (seed, epoch), the data stay on the device, and nothing is read back until the chunk
 ends, so there is no host round trip per step; a run resumed from a checkpoint draws
 exactly the batches of an uninterrupted one. (Not one ``lax.fori_loop`` per chunk:
-XLA:CPU runs convolutions inside loop bodies about 10x slower, jax#12868.) After each chunk the
-train/val/test accuracies and MSEs are evaluated; the best test accuracy along
-training is tracked together with its outputs (the paper reports it); training
-stops at 100% train accuracy, at the step cap, or at the first non-finite loss.
-A run whose best train accuracy stays below ``success_train_accuracy`` (paper 95%),
-or that met a non-finite value, is *failed*, with its reason; its outputs are
+XLA:CPU runs convolutions inside loop bodies about 10x slower, jax#12868.) After each chunk
+the train/val/test accuracies and MSEs are evaluated. Two snapshots are tracked with
+their outputs: the evaluation of best validation accuracy (reported by default, as
+kernels choose their ridge on validation) and the one of best test accuracy (the
+paper's protocol, ``selection="test"``; always kept as best_test_accuracy). Training
+stops at 100% train accuracy, at the budget (``max_steps`` and ``max_epochs``,
+whichever comes first), or at a failure no step undoes: a non-finite or exploding
+loss (*diverged*), or outputs constant over the training set (*collapsed*). A run
+whose best train accuracy stays below ``success_train_accuracy`` (paper 95%) is
+*failed*, with its kind (collapsed, diverged, budget) and reason; its outputs are
 still written so the workflow goes on.
 
 Randomness is explicit: the init key is derived from (seed, member), the batch
@@ -54,6 +58,14 @@ import numpy as np
 
 FIRST_LAYER_INITS = ("gaussian", "uniform")
 RECIPES = ("nn", "nn_plus")
+SELECTIONS = ("val", "test")  # the reported snapshot: best validation accuracy, or best test (App. B.1)
+# A run has collapsed when the spread of its outputs over the training examples (std over
+# examples, mean over the K logits) falls below this fraction of the spread at
+# initialisation: constant outputs (dead ReLUs, or the mean predictor), which no further
+# step undoes. It has diverged when its loss is non-finite, or its training MSE exceeds
+# this multiple of the MSE at initialisation.
+COLLAPSE_SPREAD_RATIO = 1e-3
+DIVERGE_MSE_RATIO = 1e3
 CURVE_COLUMNS = (
     "step",
     "epoch",
@@ -84,9 +96,11 @@ class TrainConfig:
     lr_factor: float = 1.0
     l2: float = 0.0
     max_steps: int = 3000
+    max_epochs: float | None = None
     eval_every: int = 100
     checkpoint_every: int = 500
     success_train_accuracy: float = 0.95
+    selection: str = "val"
     eval_batch_size: int = 500
 
     def __post_init__(self) -> None:
@@ -95,6 +109,17 @@ class TrainConfig:
                 raise ValueError(f"TrainConfig.{name} must be >= 1, got {getattr(self, name)}")
         if not 0 <= self.momentum < 1:
             raise ValueError(f"momentum must lie in [0, 1), got {self.momentum}")
+        if self.max_epochs is not None and not self.max_epochs > 0:
+            raise ValueError(f"TrainConfig.max_epochs must be > 0 (or None), got {self.max_epochs}")
+        if self.selection not in SELECTIONS:
+            raise ValueError(f"TrainConfig.selection must be one of {SELECTIONS}, got {self.selection!r}")
+
+    def step_budget(self, m: int) -> int:
+        """The step cap of a run on m examples: min(max_steps, ceil(max_epochs x steps per epoch))."""
+        if self.max_epochs is None:
+            return int(self.max_steps)
+        spe = batch_plan(m, self.batch_size)[1]
+        return max(1, min(int(self.max_steps), int(math.ceil(float(self.max_epochs) * spe - 1e-9))))
 
     @classmethod
     def from_sgd_section(cls, sgd: Mapping[str, Any], recipe: str, **overrides: Any) -> "TrainConfig":
@@ -108,9 +133,11 @@ class TrainConfig:
             lr_factor=float(r["lr_factor"]),
             l2=float(r["l2"]),
             max_steps=int(sgd["max_steps"]),
+            max_epochs=None if sgd.get("max_epochs") is None else float(sgd["max_epochs"]),
             eval_every=int(sgd["eval_every"]),
             checkpoint_every=int(sgd["checkpoint_every"]),
             success_train_accuracy=float(sgd["success_train_accuracy"]),
+            selection=str(sgd.get("selection", "val")),
         )
         values.update(overrides)
         return cls(**values)
@@ -616,24 +643,36 @@ class Split:
 
 @dataclass
 class RunResult:
-    """What a training run reports (outputs are those at the best test accuracy)."""
+    """What a training run reports.
+
+    The reported point (test_accuracy, test_mse, val_accuracy, test_outputs, val_outputs,
+    best_step) is the evaluation chosen by cfg.selection: "val" = the highest validation
+    accuracy (ties: the lower validation MSE, then the earlier step), as kernels choose
+    their ridge; "test" = the highest test accuracy along training (App. B.1). The
+    highest test accuracy is always kept in best_test_accuracy / best_test_step.
+    """
 
     eta0: float
     lr: float
     steps: int
-    best_step: int
+    best_step: int  # the step of the reported (selected) evaluation
     test_accuracy: float
     test_mse: float
     val_accuracy: float
     train_accuracy: float  # the best train accuracy reached
     failed: bool
     reason: str
-    stop: str  # early (100% train accuracy) | cap | nonfinite
+    stop: str  # early (100% train accuracy) | cap (step or epoch budget) | nonfinite | collapsed | exploded
     test_outputs: np.ndarray
     val_outputs: np.ndarray
     curve: np.ndarray  # rows of CURVE_COLUMNS
     wall_time_s: float
     resumed_from: int = 0
+    failure: str = ""  # collapsed | diverged | budget, empty for a successful run
+    selection: str = "val"
+    best_test_accuracy: float = math.nan
+    best_test_step: int = 0
+    epochs: float = 0.0
 
     def curve_rows(self) -> list[dict[str, float]]:
         return [dict(zip(CURVE_COLUMNS, row)) for row in self.curve.tolist()]
@@ -661,7 +700,46 @@ class _Evaluator:
             out[f"{name}_accuracy"] = accuracy(o, s.labels)
             out[f"{name}_mse"] = mse(o, self.y[name])
         out["finite"] = all(np.isfinite(out[f"{n}_outputs"]).all() for n in self.splits)
+        out["train_spread"] = output_spread(out["train_outputs"]) if out["finite"] else math.nan
         return out
+
+
+def output_spread(outputs: np.ndarray) -> float:
+    """How much a network's outputs vary over examples: std over examples, mean over logits."""
+    o = np.asarray(outputs, np.float64)
+    if o.shape[0] < 2:
+        return math.inf
+    return float(np.mean(np.std(o, axis=0)))
+
+
+def select_evaluation(rows: Sequence[Mapping[str, float]], selection: str = "val") -> int:
+    """Index of the evaluation a run reports, among finite evaluations `rows` (dicts with
+    val_accuracy, val_mse, test_accuracy): selection "val" takes the highest validation
+    accuracy, ties broken by the lower validation MSE, then the earlier evaluation;
+    "test" the highest test accuracy (the earliest on ties). The same rule as the
+    incremental tracking in :func:`train_and_evaluate`."""
+    if selection not in SELECTIONS:
+        raise ValueError(f"selection must be one of {SELECTIONS}, got {selection!r}")
+    best = None
+    for i, r in enumerate(rows):
+        if best is None or _better(r, rows[best], selection):
+            best = i
+    if best is None:
+        raise ValueError("no evaluation to select from")
+    return best
+
+
+def _better(new: Mapping[str, float], old: Mapping[str, float] | None, selection: str) -> bool:
+    if old is None:
+        return True
+    if selection == "test":
+        return new["test_accuracy"] > old["test_accuracy"]
+    if new["val_accuracy"] != old["val_accuracy"]:
+        return new["val_accuracy"] > old["val_accuracy"]
+    return new["val_mse"] < old["val_mse"]
+
+
+_SNAPSHOT_KEYS = ("step", "test_accuracy", "test_mse", "val_accuracy", "val_mse")
 
 
 def train_and_evaluate(
@@ -681,6 +759,12 @@ def train_and_evaluate(
 ) -> RunResult:
     """Train from `params` with SGD + momentum, evaluating every cfg.eval_every steps.
 
+    Stops at 100% train accuracy, at the budget (cfg.step_budget(m): max_steps and
+    max_epochs), or at a failure that no further step undoes: a non-finite loss or a
+    training MSE above DIVERGE_MSE_RATIO x its initial value (diverged), outputs
+    constant over the training set (collapsed, COLLAPSE_SPREAD_RATIO). A run that ends
+    below cfg.success_train_accuracy fails as collapsed, diverged or budget.
+
     key: the batch-order key (:func:`order_key`). checkpoint: resume from it if it
     holds a matching state, save to it every cfg.checkpoint_every steps (at the
     evaluation at or after each multiple). on_eval(step) is called after each
@@ -699,55 +783,69 @@ def train_and_evaluate(
     splits += [Split(jnp.asarray(s.x), jnp.asarray(s.y), np.asarray(s.labels)) for s in (val, test)]
     evaluate = _Evaluator(apply_fn, *splits, batch_size=cfg.eval_batch_size)
     batch, steps_per_epoch = batch_plan(x_tr.shape[0], cfg.batch_size)
+    budget = cfg.step_budget(x_tr.shape[0])
     state = create_train_state(apply_fn, params, lr, cfg.momentum, cfg.l2)
 
-    best = dict(step=0, test_accuracy=-1.0, test_mse=math.nan, val_accuracy=math.nan, train_accuracy=0.0)
-    best_out = {"test": None, "val": None}
+    # snapshots: the evaluation of best validation accuracy and the one of best test accuracy
+    snap: dict[str, dict | None] = {"val": None, "test": None}
+    outs: dict[str, dict] = {"val": {"test": None, "val": None}, "test": {"test": None, "val": None}}
+    train_best = 0.0
+    reference = {"spread": math.nan, "mse": math.nan}  # at initialisation
     curve: list[list[float]] = []
     wall_before = 0.0
     resumed_from = 0
-    stop, reason = "cap", ""
+    stop, reason, failure = "cap", "", ""
 
     restored = checkpoint.load() if checkpoint is not None else None
-    if restored is not None and int(restored["step"]) > cfg.max_steps:
-        log.warning("checkpoint at step %s is past max_steps=%d; starting from step 0", restored["step"], cfg.max_steps)
+    if restored is not None and int(restored["step"]) > budget:
+        log.warning("checkpoint at step %s is past the budget of %d steps; starting from step 0", restored["step"], budget)
+        restored = None
+    if restored is not None and "snapshots" not in restored:
+        log.warning("checkpoint %s is of an older format; starting from step 0", checkpoint.path)
         restored = None
     if restored is not None:
         state = serialization.from_state_dict(state, restored["state"])
         state = state.replace(step=jnp.asarray(state.step, jnp.int32))
         state = jax.tree_util.tree_map(jnp.asarray, state)
-        best = {k: (int(v) if k == "step" else float(v)) for k, v in restored["best"].items()}
-        best_out = {"test": np.asarray(restored["best_test_outputs"]), "val": np.asarray(restored["best_val_outputs"])}
+        for which in ("val", "test"):
+            stored = restored["snapshots"][which]
+            snap[which] = {k: (int(stored[k]) if k == "step" else float(stored[k])) for k in _SNAPSHOT_KEYS}
+            outs[which] = {
+                "test": np.asarray(restored["outputs"][which]["test"]),
+                "val": np.asarray(restored["outputs"][which]["val"]),
+            }
+        train_best = float(restored["train_best"])
+        reference = {k: float(v) for k, v in restored["reference"].items()}
         curve = [list(map(float, r)) for r in np.asarray(restored["curve"]).tolist()]
         wall_before = float(restored["wall_time_s"])
         resumed_from = int(restored["step"])
         log.info("resumed from checkpoint %s at step %d", checkpoint.path, resumed_from)
 
     def record(step: int, train_loss: float, ev: dict) -> None:
+        nonlocal train_best
         curve.append(
             [step, step / steps_per_epoch, train_loss]
             + [ev[f"{s}_{q}"] for s in ("train", "val", "test") for q in ("accuracy", "mse")]
             + [wall_before + time.perf_counter() - start]
         )
-        if ev["finite"]:
-            best["train_accuracy"] = max(best["train_accuracy"], ev["train_accuracy"])
-            if ev["test_accuracy"] > best["test_accuracy"]:
-                best.update(
-                    step=step,
-                    test_accuracy=ev["test_accuracy"],
-                    test_mse=ev["test_mse"],
-                    val_accuracy=ev["val_accuracy"],
-                )
-                best_out["test"], best_out["val"] = ev["test_outputs"], ev["val_outputs"]
+        if not ev["finite"]:
+            return
+        train_best = max(train_best, ev["train_accuracy"])
+        now = {k: (step if k == "step" else ev[k]) for k in _SNAPSHOT_KEYS}
+        for which in ("val", "test"):
+            if _better(now, snap[which], which):
+                snap[which] = now
+                outs[which] = {"test": ev["test_outputs"], "val": ev["val_outputs"]}
 
     def save(step: int) -> None:
         checkpoint.save(
             {
                 "step": step,
                 "state": serialization.to_state_dict(jax.device_get(state)),
-                "best": best,
-                "best_test_outputs": best_out["test"],
-                "best_val_outputs": best_out["val"],
+                "snapshots": snap,
+                "outputs": outs,
+                "train_best": train_best,
+                "reference": reference,
                 "curve": np.asarray(curve, np.float64),
                 "wall_time_s": wall_before + time.perf_counter() - start,
             }
@@ -758,18 +856,19 @@ def train_and_evaluate(
     if restored is None:
         ev = evaluate(state.params)
         record(0, math.nan, ev)
+        reference = {"spread": ev["train_spread"], "mse": ev["train_mse"]}
         if not ev["finite"]:
-            stop, reason = "nonfinite", "non-finite outputs at initialisation"
+            stop, reason, failure = "nonfinite", "non-finite outputs at initialisation", "diverged"
     last_saved = step
     if curve and curve[-1][3] >= 1.0 and not reason:
         stop = "early"
-    while not reason and stop != "early" and step < cfg.max_steps:
-        n = min(cfg.eval_every, cfg.max_steps - step)
+    while not reason and stop != "early" and step < budget:
+        n = min(cfg.eval_every, budget - step)
         state, mean_loss, first_bad = train_steps(state, x_tr, y_tr, key, n, cfg.batch_size)
         first_bad = int(first_bad)  # the one host sync of the chunk
         step = int(state.step)
         if first_bad >= 0:
-            stop, reason = "nonfinite", f"non-finite loss at step {first_bad} (diverged)"
+            stop, reason, failure = "nonfinite", f"non-finite loss at step {first_bad} (diverged)", "diverged"
             curve.append(
                 [step, step / steps_per_epoch, math.nan] + [math.nan] * 6 + [wall_before + time.perf_counter() - start]
             )
@@ -778,58 +877,85 @@ def train_and_evaluate(
         ev = evaluate(state.params)
         record(step, float(mean_loss), ev)
         if not ev["finite"]:
-            stop, reason = "nonfinite", f"non-finite outputs at step {step} (diverged)"
+            stop, reason, failure = "nonfinite", f"non-finite outputs at step {step} (diverged)", "diverged"
             log.warning("%s", reason)
             break
+        if ev["train_mse"] > DIVERGE_MSE_RATIO * reference["mse"]:
+            stop, failure = "exploded", "diverged"
+            reason = (
+                f"training MSE {ev['train_mse']:.3g} at step {step} is over {DIVERGE_MSE_RATIO:g}x its initial "
+                f"{reference['mse']:.3g} (diverged)"
+            )
+            log.warning("%s", reason)
+            break
+        if ev["train_spread"] <= COLLAPSE_SPREAD_RATIO * reference["spread"]:
+            stop = "collapsed"
+            collapse = (
+                f"outputs constant over the training set at step {step} (spread {ev['train_spread']:.2g}, "
+                f"{reference['spread']:.2g} at init; train accuracy {ev['train_accuracy']:.4f}): collapsed"
+            )
+            log.warning("%s", collapse)
+            if train_best < cfg.success_train_accuracy:
+                reason, failure = collapse, "collapsed"
+            break
         log.info(
-            "step %d: loss %.4g, train %.4f, val %.4f, test %.4f (best %.4f at %d)",
+            "step %d (epoch %.1f): loss %.4g, train %.4f, val %.4f, test %.4f (selected on %s: test %.4f at %d)",
             step,
+            step / steps_per_epoch,
             float(mean_loss),
             ev["train_accuracy"],
             ev["val_accuracy"],
             ev["test_accuracy"],
-            best["test_accuracy"],
-            best["step"],
+            cfg.selection,
+            snap[cfg.selection]["test_accuracy"],
+            snap[cfg.selection]["step"],
         )
         if ev["train_accuracy"] >= 1.0:
             stop = "early"
             break
-        if (
-            checkpoint is not None
-            and step // cfg.checkpoint_every > last_saved // cfg.checkpoint_every
-            and step < cfg.max_steps
-        ):
+        if checkpoint is not None and step // cfg.checkpoint_every > last_saved // cfg.checkpoint_every and step < budget:
             save(step)
             last_saved = step
         if on_eval is not None:
             on_eval(step)
         fault_point("train.eval", str(checkpoint.path) if checkpoint is not None else "")
 
-    if not reason and best["train_accuracy"] < cfg.success_train_accuracy:
+    if not reason and train_best < cfg.success_train_accuracy:
+        failure = "budget"
+        limit = f"{budget} steps = {budget / steps_per_epoch:g} epochs"
         reason = (
-            f"best train accuracy {best['train_accuracy']:.4f} < {cfg.success_train_accuracy:g} "
-            f"after {step} steps ({'step cap' if stop == 'cap' else stop})"
+            f"best train accuracy {train_best:.4f} < {cfg.success_train_accuracy:g} "
+            f"after {step} steps ({'the budget of ' + limit if stop == 'cap' else stop})"
         )
     failed = bool(reason)
-    if best_out["test"] is None:  # nothing finite was ever evaluated
-        best_out = {"test": np.full(test.y.shape, np.nan), "val": np.full(val.y.shape, np.nan)}
+    chosen = snap[cfg.selection]
+    out = outs[cfg.selection]
+    if chosen is None:  # nothing finite was ever evaluated
+        chosen = dict(step=0, test_accuracy=math.nan, test_mse=math.nan, val_accuracy=math.nan, val_mse=math.nan)
+        out = {"test": np.full(test.y.shape, np.nan), "val": np.full(val.y.shape, np.nan)}
+    best_test = snap["test"] or dict(step=0, test_accuracy=math.nan)
     return RunResult(
         eta0=float(eta0),
         lr=float(lr),
         steps=step,
-        best_step=int(best["step"]),
-        test_accuracy=float(best["test_accuracy"]) if best["test_accuracy"] >= 0 else math.nan,
-        test_mse=float(best["test_mse"]),
-        val_accuracy=float(best["val_accuracy"]),
-        train_accuracy=float(best["train_accuracy"]),
+        best_step=int(chosen["step"]),
+        test_accuracy=float(chosen["test_accuracy"]),
+        test_mse=float(chosen["test_mse"]),
+        val_accuracy=float(chosen["val_accuracy"]),
+        train_accuracy=float(train_best),
         failed=failed,
         reason=reason,
         stop=stop,
-        test_outputs=np.asarray(best_out["test"]),
-        val_outputs=np.asarray(best_out["val"]),
+        test_outputs=np.asarray(out["test"]),
+        val_outputs=np.asarray(out["val"]),
         curve=np.asarray(curve, np.float64).reshape(-1, len(CURVE_COLUMNS)),
         wall_time_s=wall_before + time.perf_counter() - start,
         resumed_from=resumed_from,
+        failure=failure,
+        selection=cfg.selection,
+        best_test_accuracy=float(best_test["test_accuracy"]),
+        best_test_step=int(best_test["step"]),
+        epochs=step / steps_per_epoch,
     )
 
 
@@ -1001,12 +1127,13 @@ def run_sgd(
                 eval_every=cfg.eval_every,
                 data=attrs.get("content_sha256", ""),
                 dtype=str(dtype),
+                checkpoint_format=2,
             ),
             log,
         )
     log.info(
         "%s-w%d (%s init) on %s, %s, m=%d, seed %d, member %d: eta0 %.6g, lr %.6g (x%g), l2 %g, batch %d, "
-        "momentum %g, max_steps %d",
+        "momentum %g, budget %d steps (max_steps %d, max_epochs %s), selection on %s",
         arch,
         width,
         init,
@@ -1021,7 +1148,10 @@ def run_sgd(
         cfg.l2,
         batch_plan(m, cfg.batch_size)[0],
         cfg.momentum,
+        cfg.step_budget(m),
         cfg.max_steps,
+        cfg.max_epochs,
+        cfg.selection,
     )
     result = train_and_evaluate(
         model.apply_fn,
@@ -1038,13 +1168,18 @@ def run_sgd(
         on_eval=on_eval,
     )
     log.info(
-        "done: %s after %d steps; best test accuracy %.4f at step %d, best train accuracy %.4f%s",
+        "done: %s after %d steps (%.1f epochs); test accuracy %.4f at step %d (selected on %s), best test "
+        "accuracy %.4f at step %d, best train accuracy %.4f%s",
         result.stop,
         result.steps,
+        result.epochs,
         result.test_accuracy,
         result.best_step,
+        result.selection,
+        result.best_test_accuracy,
+        result.best_test_step,
         result.train_accuracy,
-        f"; FAILED: {result.reason}" if result.failed else "",
+        f"; FAILED ({result.failure}): {result.reason}" if result.failed else "",
     )
     spec = parse_spec(transform)
     write_h5(
@@ -1073,16 +1208,27 @@ def run_sgd(
             "momentum": cfg.momentum,
             "batch_size": batch_plan(m, cfg.batch_size)[0],
             "max_steps": cfg.max_steps,
+            "max_epochs": -1.0 if cfg.max_epochs is None else float(cfg.max_epochs),
+            "step_budget": cfg.step_budget(m),
             "eval_every": cfg.eval_every,
             "steps": result.steps,
+            "epochs": result.epochs,
             "best_step": result.best_step,
+            "best_test_step": result.best_test_step,
             "stop": result.stop,
             "failed": int(result.failed),
+            "failure": result.failure,
             "reason": result.reason,
+            "selection": result.selection,
             "test_accuracy": result.test_accuracy,
+            "best_test_accuracy": result.best_test_accuracy,
             "train_accuracy": result.train_accuracy,
             "data_checksum": attrs.get("content_sha256", ""),
-            "outputs_at": "the evaluation with the best test accuracy (App. B.1)",
+            "outputs_at": (
+                "the evaluation with the best validation accuracy (ties: lower validation MSE)"
+                if result.selection == "val"
+                else "the evaluation with the best test accuracy (App. B.1)"
+            ),
             "versions": package_versions(),
         },
     )
@@ -1106,10 +1252,14 @@ def run_sgd(
             accuracy=result.test_accuracy,
             mse=result.test_mse,
             val_accuracy=result.val_accuracy,
+            best_test_accuracy=result.best_test_accuracy,
+            selection=result.selection,
             train_accuracy=result.train_accuracy,
             failed=result.failed,
+            failure=result.failure,
             reason=result.reason,
             steps=result.steps,
+            epochs=round(result.epochs, 3),
             eta0=result.eta0,
             lr=result.lr,
             wall_time_s=round(result.wall_time_s, 3),

@@ -10,7 +10,7 @@ if str(REPO) not in sys.path:
 from symflow.architectures import ARCHITECTURES, ModelHP
 from symflow.configuration import dataset_id, parse_dataset_id, validate_or_exit
 from symflow.groups import IDENTITY, GROUPS, canonical_seed, parse_spec, spec_id
-from symflow.plan import flip_point
+from symflow.plan import fig2_trained, flip_point
 
 # one line on stderr and exit status 2 for a bad config; defaults filled in
 config = validate_or_exit(config, REPO / "workflow" / "schemas" / "config.schema.yaml")
@@ -115,7 +115,8 @@ def fig2_runs():
                 ]
                 out += [
                     sgd_metrics(arch, width_of(arch), transform, r, e["m"], seed)
-                    for r in e["recipes"]
+                    for a, r in fig2_trained(e)
+                    if a == arch
                 ]
     return out
 
