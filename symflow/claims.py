@@ -318,7 +318,7 @@ def non_increasing_chain(frame, params: dict, ctx: dict) -> Outcome:
         ok &= not bad
         parts.append(f"{arch}: " + " > ".join(f"{t} {c.text()}" for t, c in seq) + (f" [rises: {'; '.join(bad)}]" if bad else ""))
     if tested == 0:
-        raise Untestable("too few successful runs: no architecture has two transforms of the chain"
+        raise Untestable("missing runs or too few successful runs: no architecture has two transforms of the chain"
                          + (f" ({'; '.join(skipped)})" if skipped else ""))
     return _outcome(ok, parts, rows)
 
@@ -393,7 +393,7 @@ def monotone_in_width(frame, params: dict, ctx: dict) -> Outcome:
         ok &= not bad
         parts.append(f"{recipe}: " + ", ".join(f"n={w} {c.text()}" for w, c in seq) + (f" [against: {'; '.join(bad)}]" if bad else ""))
     if tested == 0:
-        raise Untestable("too few successful runs: fewer than two widths with a successful run")
+        raise Untestable("missing runs or too few successful runs: fewer than two widths with a successful run")
     return _outcome(ok, parts, rows)
 
 
@@ -566,7 +566,7 @@ def monotone_path(frame, params: dict, ctx: dict) -> Outcome:
         parts.append(f"{other}={key:g}: " + ", ".join(f"{along}={a:g} {c.mean:.4g}" for a, c in seq)
                      + ("" if good else f" [against: {'; '.join(bad) or 'no overall change'}]"))
     if tested == 0:
-        raise Untestable(f"too few successful runs: fewer than two values of {along} at any {other}")
+        raise Untestable(f"missing runs or too few successful runs: fewer than two values of {along} at any {other}")
     return Outcome(ok, "; ".join(parts), int((~rows["failed"]).sum()), int(rows["failed"].sum()), _figS1_scale(rows))
 
 
