@@ -36,6 +36,7 @@ SDIST_COLUMNS = (
     "seed",
     "ensemble",
     "members_used",
+    "failed_members",
     "reference",
     "reference_transform",
     "sdist",
@@ -187,6 +188,7 @@ def run_s_dist(
                 "seed": attrs.get("seed", ""),
                 "ensemble": len(attrs.get("members", [])),
                 "members_used": len(attrs.get("members_used", [])),
+                "failed_members": len(attrs.get("failed_members", [])),
                 "reference": name,
                 "reference_transform": ref_transform,
                 "sdist": repr(d) if math.isfinite(d) else "",
@@ -206,7 +208,8 @@ def run_s_dist(
 def sdist_table(sdist_files: Sequence[str | os.PathLike], out_path: str | os.PathLike, gap_prefix: str = "GAP_") -> int:
     """Fig. S1's table: one row per (architecture, width, t) ensemble, wide, from per-ensemble S-Dist files.
 
-    Columns: architecture, width, t, m, seed, ensemble, members_used, inference, accuracy,
+    Columns: architecture, width, t, m, seed, ensemble, members_used, failed_members (all of
+    them: no member succeeded, the mean is of failed runs), inference, accuracy,
     sdist_gap (the reference named ``GAP_<width>``), sdist_vec_inf (``<architecture>_inf``),
     path. Returns the row count.
     """
@@ -219,7 +222,10 @@ def sdist_table(sdist_files: Sequence[str | os.PathLike], out_path: str | os.Pat
     if long.empty:
         raise ValueError(f"no S-Dist rows in {len(frames)} files to gather")
     long["t"] = pd.to_numeric(long["t"], errors="coerce").fillna(0.0)
-    keys = ["architecture", "width", "t", "m", "seed", "ensemble", "members_used", "inference", "accuracy", "path"]
+    if "failed_members" not in long:  # files written before the column existed
+        long["failed_members"] = 0
+    keys = ["architecture", "width", "t", "m", "seed", "ensemble", "members_used", "failed_members", "inference",
+            "accuracy", "path"]
     rows = []
     for key, group in long.groupby(keys, sort=True, dropna=False):
         row = dict(zip(keys, key))

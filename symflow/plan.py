@@ -237,7 +237,7 @@ def fig2_trained(fig2: dict) -> list[tuple[str, str]]:
     """(architecture, recipe) of Fig. 2's finite networks: every architecture with every
     recipe, unless ``recipe_architectures`` names the architectures of a recipe."""
     chosen = fig2.get("recipe_architectures") or {}
-    return [(a, r) for r in fig2["recipes"] for a in fig2["architectures"] if a in chosen.get(r, fig2["architectures"])]
+    return [(a, r) for r in fig2["recipes"] for a in fig2["architectures"] if a in (chosen.get(r) or fig2["architectures"])]
 
 
 def flip_point(config: dict) -> tuple[int | None, str]:

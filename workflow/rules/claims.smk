@@ -6,7 +6,7 @@
 rule evaluate_claims:
     input:
         **{name: f"results/tables/{name}.csv" for name in ["runs", *TABLES]},
-        claims="symflow/claims.yaml",
+        claims=str(REPO / "symflow" / "claims.yaml"),
         audit="results/symmetry_audit.csv",
         figS1="results/tables/figS1.csv",
     output:
