@@ -32,7 +32,7 @@ def main() -> None:
     ap.add_argument("--max-steps", type=int, default=4000)
     ap.add_argument("--max-epochs", type=float, default=None)
     ap.add_argument("--eval-every", type=int, default=100)
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0], help="each run with each seed (tau is the file's)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--csv", default=None)
     args = ap.parse_args()
@@ -48,23 +48,23 @@ def main() -> None:
     hp = ModelHP()
     recipes = {"nn": (1.0, 0.0), "nn_plus": (8.0, 1e-7)}
     rows = []
-    for spec in args.run:
+    for spec, seed in [(r, s) for r in args.run for s in args.seeds]:
         arch, width, recipe, m = spec.split(":")
         width, m = int(width), int(m)
         train, val, test, _ = T.load_splits(args.data, m)
         model = T.build_model(arch, hp, width)
         est = T.estimate_eta0(
-            model.init_fn, model.apply_fn, np.asarray(train.x[: min(128, m)]), T.eta0_keys("own", args.seed, 0)
+            model.init_fn, model.apply_fn, np.asarray(train.x[: min(128, m)]), T.eta0_keys("own", seed, 0)
         )
         factor, l2 = recipes[recipe]
         extra = {} if args.max_epochs is None else {"max_epochs": args.max_epochs}
         cfg = T.TrainConfig(
             lr_factor=factor, l2=l2, max_steps=args.max_steps, eval_every=args.eval_every, **extra
         )
-        params = T.init_params(model.init_fn, T.init_key(args.seed, 0), tuple(train.x.shape[1:]))
+        params = T.init_params(model.init_fn, T.init_key(seed, 0), tuple(train.x.shape[1:]))
         t0 = time.perf_counter()
         res = T.train_and_evaluate(
-            model.apply_fn, params, train, val, test, cfg, lr=factor * est.eta0, key=T.order_key(args.seed),
+            model.apply_fn, params, train, val, test, cfg, lr=factor * est.eta0, key=T.order_key(seed),
             eta0=est.eta0,
         )
         wall = time.perf_counter() - t0
@@ -76,11 +76,11 @@ def main() -> None:
             return int(curve[hit[0], 0]) if len(hit) else ""
 
         row = dict(
-            arch=arch, width=width, recipe=recipe, m=m, eta0=round(est.eta0, 5), steps=res.steps,
+            arch=arch, width=width, recipe=recipe, m=m, seed=seed, eta0=round(est.eta0, 5), steps=res.steps,
             epochs=round(res.steps / T.batch_plan(m, cfg.batch_size)[1], 1), step95=first(0.95), step100=first(1.0),
             train_acc=round(res.train_accuracy, 4), test_at_val=round(res.test_accuracy, 4),
-            best_test=round(getattr(res, "best_test_accuracy", res.test_accuracy), 4),
-            failure=getattr(res, "failure", "") or ("" if not res.failed else "failed"),
+            best_test=round(res.best_test_accuracy, 4),
+            failure=res.failure,
             s_per_step=round(wall / max(res.steps, 1), 4), wall_s=round(wall, 1),
         )
         rows.append(row)

@@ -223,6 +223,29 @@ def cmd_claims(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_training(args: argparse.Namespace) -> int:
+    from symflow.figures.table import load_runs, training_summary
+
+    runs = Path(args.results) / "tables" / "runs.csv"
+    if not runs.is_file():
+        print(f"symflow training: no {runs} (build it with: snakemake results/tables/runs.csv)", file=sys.stderr)
+        return 2
+    table = training_summary(load_runs(runs))
+    if args.csv:
+        table.to_csv(sys.stdout, index=False, float_format="%.4g")
+    elif table.empty:
+        print(f"{runs}: no finite-network runs")
+    else:
+        print(table.to_markdown(index=False, floatfmt=".4g") if _has_tabulate() else table.to_string(index=False))
+    return 0
+
+
+def _has_tabulate() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("tabulate") is not None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="symflow", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -242,6 +265,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("results", nargs="?", default="results", help="the results folder (default: results)")
     p.add_argument("--csv", action="store_true", help="print the full table as CSV (as results/claims.csv)")
     p.set_defaults(func=cmd_claims)
+    p = sub.add_parser("training", help="finite-network runs of a results folder: converged, failed per reason, epochs")
+    p.add_argument("results", nargs="?", default="results", help="the results folder (default: results)")
+    p.add_argument("--csv", action="store_true", help="print the table as CSV (as results/tables/training.csv)")
+    p.set_defaults(func=cmd_training)
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -165,3 +165,35 @@ def test_resume_after_a_kill_equals_an_uninterrupted_run_with_its_selection(tmp_
     np.testing.assert_array_equal(resumed.test_outputs, reference.test_outputs)
     np.testing.assert_array_equal(resumed.val_outputs, reference.val_outputs)
     np.testing.assert_array_equal(resumed.curve[:, :-1], reference.curve[:, :-1])
+
+
+# -- the training summary (results/tables/training.csv, `symflow training`) ---------------------
+
+
+def test_the_training_summary_counts_runs_by_outcome(tmp_path, capsys):
+    from symflow.cli import main
+    from symflow.figures.table import load_runs, training_summary
+    from symflow.results import write_rows
+
+    def run(arch, failure="", epochs=100.0, wall=10.0, recipe="nn_plus"):
+        return dict(stage="sgd", dataset="d", transform="identity", group="identity", architecture=arch, width=16,
+                    init="gaussian", inference=recipe, m=100, seed=0, member=0, ensemble=1, accuracy=0.2,
+                    failed=bool(failure), failure=failure, reason=failure, steps=int(epochs * 2.5), epochs=epochs,
+                    wall_time_s=wall, selection="val", path=f"{arch}{failure}{epochs}{recipe}")
+
+    rows = [run("VEC"), run("VEC", "collapsed", 50), run("VEC", epochs=300), run("GAP", "budget", 3000, 60),
+            run("GAP", "diverged", 10), run("GAP"), run("VEC", recipe="nn"),
+            dict(stage="regression", dataset="d", transform="identity", group="identity", architecture="VEC",
+                 inference="ntk", m=100, seed=0, member=0, ensemble=1, accuracy=0.3, failed=False, path="k")]
+    (tmp_path / "tables").mkdir()
+    write_rows(tmp_path / "tables" / "runs.csv", rows)
+    table = training_summary(load_runs(tmp_path / "tables" / "runs.csv")).set_index(["architecture", "inference"])
+    vec = table.loc[("VEC", "nn_plus")]
+    assert (vec["runs"], vec["converged"], vec["collapsed"], vec["budget"]) == (3, 2, 1, 0)
+    assert vec["median_epochs"] == 100.0
+    gap = table.loc[("GAP", "nn_plus")]
+    assert (gap["runs"], gap["converged"], gap["budget"], gap["diverged"]) == (3, 1, 1, 1)
+    total = table.loc[("all", "")]
+    assert (total["runs"], total["converged"]) == (7, 4)  # the kernel row is not a training run
+    assert main(["training", str(tmp_path), "--csv"]) == 0
+    assert "VEC,16,nn_plus,3,2,0,1,0" in capsys.readouterr().out

@@ -39,3 +39,45 @@ def load_runs(path: str | os.PathLike):
     if list(frame.columns) != list(RUN_COLUMNS):
         raise ValueError(f"{Path(path)}: columns are not symflow's RUN_COLUMNS")
     return frame
+
+
+SUMMARY_COLUMNS = ("architecture", "width", "inference", "runs", "converged", "budget", "collapsed", "diverged",
+                   "median_epochs", "median_steps", "median_wall_s", "total_wall_min")
+
+
+def training_summary(frame):
+    """One row per (architecture, width, recipe) of the finite-network runs (stage sgd), and a last
+    row 'all': how many ran, how many converged (reached the success threshold, not failed), how
+    many failed for each reason, median epochs, steps and wall time per run, and total wall time."""
+    import pandas as pd
+
+    sgd = frame[frame["stage"] == "sgd"]
+
+    def one(g, key):
+        return dict(
+            zip(("architecture", "width", "inference"), key),
+            runs=len(g),
+            converged=int((~g["failed"]).sum()),
+            **{kind: int((g["failure"] == kind).sum()) for kind in ("budget", "collapsed", "diverged")},
+            median_epochs=float(g["epochs"].median()),
+            median_steps=float(g["steps"].median()),
+            median_wall_s=float(g["wall_time_s"].median()),
+            total_wall_min=float(g["wall_time_s"].sum() / 60),
+        )
+
+    rows = [one(g, key) for key, g in sgd.groupby(["architecture", "width", "inference"], sort=True)]
+    if len(sgd):
+        rows.append(one(sgd, ("all", pd.NA, "")))
+    out = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
+    out["width"] = out["width"].astype("Int64")
+    return out
+
+
+def write_training_summary(runs_csv: str | os.PathLike, out_csv: str | os.PathLike):
+    """training_summary of a gathered runs.csv, written atomically; returns the table."""
+    from symflow.h5io import atomic_path
+
+    table = training_summary(load_runs(runs_csv))
+    with atomic_path(out_csv, suffix=".csv") as tmp:
+        table.to_csv(tmp, index=False, float_format="%.4g")
+    return table

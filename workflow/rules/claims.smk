@@ -37,6 +37,11 @@ rule list_failed_runs:
             caption="../report/failed_runs.rst",
             category="Failed runs",
         ),
+        summary=report(
+            "results/tables/training.csv",
+            caption="../report/training.rst",
+            category="Failed runs",
+        ),
     log:
         "logs/tables/failed_runs.log",
     benchmark:
