@@ -159,7 +159,8 @@ def test_sgd_rules_end_to_end_on_the_tiny_config(tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 
     diverged = _rows(tmp_path / run / "nn_plus/m40/s0/i0/metrics.csv")[0]
-    assert diverged["failed"] == "True" and "non-finite" in diverged["reason"], diverged
+    assert diverged["failed"] == "True" and diverged["failure"] == "diverged", diverged
+    assert "non-finite" in diverged["reason"] and diverged["selection"] == "val", diverged
     assert diverged["stage"] == "sgd" and diverged["inference"] == "nn_plus"
     member = _rows(tmp_path / run / "nn/m40/s0/i0/metrics.csv")[0]
     assert member["eta0"] == diverged["eta0"]  # one eta0 per (seed, member), shared by the recipes
