@@ -149,6 +149,24 @@ def test_fig3_o3pixel_improves_with_width(tmp_path):
           {"fig3": table(tmp_path, down, "b")}, {"fig3": table(tmp_path, one, "c")})
 
 
+def test_fig3_a_change_within_the_noise_of_single_runs_is_untestable_not_holds(tmp_path):
+    # 0.15 -> 0.14 -> 0.11: no step is significant for single runs (SINGLE_RUN_SD), so "improves
+    # monotonically" is neither supported nor refuted: untestable, saying why
+    flat = fig3_rows("o3_pixel", {16: 0.15, 32: 0.14, 64: 0.13})
+    row = verdict("fig3_o3pixel_improves_with_width", {"fig3": table(tmp_path, flat)})
+    assert row["verdict"] == "untestable" and row["reason"].startswith("within noise"), row["reason"]
+
+
+def test_a_single_finite_run_carries_the_spread_between_initialisations():
+    one_sgd = C.Cell(0.2, math.nan, 1, 0, finite=True)
+    one_kernel = C.Cell(0.2, math.nan, 1, 0, finite=False)
+    binomial = math.sqrt(0.2 * 0.8 / 1000)
+    assert one_kernel.se(1000) == pytest.approx(binomial)
+    assert one_sgd.se(1000) == pytest.approx(math.sqrt(binomial**2 + C.SINGLE_RUN_SD**2))
+    # with two or more runs their own spread is used
+    assert C.Cell(0.2, 0.01, 2, 0, finite=True).se(1000) == pytest.approx(math.sqrt(binomial**2 + 0.01**2 / 2))
+
+
 def test_fig3_o3pixel_below_vec_inf(tmp_path):
     kern = [run("VEC", "o3_pixel", "ntk", 0.6, m=500)]
     check("fig3_o3pixel_below_vec_inf", "fig3",
