@@ -624,13 +624,20 @@ def init_close(frame, params: dict, ctx: dict) -> Outcome:
     return _outcome(ok, parts, rows)
 
 
-def _kernel_curves(frame, min_points: int):
+def _kernel_curves(frame, min_points: int, min_span: float = 1.0):
+    """The kernel learning curves (test MSE against m) with at least min_points sizes; a run whose
+    sizes span less than min_span (largest m / smallest m) cannot show a power law: untestable."""
     rows = frame[frame["stage"] == "regression"]
     out = {}
     for key, group in rows.groupby(["architecture", "transform", "inference"], sort=False):
         pts = sorted((float(m[0]), c) for m, c in cells(group, ["m"], "mse").items() if _usable(c) and c.mean > 0)
         if len(pts) >= min_points:
             out[key] = pts
+    spans = [pts[-1][0] / pts[0][0] for pts in out.values()]
+    if spans and max(spans) < min_span:
+        sizes = sorted({int(m) for pts in out.values() for m, _ in pts})
+        raise Untestable(f"scale: the learning curves span m = {sizes[0]} to {sizes[-1]}, a factor of {max(spans):g}; "
+                         f"a power law needs at least a factor of {min_span:g} (the paper's span 320 to 45,000)")
     return rows, out
 
 
@@ -639,7 +646,7 @@ def power_law_fits(frame, params: dict, ctx: dict) -> Outcome:
     import numpy as np
 
     _need_rows(frame, "Fig. S6")
-    rows, curves = _kernel_curves(frame, int(params.get("min_points", 3)))
+    rows, curves = _kernel_curves(frame, int(params.get("min_points", 3)), float(params.get("min_span", 1.0)))
     if not curves:
         raise Untestable(f"scale: no kernel learning curve with {params.get('min_points', 3)} or more sizes")
     good, parts = 0, []
@@ -658,7 +665,7 @@ def power_law_fits(frame, params: dict, ctx: dict) -> Outcome:
 def exponent_chain(frame, params: dict, ctx: dict) -> Outcome:
     """Fig. S6: per (architecture, kernel), |MSE exponent| does not grow by more than slope_tol along `chain`."""
     _need_rows(frame, "Fig. S6")
-    rows, curves = _kernel_curves(frame, int(params.get("min_points", 2)))
+    rows, curves = _kernel_curves(frame, int(params.get("min_points", 2)), float(params.get("min_span", 1.0)))
     chain = list(params["chain"])
     ok, parts, tested = True, [], 0
     for arch, inf in dict.fromkeys((a, i) for a, _, i in curves):

@@ -286,8 +286,15 @@ def test_figS6_clean_power_laws(tmp_path):
           {"figS6": table(tmp_path, noisy, "b")}, {"figS6": table(tmp_path, short, "c")})
 
 
+def test_figS6_a_curve_over_a_short_range_of_m_is_untestable(tmp_path):
+    short = curve("VEC", "identity", "ntk", [50, 100, 250], lambda m: 2 * m**-0.3)  # a factor of 5 only
+    for claim in ("figS6_clean_power_laws", "figS6_exponents_follow_symmetry"):
+        row = verdict(claim, {"figS6": table(tmp_path, short)})
+        assert row["verdict"] == "untestable" and row["reason"].startswith("scale:"), row["reason"]
+
+
 def test_figS6_exponents_follow_symmetry(tmp_path):
-    ms = [50, 100, 250]
+    ms = [50, 100, 250, 500]
 
     def rows(s_rot):
         return curve("GAP", "identity", "ntk", ms, lambda m: m**-0.4) + curve("GAP", "o3_pixel", "ntk", ms, lambda m: m**-s_rot)
