@@ -27,9 +27,9 @@ CLAIMS_FILE = Path(__file__).resolve().parent / "claims.yaml"
 # The spread of a finite network's test accuracy between runs that differ only in their
 # initialisation (and batch order), used for a point with a single successful run, whose own
 # spread is unknown: the binomial error of the test set alone understates it. Measured on the
-# shipped sample at 8 x 8: VEC_16 NN+ at m = 250, six converged members, sd 0.023
-# (bench/ensemble_gap.py); VEC_32 / GAP_32 NN+ at m = 100, the four member pairs of the default
-# run's Fig. S1, pooled sd 0.014. Kernel regression is deterministic given tau: no such term.
+# shipped sample at 8 x 8 (bench/ensemble_gap.py): VEC_32 NN+ at m = 250, eight converged
+# members, sd 0.021; VEC_16 NN+ at m = 250, six, sd 0.023; VEC_32 / GAP_32 NN+ at m = 100, the
+# four member pairs of the default run's Fig. S1, pooled sd 0.014. Kernel regression is deterministic given tau: no such term.
 SINGLE_RUN_SD = 0.02
 VERDICTS = ("holds", "fails", "untestable")
 CLAIM_COLUMNS = (
