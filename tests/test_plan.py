@@ -105,6 +105,10 @@ def test_paper_config_is_valid_and_planned():
     cfg = config_of(PAPER)
     assert cfg["data"]["n_train"] == 45000 and cfg["data"]["resolution"] == 32
     assert cfg["sgd"]["max_steps"] == 1_000_000 and cfg["resources"]["gpu"] == 1
+    # the paper's protocol: best test accuracy along training, both recipes on every architecture
+    # (config.yaml's recipe_architectures must not leak into the merged paper config)
+    assert cfg["sgd"]["selection"] == "test"
+    assert len(costs.fig2_trained(cfg["experiments"]["fig2"])) == 2 * 6
     with open(PAPER) as fh:
         raw = yaml.safe_load(fh)
     assert raw["sgd"]["widths"] == {"FCN": 1024, "LCN": 32, "VEC": 128, "GAP": 128, "LAP4": 128, "LAP8": 128}
