@@ -486,13 +486,12 @@ def _sgd_rate(config: dict, local: bool) -> float:
 def sgd_cost(config: dict, arch: str, width: int, m: int) -> Cost:
     """A run to its budget (sgd.max_steps and sgd.max_epochs; an upper bound: runs stop early
     at 100% training accuracy)."""
+    from symflow.train import step_budget
     s, d = config["sgd"], config["data"]
     net = network_size(config, arch, width)
     m = int(m)
     batch = min(s["batch_size"], m)
-    steps = s["max_steps"]
-    if s.get("max_epochs") is not None:
-        steps = max(1, min(steps, math.ceil(float(s["max_epochs"]) * (m // batch) - 1e-9)))
+    steps = step_budget(m, s["batch_size"], s["max_steps"], s.get("max_epochs"))
     evals = steps // s["eval_every"] + 1
     rate = _sgd_rate(config, net["local"])
     step_s = 3 * batch * net["gflop"] * 1e9 / rate

@@ -115,11 +115,8 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.selection must be one of {SELECTIONS}, got {self.selection!r}")
 
     def step_budget(self, m: int) -> int:
-        """The step cap of a run on m examples: min(max_steps, ceil(max_epochs x steps per epoch))."""
-        if self.max_epochs is None:
-            return int(self.max_steps)
-        spe = batch_plan(m, self.batch_size)[1]
-        return max(1, min(int(self.max_steps), int(math.ceil(float(self.max_epochs) * spe - 1e-9))))
+        """The step cap of a run on m examples (:func:`step_budget`)."""
+        return step_budget(m, self.batch_size, self.max_steps, self.max_epochs)
 
     @classmethod
     def from_sgd_section(cls, sgd: Mapping[str, Any], recipe: str, **overrides: Any) -> "TrainConfig":
@@ -299,6 +296,15 @@ def batch_plan(m: int, batch_size: int) -> tuple[int, int]:
     """(effective batch size, steps per epoch): batches of min(batch_size, m), remainder dropped."""
     b = min(int(batch_size), int(m))
     return b, int(m) // b
+
+
+def step_budget(m: int, batch_size: int, max_steps: int, max_epochs: float | None) -> int:
+    """The step cap of a run on m examples: min(max_steps, ceil(max_epochs x steps per epoch));
+    max_steps alone when max_epochs is None."""
+    if max_epochs is None:
+        return int(max_steps)
+    spe = batch_plan(m, batch_size)[1]
+    return max(1, min(int(max_steps), int(math.ceil(float(max_epochs) * spe - 1e-9))))
 
 
 def _ordered_step(state, perm, loss_sum, first_bad, x_train, y_train, key, batch_size: int, steps_per_epoch: int):
