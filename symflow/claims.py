@@ -384,6 +384,39 @@ def compare_inference(frame, params: dict, ctx: dict) -> Outcome:
     return _outcome(ok, parts, rows)
 
 
+def _trend(seq, sign: int, step_tol, overall_tol) -> tuple[str, list[str], str]:
+    """One series' verdict on a monotone trend. seq: [(x, Cell)] sorted by x; sign +1 for
+    increasing; step_tol(c0, c1) and overall_tol(first, last) the noise allowed.
+
+    Returns (verdict, against, flat): "against" if a step, or the change from first to last,
+    goes significantly against the direction; "holds" if the change from first to last exceeds
+    its tolerance; otherwise "flat" (within noise; a zero tolerance is never flat: a change
+    that is not in the direction is against it)."""
+    against = [f"{x0:g}->{x1:g} {c1.mean - c0.mean:+.3f}" for (x0, c0), (x1, c1) in zip(seq, seq[1:])
+               if sign * (c1.mean - c0.mean) < -step_tol(c0, c1)]
+    (x0, first), (x1, last) = seq[0], seq[-1]
+    change, tol = last.mean - first.mean, overall_tol(first, last)
+    if sign * change > tol and not against:
+        return "holds", [], ""
+    if against or sign * change < -tol or tol <= 0:
+        return "against", against or ["no overall change"], ""
+    return "flat", [], f"{x0:g}->{x1:g} {change:+.3f} (tol {tol:.3f})"
+
+
+def _trend_outcome(series: list[tuple[str, str, list[str], str]], what: str):
+    """(ok, parts) of a trend claim over series (label and values text, verdict, against, flat):
+    it fails if any series goes against it, holds if every series holds, and is untestable
+    (within noise) otherwise."""
+    parts = [text + (f" [against: {'; '.join(against)}]" if verdict == "against" else "")
+             for text, verdict, against, _ in series]
+    verdicts = {verdict for _, verdict, _, _ in series}
+    if "flat" in verdicts and "against" not in verdicts:
+        flat = [f"{text.split(':')[0]}: {f}" for text, verdict, _, f in series if verdict == "flat"]
+        raise Untestable(f"within noise: the change {what} is below the tolerance (" + "; ".join(flat) + "): "
+                         + "; ".join(parts))
+    return "against" not in verdicts, parts
+
+
 def monotone_in_width(frame, params: dict, ctx: dict) -> Outcome:
     """Per recipe, the finite network's accuracy is monotone (direction) in the width, within the tolerance."""
     _need_rows(frame, "the figure")
@@ -392,27 +425,18 @@ def monotone_in_width(frame, params: dict, ctx: dict) -> Outcome:
                 & rows["inference"].isin(params["recipes"])]
     _need_rows(rows, f"{params['architecture']}_n on {params['transform']}")
     sign = 1 if params["direction"] == "increasing" else -1
-    n_test, ok, parts, tested, flat = ctx.get("n_test"), True, [], 0, []
-    z, abs_tol = params.get("z", 2.0), params.get("abs_tol", 0.0)
+    n_test, z, abs_tol = ctx.get("n_test"), params.get("z", 2.0), params.get("abs_tol", 0.0)
+    tol = lambda c0, c1: tolerance(c0, c1, n_test, z, abs_tol)  # noqa: E731
+    series = []
     for recipe in params["recipes"]:
         by = cells(rows[rows["inference"] == recipe], ["width"])
         seq = sorted((int(w[0]), c) for w, c in by.items() if _usable(c))
-        if len(seq) < 2:
-            continue
-        tested += 1
-        bad = [f"{w0}->{w1} {c1.mean - c0.mean:+.3f}" for (w0, c0), (w1, c1) in zip(seq, seq[1:])
-               if sign * (c1.mean - c0.mean) < -tolerance(c0, c1, n_test, z, abs_tol)]
-        (w0, first), (w1, last) = seq[0], seq[-1]
-        change, tol = last.mean - first.mean, tolerance(first, last, n_test, z, abs_tol)
-        if not bad and sign * change <= tol:  # no step against it, but no significant change either
-            flat.append(f"{recipe}: n={w0}->{w1} {change:+.3f} (tol {tol:.3f})")
-        ok &= not bad
-        parts.append(f"{recipe}: " + ", ".join(f"n={w} {c.text()}" for w, c in seq) + (f" [against: {'; '.join(bad)}]" if bad else ""))
-    if tested == 0:
+        if len(seq) >= 2:
+            text = f"{recipe}: " + ", ".join(f"n={w} {c.text()}" for w, c in seq)
+            series.append((text, *_trend(seq, sign, tol, tol)))
+    if not series:
         raise Untestable("missing runs or too few successful runs: fewer than two widths with a successful run")
-    if ok and flat:
-        raise Untestable("within noise: the change from the smallest to the largest width is below the tolerance ("
-                         + "; ".join(flat) + "): " + "; ".join(parts))
+    ok, parts = _trend_outcome(series, "from the smallest to the largest width")
     return _outcome(ok, parts, rows)
 
 
@@ -564,39 +588,25 @@ def monotone_path(frame, params: dict, ctx: dict) -> Outcome:
     rows["failed"] = ~(rows[value].notna() & (rows.get("members_used", 1) > 0))
     rows["stage"] = "ensemble"  # finite networks: a single ensemble per point gets SINGLE_RUN_SD
     sign = 1 if params["direction"] == "increasing" else -1
-    n_test = ctx.get("n_test") if params.get("kind") == "accuracy" else None
-    ok, parts, tested, flat = True, [], 0, []
+    accuracy = params.get("kind") == "accuracy"
+    n_test, z, abs_tol = (ctx.get("n_test") if accuracy else None), params.get("z", 2.0), params.get("abs_tol", 0.0)
+    series = []
     for key, group in rows.groupby(other, sort=True):
         by = cells(group, [along], value)
         seq = sorted((float(a[0]), c) for a, c in by.items() if _usable(c))
         if len(seq) < 2:
             continue
-        tested += 1
-        vals = [c.mean for _, c in seq]
-        if params.get("kind") == "accuracy":
-            tols = [tolerance(c0, c1, n_test, params.get("z", 2.0), params.get("abs_tol", 0.0))
-                    for (_, c0), (_, c1) in zip(seq, seq[1:])]
-        else:
-            tols = [float(params.get("rel_tol", 0.0)) * (max(vals) - min(vals))] * (len(seq) - 1)
-        bad = [f"{a0:g}->{a1:g}" for ((a0, c0), (a1, c1)), tol in zip(zip(seq, seq[1:]), tols)
-               if sign * (c1.mean - c0.mean) < -tol]
-        if params.get("kind") == "accuracy":
-            overall_tol = tolerance(seq[0][1], seq[-1][1], n_test, params.get("z", 2.0), params.get("abs_tol", 0.0))
-        else:
-            overall_tol = 0.0
-        overall = sign * (vals[-1] - vals[0]) > overall_tol
-        if not bad and not overall and sign * (vals[-1] - vals[0]) > -overall_tol and overall_tol > 0:
-            flat.append(f"{other}={key:g}: {along}={seq[0][0]:g}->{seq[-1][0]:g} {vals[-1] - vals[0]:+.3f} "
-                        f"(tol {overall_tol:.3f})")
-        good = not bad and overall
-        ok &= good
-        parts.append(f"{other}={key:g}: " + ", ".join(f"{along}={a:g} {c.mean:.4g}" for a, c in seq)
-                     + ("" if good else f" [against: {'; '.join(bad) or 'no overall change'}]"))
-    if tested == 0:
+        if accuracy:
+            step_tol = overall_tol = lambda c0, c1: tolerance(c0, c1, n_test, z, abs_tol)  # noqa: E731
+        else:  # S-Dist: steps may go back by rel_tol of the range; the overall change must be in the direction
+            spread = max(c.mean for _, c in seq) - min(c.mean for _, c in seq)
+            step_tol = lambda c0, c1, d=float(params.get("rel_tol", 0.0)) * spread: d  # noqa: E731
+            overall_tol = lambda c0, c1: 0.0  # noqa: E731
+        text = f"{other}={key:g}: " + ", ".join(f"{along}={a:g} {c.mean:.4g}" for a, c in seq)
+        series.append((text, *_trend(seq, sign, step_tol, overall_tol)))
+    if not series:
         raise Untestable(f"missing runs or too few successful runs: fewer than two values of {along} at any {other}")
-    if flat and len(flat) == tested:
-        raise Untestable("within noise: the change along the path is below the tolerance (" + "; ".join(flat) + "): "
-                         + "; ".join(parts))
+    ok, parts = _trend_outcome(series, "along the path")
     return Outcome(ok, "; ".join(parts), int((~rows["failed"]).sum()), int(rows["failed"].sum()), _figS1_scale(rows))
 
 

@@ -157,6 +157,17 @@ def test_fig3_a_change_within_the_noise_of_single_runs_is_untestable_not_holds(t
     assert row["verdict"] == "untestable" and row["reason"].startswith("within noise"), row["reason"]
 
 
+def test_a_trend_holds_only_where_every_series_shows_it(tmp_path):
+    # nn rises far beyond the noise, nn_plus stays within it: untestable, not holds; a series
+    # that goes against the trend makes the claim fail whatever the other does
+    up = fig3_rows("o3_pixel", {16: 0.2, 32: 0.3, 64: 0.4})
+    flat = fig3_rows("o3_pixel", {16: 0.20, 32: 0.21, 64: 0.22}, recipe="nn_plus")
+    down = fig3_rows("o3_pixel", {16: 0.40, 32: 0.30, 64: 0.20}, recipe="nn_plus")
+    row = verdict("fig3_o3pixel_improves_with_width", {"fig3": table(tmp_path, up + flat, "a")})
+    assert row["verdict"] == "untestable" and "nn_plus: 16->64" in row["reason"], row["reason"]
+    assert verdict("fig3_o3pixel_improves_with_width", {"fig3": table(tmp_path, up + down, "b")})["verdict"] == "fails"
+
+
 def test_a_single_finite_run_carries_the_spread_between_initialisations():
     one_sgd = C.Cell(0.2, math.nan, 1, 0, finite=True)
     one_kernel = C.Cell(0.2, math.nan, 1, 0, finite=False)
