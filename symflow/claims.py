@@ -584,8 +584,10 @@ def monotone_path(frame, params: dict, ctx: dict) -> Outcome:
     _need_rows(frame, "Fig. S1")
     value, along = params["value"], params["along"]
     other = "width" if along == "t" else "t"
-    rows = frame.copy()
-    rows["failed"] = ~(rows[value].notna() & (rows.get("members_used", 1) > 0))
+    from symflow.ensemble import ensemble_runs
+
+    rows = ensemble_runs(frame)  # an ensemble with no successful member is failed, never a data point
+    rows["failed"] = rows["failed"] | rows[value].isna()
     rows["stage"] = "ensemble"  # finite networks: a single ensemble per point gets SINGLE_RUN_SD
     sign = 1 if params["direction"] == "increasing" else -1
     accuracy = params.get("kind") == "accuracy"

@@ -241,3 +241,22 @@ def sdist_table(sdist_files: Sequence[str | os.PathLike], out_path: str | os.Pat
     with atomic_path(out_path, suffix=".csv") as tmp:
         table.to_csv(tmp, index=False)
     return len(table)
+
+
+def ensemble_runs(table):
+    """Fig. S1's S-Dist table (:func:`sdist_table`) with each ensemble's members counted: runs
+    (members), ok (successful members), failed (no member succeeded: its mean is of failed runs,
+    never a data point) and failure ('members' where none did). Used by the figure and the claims."""
+    import pandas as pd
+
+    runs = pd.to_numeric(table["ensemble"], errors="coerce").fillna(0).astype(int)
+    if "failed_members" in table:
+        ok = runs - pd.to_numeric(table["failed_members"], errors="coerce").fillna(0).astype(int)
+    else:
+        ok = pd.to_numeric(table.get("members_used", runs), errors="coerce").fillna(0).astype(int)
+    if "failed" in table:
+        ok = ok.where(~table["failed"].astype(str).str.lower().eq("true"), 0)
+    failed = ok <= 0
+    kind = table["failure"].fillna("").astype(str) if "failure" in table else pd.Series("", index=table.index)
+    return table.assign(runs=runs, ok=ok.clip(lower=0), failed=failed,
+                        failure=np.where(failed, kind.where(kind != "", "members"), ""))

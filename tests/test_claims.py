@@ -276,6 +276,15 @@ def test_figS1(claim_id, column, along, direction):
           {"figS1": s1(dict(zip(xs, good)), along, column=column, members=0)})  # no successful member: failed
 
 
+def test_figS1_an_ensemble_of_failed_members_is_not_a_data_point():
+    # run_average_ensemble averages every member when none succeeded (members_used = all):
+    # the S-Dist table says so in failed_members, and the claim must not count that mean
+    table = s1({0.0: 0.7, 0.5: 0.6, 1.0: 0.4}).assign(failed_members=2)
+    row = verdict("figS1_accuracy_falls_with_t", {"figS1": table})
+    assert row["verdict"] == "untestable" and "too few successful runs" in row["reason"], row["reason"]
+    assert verdict("figS1_accuracy_falls_with_t", {"figS1": table.assign(failed_members=0)})["verdict"] == "holds"
+
+
 # -- Figs. S5 and S6 ------------------------------------------------------------------
 
 

@@ -10,30 +10,12 @@ ensemble with no successful member (a `failed` column True, or `failed_members` 
 
 from __future__ import annotations
 
+from symflow.ensemble import ensemble_runs
 from symflow.figures.style import LABEL_OFFSETS, count_note, make_room, mark_counts, save, setup, summarize
 
 PANELS = (("accuracy", "ensemble test accuracy"),
           ("sdist_gap", "S-Dist(VEC$_n^{\\tau_t}$, GAP$_n$)"),
           ("sdist_vec_inf", "S-Dist(VEC$_n^{\\tau_t}$, VEC$_\\infty$)"))
-
-
-def ensemble_runs(table):
-    """The table with each ensemble's members counted: runs (members), ok (successful members),
-    failed (no member succeeded) and failure ('members' where none did)."""
-    import numpy as np
-    import pandas as pd
-
-    runs = pd.to_numeric(table["ensemble"], errors="coerce").fillna(0).astype(int)
-    if "failed_members" in table:
-        ok = runs - pd.to_numeric(table["failed_members"], errors="coerce").fillna(0).astype(int)
-    else:
-        ok = pd.to_numeric(table.get("members_used", runs), errors="coerce").fillna(0).astype(int)
-    if "failed" in table:
-        ok = ok.where(~table["failed"].astype(str).str.lower().eq("true"), 0)
-    failed = ok <= 0
-    kind = table["failure"].fillna("").astype(str) if "failure" in table else pd.Series("", index=table.index)
-    return table.assign(runs=runs, ok=ok.clip(lower=0), failed=failed,
-                        failure=np.where(failed, kind.where(kind != "", "members"), ""))
 
 
 def point_stats(table, value):
