@@ -13,7 +13,7 @@ from symflow.groups import IDENTITY, GROUPS, canonical_seed, parse_spec, spec_id
 from symflow.plan import fig2_trained, flip_point
 
 # one line on stderr and exit status 2 for a bad config; defaults filled in
-config = validate_or_exit(config, REPO / "workflow" / "schemas" / "config.schema.yaml")
+config = validate_or_exit(config)
 
 DATA = config["data"]
 DATASET = dataset_id(DATA)
