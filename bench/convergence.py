@@ -10,7 +10,7 @@ accuracy at the best-validation step and the best test accuracy along training, 
 failure kind if any, and seconds per step (wall, one XLA thread).
 
     PYTHONPATH=$PWD .venv/bin/python bench/convergence.py \\
-        results/data/cifar10-sample-r8-n3500.250.1000-k0/identity/s0.h5 \\
+        results/data/cifar10-sample.0e454ec3-r8-n3500.250.1000-split0/identity/s0.h5 \\
         --run VEC:16:nn:250 GAP:16:nn_plus:250 --max-steps 4000 --eval-every 100
 
 Each --run is ARCH:WIDTH:RECIPE:M. Output: one line per run as it ends, then a

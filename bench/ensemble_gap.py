@@ -15,7 +15,7 @@ sqrt(k), which no training budget does. Compare with the NTK accuracy of the sam
 (results/regression/.../ntk.csv of a workflow run).
 
     PYTHONPATH=$PWD .venv/bin/python bench/ensemble_gap.py \\
-        results/data/cifar10-sample-r8-n3500.250.1000-k0/identity/s0.h5 --arch VEC --width 16 \\
+        results/data/cifar10-sample.0e454ec3-r8-n3500.250.1000-split0/identity/s0.h5 --arch VEC --width 16 \\
         --recipe nn_plus --m 250 --members 8
 """
 

@@ -52,18 +52,18 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from symflow.configuration import ConfigError, dataset_id, validate
+    from symflow.configuration import ConfigError, validate
+    from symflow.data import DataError
+    from symflow.jobs import Jobs
 
     paths = args.config or ["config.yaml"]
     try:
         cfg = validate(_load_configs(paths))
-    except ConfigError as exc:
+        dataset = Jobs(cfg).dataset
+    except (ConfigError, DataError, OSError, ValueError) as exc:
         print(f"config error: {exc}", file=sys.stderr)
         return 2
-    except (OSError, ValueError) as exc:
-        print(f"config error: {exc}", file=sys.stderr)
-        return 2
-    print(f"ok: {', '.join(paths)} (dataset {dataset_id(cfg['data'])})")
+    print(f"ok: {', '.join(paths)} (dataset {dataset})")
     return 0
 
 
@@ -107,17 +107,20 @@ def cmd_verify_cache(args: argparse.Namespace) -> int:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     """Jobs, compute hours and disk of the default target, before anything runs (symflow.plan)."""
-    from symflow.configuration import ConfigError, dataset_id, validate
+    from symflow.configuration import ConfigError, validate
+    from symflow.data import DataError
+    from symflow.jobs import Jobs
     from symflow.plan import format_plan, plan
 
     # as Snakemake reads them: the Snakefile's config.yaml, then each --configfile over it
     paths = ([] if args.no_default else ["config.yaml"]) + (args.configfile or [])
     try:
         cfg = validate(_load_configs(paths))
-    except (ConfigError, OSError, ValueError) as exc:
+        dataset = Jobs(cfg).dataset
+    except (ConfigError, DataError, OSError, ValueError) as exc:
         print(f"config error: {exc}", file=sys.stderr)
         return 2
-    print(f"plan of the default target for {' + '.join(paths)} (dataset {dataset_id(cfg['data'])}), from scratch:")
+    print(f"plan of the default target for {' + '.join(paths)} (dataset {dataset}), from scratch:")
     print(format_plan(plan(cfg), rules=not args.stages))
     return 0
 

@@ -282,34 +282,43 @@ def validate_or_exit(config: dict, schema_path: str | Path | None = None) -> dic
         raise SystemExit(2) from None
 
 
-def dataset_id(data: dict) -> str:
+def dataset_id(data: dict, digest: str) -> str:
     """The name of a data configuration, in every path that depends on it.
 
     It spells out everything that determines the data stage's output except the
-    transform and seed (which have their own path parts): e.g.
-    ``cifar10-sample-r8-n3500.500.1000-k0``. With ``flip`` true (Fig. 4's last point)
-    the training split also holds its n_train left-right mirror images, and the name
-    ends in ``-flip``.
+    transform and seed (which have their own path parts): the source and its identity
+    (`digest`, ``symflow.data.source_digest``: a short digest of the folder's SHA256SUMS,
+    or of the official archive's MD5, so data from two folders never share a path), the
+    resolution, the train/val/test sizes and the split seed, e.g.
+    ``cifar10-sample.1a2b3c4d-r8-n3500.500.1000-split0``. With ``flip`` true (Fig. 4's last
+    point) the training split also holds its n_train left-right mirror images, and the
+    name ends in ``-flip``.
     """
+    if not re.fullmatch(r"[0-9a-f]{8}", digest or ""):
+        raise ValueError(f"a source digest is 8 hex digits, got {digest!r}")
     return (
-        f"cifar10-{data['source']}-r{data['resolution']}-"
-        f"n{data['n_train']}.{data['n_val']}.{data['n_test']}-k{data['split_seed']}"
+        f"cifar10-{data['source']}.{digest}-r{data['resolution']}-"
+        f"n{data['n_train']}.{data['n_val']}.{data['n_test']}-split{data['split_seed']}"
         + ("-flip" if data.get("flip") else "")
     )
 
 
 DATASET_ID = re.compile(
-    r"cifar10-(?P<source>sample|official)-r(?P<resolution>\d+)-"
-    r"n(?P<n_train>\d+)\.(?P<n_val>\d+)\.(?P<n_test>\d+)-k(?P<split_seed>\d+)(?P<flip>-flip)?"
+    r"cifar10-(?P<source>sample|official)\.(?P<digest>[0-9a-f]{8})-r(?P<resolution>\d+)-"
+    r"n(?P<n_train>\d+)\.(?P<n_val>\d+)\.(?P<n_test>\d+)-split(?P<split_seed>\d+)(?P<flip>-flip)?"
 )
 
 
 def parse_dataset_id(name: str) -> dict:
-    """The inverse of :func:`dataset_id`: the data settings a dataset name stands for."""
+    """The inverse of :func:`dataset_id`: the data settings a dataset name stands for (and
+    `digest`, the source's identity)."""
     match = DATASET_ID.fullmatch(name)
     if not match:
-        raise ValueError(f"{name!r} is not a dataset name such as cifar10-sample-r8-n3500.500.1000-k0")
+        raise ValueError(
+            f"{name!r} is not a dataset name such as cifar10-sample.1a2b3c4d-r8-n3500.500.1000-split0"
+        )
     out: dict = {
-        k: (v if k == "source" else bool(v) if k == "flip" else int(v)) for k, v in match.groupdict().items()
+        k: (v if k in ("source", "digest") else bool(v) if k == "flip" else int(v))
+        for k, v in match.groupdict().items()
     }
     return out

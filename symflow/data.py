@@ -65,6 +65,24 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+DIGEST_CHARS = 8  # hex digits of a source's identity in dataset names
+
+
+def source_digest(data: dict) -> str:
+    """The identity of a config's data source, for its dataset name: the first hex digits of
+    the SHA-256 of the folder's SHA256SUMS (the shipped sample, or a user's folder), or of the
+    official archive's published MD5 (its extraction checks it)."""
+    if data["source"] == "official":
+        return ARCHIVE_MD5[:DIGEST_CHARS]
+    sums = Path(data["sample_dir"]) / "SHA256SUMS"
+    if not sums.is_file():
+        raise DataError(
+            f"data.sample_dir: {sums} is missing; a CIFAR-10 folder in the python format needs its "
+            "SHA256SUMS (see data/cifar-10-sample/README.md)"
+        )
+    return sha256_file(sums)[:DIGEST_CHARS]
+
+
 def md5_file(path: Path, chunk: int = 1 << 20) -> str:
     digest = hashlib.md5()
     with open(path, "rb") as fh:
@@ -325,6 +343,7 @@ def prepare_dataset(
     transform: str,
     seed: int,
     flip: bool = False,
+    digest: str | None = None,
 ) -> None:
     """The data stage: one HDF5 file per (dataset, transform, seed), written atomically.
 
@@ -336,6 +355,11 @@ def prepare_dataset(
 
     spec = parse_spec(transform)
     data = load_cifar10(source_dir)
+    if digest is not None and source != "official" and not data.checksum.startswith(digest):
+        raise DataError(
+            f"{source_dir}: its SHA256SUMS digests to {data.checksum[:DIGEST_CHARS]}, not {digest} as the "
+            "dataset name says; the folder changed since the workflow was planned"
+        )
     splits = prepare_splits(data, n_train, n_val, n_test, resolution, split_seed)
     if flip:
         splits = add_flips(splits)

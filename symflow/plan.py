@@ -33,56 +33,86 @@ import functools
 import math
 from dataclasses import dataclass, field
 
-# -- measured and assumed throughputs -------------------------------------------------------
+# -- measured and assumed rates: one table, each entry says where it comes from ---------------
 
-# Kernel engine on CPU, one job: flops_per_pair x engine_pairs_per_s over the 18 rows of
-# bench/results/kernel_bench.csv (6 architectures x 8/16/32 px) spans 2.5-8.1 GFLOP/s,
-# median 4.4; the runtime limit uses the median and a margin (RUNTIME_MARGIN).
-CPU_KERNEL_GFLOPS = 4.4
-# neural-tangents (kernels.backend: nt, and plug-ins the engine declines) against the engine,
-# same CSV, column `ratio`: 2.8-6.3x where both carry the same state (FCN, VEC, LCN), 34-45x for
-# GAP, 37-1774x for LAP (there nt carries every pixel pair, the engine only the pooled offsets:
-# counted in _nt_entries, the rest of the gap is this factor).
-NT_SLOWDOWN_SAME_STATE = 6.0
-NT_SLOWDOWN_PIXEL_PAIRS = 45.0
-# Assumed GPU (an H200 was measured later, bench/README.md "On a GPU"; the A100 figures are
-# kept as the conservative default): NVIDIA A100 40 GB, FP32 (non-tensor-core) peak and HBM
-# bandwidth from its datasheet; the engine is assumed to reach the same fraction of its
-# roofline as on CPU (bench CSV column engine_fraction_of_limit: 0.11-0.62, median 0.30).
-GPU_PEAK_GFLOPS = 19_500.0
-GPU_BANDWIDTH_GBS = 1_555.0
-GPU_KERNEL_EFFICIENCY = 0.30
 
-# SGD on CPU, one 1-thread job, sustained GFLOP/s of a training step (bench/README.md,
-# "Sizing the default step caps": conv width 32 at 8x8 ~60 ms/step = ~17 GFLOP/s; LCN-8
-# ~125 ms/step = ~0.5 GFLOP/s: locally connected layers run as patches + einsum).
-CPU_SGD_GFLOPS = 15.0
-CPU_SGD_GFLOPS_LOCAL = 0.5
-# Assumed GPU SGD: 10 TFLOP/s sustained for conv/dense layers at batch 40 (about half an
-# A100's TF32 tensor-core rate after XLA's overheads), 10x less for locally connected layers,
-# and at least GPU_STEP_FLOOR_S per step (kernel launches of ~50 layers forward and backward).
-GPU_SGD_GFLOPS = 10_000.0
-GPU_SGD_GFLOPS_LOCAL = 1_000.0
-GPU_STEP_FLOOR_S = 0.002
+@dataclass(frozen=True)
+class Rate:
+    """A number the plan's costs are made of, with where it was measured (the command, the
+    machine, the date) or, for an assumption, why."""
 
-# Kernel regression: numpy eigh (LAPACK syevd, float64), counted as 10 m^3 flop: measured
-# 22.7-25.4 GFLOP/s per thread (CPU time) at m = 1000 and 2000 on the development machine.
-CPU_EIGH_GFLOPS = 20.0
+    name: str
+    value: float
+    unit: str
+    source: str
 
-# Every job: process start-up (JAX, neural-tangents imports; bench/README.md: ~5 s) and slack.
-JOB_OVERHEAD_S = 20.0
-# Runtime limits: RUNTIME_MARGIN x the estimate + RUNTIME_FLOOR_MIN minutes, x attempt.
+
+DEV = "the 2-core development machine (2 vCPU, 24 GB)"
+RATES: dict[str, Rate] = {
+    r.name: r
+    for r in [
+        Rate("cpu_kernel_gflops", 4.4, "GFLOP/s per 1-thread job",
+             f"kernel engine, median over 6 architectures x 8/16/32 px (2.5-8.1): bench/kernel_bench.py on {DEV}, "
+             "bench/results/kernel_bench.csv"),
+        Rate("nt_slowdown_same_state", 6.0, "x the engine",
+             "neural-tangents where it carries the engine's state (FCN, VEC, LCN: 2.8-6.3x), same CSV, column ratio"),
+        Rate("nt_slowdown_pixel_pairs", 45.0, "x the engine per entry",
+             "neural-tangents where it carries every pixel pair (GAP 34-45x, LAP more), same CSV"),
+        Rate("gpu_peak_gflops", 19_500.0, "GFLOP/s", "assumed: NVIDIA A100 40 GB FP32 (non-tensor-core) datasheet peak"),
+        Rate("gpu_bandwidth_gbs", 1_555.0, "GB/s", "assumed: NVIDIA A100 40 GB HBM datasheet bandwidth"),
+        Rate("gpu_kernel_efficiency", 0.30, "of the roofline",
+             "assumed: the engine's median fraction of its CPU roofline (kernel_bench.csv, 0.11-0.62); an H200 "
+             "measured GAP at 32 x 32 at 0.31 of its bandwidth limit (bench/README.md, On a GPU)"),
+        Rate("cpu_sgd_gflops", 15.0, "GFLOP/s per 1-thread job",
+             f"conv width 32 at 8 x 8, ~60 ms a step of batch 40: bench/train_bench.py on {DEV} (bench/README.md)"),
+        Rate("cpu_sgd_gflops_local", 0.5, "GFLOP/s per 1-thread job",
+             f"LCN_8 at 8 x 8, ~125 ms a step (patches + einsum): bench/train_bench.py on {DEV}"),
+        Rate("gpu_sgd_gflops", 10_000.0, "GFLOP/s",
+             "assumed: half an A100's TF32 tensor-core rate after XLA's overheads (an H200 measured ~125 TFLOP/s "
+             "on wide networks, bench/README.md)"),
+        Rate("gpu_sgd_gflops_local", 1_000.0, "GFLOP/s", "assumed: 10x less than conv layers, as on CPU and more"),
+        Rate("gpu_step_floor_s", 0.002, "s per step", "assumed: kernel launches of ~50 layers forward and backward"),
+        Rate("sgd_epochs_to_fit", 400.0, "epochs",
+             "expected epochs to 100% train accuracy (a run stops there; the budget bounds the runtime limit): "
+             f"median 222 over the 64 runs of the default make run, GAP_32 1,350 (results/tables/training.csv, {DEV}, "
+             "2026-12-01); 400 makes the default's SGD CPU-hours match that run's benchmark files (bench/plan_vs_run.py)"),
+        Rate("cpu_eigh_gflops", 20.0, "GFLOP/s per thread",
+             f"numpy eigh (LAPACK syevd, float64) counted as 10 m^3 flop: 22.7-25.4 at m = 1000, 2000 on {DEV}"),
+        Rate("job_start_s", 6.0, "CPU seconds",
+             "a job's process start-up (python, jax, neural-tangents imports) and its small reads and writes: "
+             "median cpu_time of the table and figure jobs in the benchmark files of a default make run "
+             f"({DEV}, 2026-12-01; bench/plan_vs_run.py)"),
+        Rate("data_mb_per_s", 20.0, "MB/s", "standardise, downsample and tau of the source pool, one core"),
+        Rate("base_mem_mb", 1500.0, "MB",
+             "a JAX process before it holds data: RSS after importing jax + nt ~0.6 GB, with XLA's compilation "
+             "buffers 1-1.5 GB (max_rss of the benchmark files)"),
+    ]
+}
+
+CPU_KERNEL_GFLOPS = RATES["cpu_kernel_gflops"].value
+NT_SLOWDOWN_SAME_STATE = RATES["nt_slowdown_same_state"].value
+NT_SLOWDOWN_PIXEL_PAIRS = RATES["nt_slowdown_pixel_pairs"].value
+GPU_PEAK_GFLOPS = RATES["gpu_peak_gflops"].value
+GPU_BANDWIDTH_GBS = RATES["gpu_bandwidth_gbs"].value
+GPU_KERNEL_EFFICIENCY = RATES["gpu_kernel_efficiency"].value
+CPU_SGD_GFLOPS = RATES["cpu_sgd_gflops"].value
+CPU_SGD_GFLOPS_LOCAL = RATES["cpu_sgd_gflops_local"].value
+GPU_SGD_GFLOPS = RATES["gpu_sgd_gflops"].value
+GPU_SGD_GFLOPS_LOCAL = RATES["gpu_sgd_gflops_local"].value
+GPU_STEP_FLOOR_S = RATES["gpu_step_floor_s"].value
+SGD_EPOCHS_TO_FIT = RATES["sgd_epochs_to_fit"].value
+CPU_EIGH_GFLOPS = RATES["cpu_eigh_gflops"].value
+JOB_START_S = RATES["job_start_s"].value
+BASE_MEM_MB = int(RATES["base_mem_mb"].value)
+# Runtime limits (not rates): RUNTIME_MARGIN x the bound + RUNTIME_FLOOR_MIN minutes, x attempt.
 RUNTIME_MARGIN = 3.0
 RUNTIME_FLOOR_MIN = 10
-# Memory: a JAX process before it holds data (measured RSS after importing jax + nt ~0.6 GB;
-# with XLA's compilation buffers 1-1.5 GB).
-BASE_MEM_MB = 1500
 
 IMAGE_CHANNELS = 3
 NUM_CLASSES = 10
 
 
-# -- jobs: what the default target asks for ----------------------------------------------------
+# -- jobs: what the default target asks for (enumerated by symflow.jobs) ----------------------
 
 STAGES: dict[str, tuple[str, ...]] = {
     "data": ("download_cifar10", "extract_cifar10", "transform_dataset"),
@@ -94,221 +124,15 @@ STAGES: dict[str, tuple[str, ...]] = {
                 "evaluate_claims", "list_failed_runs", "all"),
 }
 GPU_RULES = ("compute_gram_block", "estimate_eta0", "train_sgd")
-FIGURES = ("fig2", "fig3", "fig4", "figS1", "figS5", "figS6")
-TABLES = ("fig2", "fig3", "fig4", "figS5", "figS6")  # gathered by aggregate_runs (Fig. S1's by gather_s_dist)
-FIGS1_GAP_T = 0.0  # Fig. S1's GAP_n ensembles train on the clean end of the path
 
 
-def _width(config: dict, arch: str) -> int:
-    from symflow.architectures import ARCHITECTURES
+def jobs(config: dict, model=None) -> dict[str, set]:
+    """rule -> the jobs (symflow.jobs records) that the default target (rule all) needs,
+    from scratch: no output exists yet; with ``data.source: official`` the download and
+    extraction of the archive are counted too (offline, put the archive in place first)."""
+    from symflow.jobs import Jobs
 
-    return int(config["sgd"]["widths"].get(arch, ARCHITECTURES.get(arch).default_width))
-
-
-def _kernels(config: dict) -> list[str]:
-    return list(config["regression"]["kernels"])
-
-
-def fig4_sizes(config: dict) -> list[int]:
-    flip_m = flip_point(config)[0]
-    return list(config["experiments"]["fig4"]["m"]) + ([flip_m] if flip_m else [])
-
-
-def figS1_transforms(config: dict) -> list[str]:
-    from symflow.groups import spec_id
-
-    return [spec_id("so3_path", t) for t in config["experiments"]["figS1"]["t"]]
-
-
-def figS1_ensembles(config: dict) -> set[tuple]:
-    """(arch, width, transform, recipe, m, seed, k) of Fig. S1's ensembles: VEC_n along the path
-    and the GAP_n references at its clean end."""
-    from symflow.groups import spec_id
-
-    f = config["experiments"]["figS1"]
-    out = {("VEC", n, t, f["recipe"], f["m"], f["seed"], f["ensemble"]) for n in f["widths"]
-           for t in figS1_transforms(config)}
-    gap_t = spec_id("so3_path", FIGS1_GAP_T)
-    out |= {("GAP", n, gap_t, f["recipe"], f["m"], f["seed"], f["ensemble"]) for n in f["widths"]}
-    return out
-
-
-def kernel_pairs(config: dict) -> set[tuple]:
-    """(arch, transform, seed) of every kernel the experiments ask for: each is audited."""
-    return {(a, t, s) for a, t, s, _, _ in regressions(config)}
-
-
-def regressions(config: dict) -> set[tuple]:
-    """(arch, transform, seed, m, kernel) of every kernel regression the figures ask for."""
-    e, kernels = config["experiments"], _kernels(config)
-    out: set[tuple] = set()
-    f = e["fig2"]
-    out |= {
-        (a, t, s, f["m"], k) for a in f["architectures"] for t in f["transforms"] for s in f["seeds"] for k in kernels
-    }
-    f = e["fig3"]
-    out |= {("VEC", t, s, f["m"], "ntk") for t in f["transforms"] for s in f["seeds"]}
-    out |= {("VEC", "identity", s, m, k) for s in e["fig4"]["seeds"] for m in fig4_sizes(config) for k in kernels}
-    f = e["figS1"]
-    out |= {("VEC", t, f["seed"], f["m"], "ntk") for t in figS1_transforms(config)}  # VEC_inf of the S-Dist
-    f = e["figS6"]
-    out |= {
-        (a, t, s, m, k)
-        for a in f["architectures"]
-        for t in f["transforms"]
-        for s in f["seeds"]
-        for m in f["m"]
-        for k in kernels
-    }
-    return out
-
-
-def sgd_runs(config: dict) -> set[tuple]:
-    """(arch, width, init, transform, recipe, m, seed, member) of every SGD run the figures ask for."""
-    e = config["experiments"]
-    w = functools.partial(_width, config)
-    out: set[tuple] = set()
-    f = e["fig2"]
-    out |= {
-        (a, w(a), "gaussian", t, r, f["m"], s, 0)
-        for a, r in fig2_trained(f)
-        for t in f["transforms"]
-        for s in f["seeds"]
-    }
-    f = e["fig3"]
-    out |= {
-        ("VEC", n, "gaussian", t, r, f["m"], s, 0)
-        for t in f["transforms"]
-        for s in f["seeds"]
-        for n in f["widths"]
-        for r in f["recipes"]
-    }
-    f = e["fig4"]
-    for s in f["seeds"]:
-        for m in fig4_sizes(config):
-            for a, t in (("VEC", "identity"), ("LCN", "identity"), ("VEC", "o3_pixel")):
-                out.add((a, w(a), "gaussian", t, f["recipe"], m, s, 0))
-    f = e["figS5"]
-    out |= {
-        (a, w(a), init, t, r, f["m"], s, 0)
-        for a in f["architectures"]
-        for t in f["transforms"]
-        for r in f["recipes"]
-        for s in f["seeds"]
-        for init in ("gaussian", "uniform")
-    }
-    out |= {
-        (a, n, "gaussian", t, r, m, s, i) for a, n, t, r, m, s, k in figS1_ensembles(config) for i in range(k)
-    }
-    return out
-
-
-def reuses_untransformed(config: dict, arch: str, transform: str) -> bool:
-    """Does a kernel on `transform` data come from the untransformed blocks (Thm 4.1)?"""
-    from symflow.architectures import ARCHITECTURES
-    from symflow.groups import parse_spec
-
-    spec = parse_spec(transform)
-    return bool(
-        config["kernels"]["reuse_invariant"]
-        and spec.group != "identity"
-        and ARCHITECTURES.get(arch).claims(spec.group, infinite=True)
-    )
-
-
-def kernel_source(config: dict, arch: str, transform: str, seed: int) -> tuple[str, int]:
-    """(transform, seed) of the data whose blocks serve a kernel on `transform` data."""
-    from symflow.groups import canonical_seed
-
-    if reuses_untransformed(config, arch, transform):
-        return "identity", 0
-    return transform, canonical_seed(transform, int(seed))
-
-
-def datasets(config: dict) -> tuple[str, str]:
-    """(the experiments' dataset id, Fig. S2's dataset id)."""
-    from symflow.configuration import dataset_id
-
-    data = config["data"]
-    return dataset_id(data), dataset_id({**data, "resolution": config["figS2"]["resolution"] or data["resolution"]})
-
-
-def fig2_trained(fig2: dict) -> list[tuple[str, str]]:
-    """(architecture, recipe) of Fig. 2's finite networks: every architecture with every
-    recipe, unless ``recipe_architectures`` names the architectures of a recipe."""
-    chosen = fig2.get("recipe_architectures") or {}
-    return [(a, r) for r in fig2["recipes"] for a in fig2["architectures"] if a in (chosen.get(r) or fig2["architectures"])]
-
-
-def flip_point(config: dict) -> tuple[int | None, str]:
-    """(m of Fig. 4's flipped point, or None without experiments.fig4.flip; its dataset id)."""
-    from symflow.configuration import dataset_id
-
-    data = config["data"]
-    return (2 * data["n_train"] if config["experiments"]["fig4"]["flip"] else None), dataset_id({**data, "flip": True})
-
-
-def jobs(config: dict) -> dict[str, set[tuple]]:
-    """rule -> the keys of its jobs that the default target (rule all) needs, from scratch.
-
-    From scratch means: no output exists yet; with ``data.source: official`` the download
-    and extraction of the archive are counted too (offline, put the archive in place first).
-    """
-    from symflow.groups import canonical_seed, spec_id
-    from symflow.kernels import block_size_for, blocks_for
-
-    data = config["data"]
-    dataset, figs2_dataset = datasets(config)
-    n_val, n_test = data["n_val"], data["n_test"]
-    out: dict[str, set[tuple]] = {name: set() for rules in STAGES.values() for name in rules}
-
-    def data_key(transform: str, seed: int, ds: str = dataset) -> tuple:
-        return (ds, transform, canonical_seed(transform, int(seed)))
-
-    flip_m, flip_dataset = flip_point(config)
-
-    def dataset_of(m: int) -> str:
-        """Fig. 4's flipped point (m = 2 n_train, no other m is that large) has its own data."""
-        return flip_dataset if m == flip_m else dataset
-
-    for arch, transform, seed, m, kernel in regressions(config):
-        out["fit_kernel_regression"].add((arch, transform, seed, m, kernel))
-        src, src_seed = kernel_source(config, arch, transform, seed)
-        ds = dataset_of(m)
-        out["transform_dataset"].add(data_key(src, src_seed, ds))
-        bs = block_size_for(config["kernels"]["block_size"], arch)
-        for split, i, j in blocks_for(int(m), bs, n_val, n_test):
-            out["compute_gram_block"].add((arch, src, src_seed, bs, split, i, j, ds))
-    for arch, transform, seed in kernel_pairs(config):
-        out["audit_symmetry_pair"].add((arch, transform, seed))
-        out["transform_dataset"] |= {data_key("identity", 0), data_key(transform, seed)}
-    from symflow.architectures import ARCHITECTURES
-
-    out["audit_kernel_equality"] |= {(a.name, b) for a in ARCHITECTURES for b in a.same_kernel_as}
-    out["gather_symmetry_audit"].add(("audit",))
-    for run in sgd_runs(config):
-        arch, width, init, transform, recipe, m, seed, member = run
-        out["train_sgd"].add(run)
-        out["estimate_eta0"].add((arch, width, init, transform, m, seed, member))
-        out["transform_dataset"].add(data_key(transform, seed, dataset_of(m)))
-    figs2 = list(config["figS2"]["transforms"]) + [spec_id("so3_path", t) for t in config["path_t"]]
-    out["transform_dataset"] |= {data_key(t, config["figS2"]["seed"], figs2_dataset) for t in figs2}
-    out["plot_figS2"].add(("figS2",))
-    for arch, width, transform, recipe, m, seed, k in figS1_ensembles(config):
-        out["average_ensemble"].add((arch, width, transform, recipe, m, seed, k))
-        if arch == "VEC":
-            out["compute_s_dist"].add((arch, width, transform, recipe, m, seed, k))
-    out["gather_s_dist"].add(("figS1",))
-    out["aggregate_runs"] |= {(t,) for t in ("runs",) + TABLES}
-    out["plot_figure"] |= {(f,) for f in FIGURES}
-    out["write_report_tables"].add(("report",))
-    out["evaluate_claims"].add(("claims",))
-    out["list_failed_runs"].add(("failed_runs",))
-    out["all"].add(("all",))
-    if data["source"] == "official":
-        out["download_cifar10"].add(("archive",))
-        out["extract_cifar10"].add(("archive",))
-    return out
+    return (model or Jobs(config)).walk()
 
 
 def job_counts(config: dict) -> dict[str, int]:
@@ -329,6 +153,11 @@ class Cost:
     disk_bytes: float = 0.0
     threads: int = 1
     gpu: bool = False
+    bound_seconds: float | None = None  # the most it may take (the runtime limit's base), if more
+
+    @property
+    def limit_seconds(self) -> float:
+        return max(self.seconds, self.bound_seconds or 0.0)
 
 
 def _hp(config: dict):
@@ -414,7 +243,7 @@ def gram_block_cost(config: dict, arch: str, bs: int, split: str = "train", i: i
     pairs = rows * int(bs)
     gpu = bool(config["resources"]["gpu"])
     item = _itemsize(config)
-    seconds = JOB_OVERHEAD_S + pairs * kernel_seconds_per_pair(config, arch, gpu)
+    seconds = JOB_START_S + pairs * kernel_seconds_per_pair(config, arch, gpu)
     out_bytes = 2 * pairs * item
     # working memory: the engine's tiles hold ~16 MB of state (symflow.engine._TILE_BYTES), a
     # few of them at once; neural-tangents holds batch_size^2 pairs of its state in float64-sized
@@ -437,7 +266,7 @@ def regression_cost(config: dict, m: int) -> Cost:
     rest = d["n_val"] + d["n_test"]
     threads = int(config["regression"]["threads"])
     flop = 10.0 * m**3 + 2.0 * m * m * rest + 2.0 * len(config["regression"]["ridge_grid"]) * rest * m * NUM_CLASSES
-    seconds = JOB_OVERHEAD_S + flop / (CPU_EIGH_GFLOPS * 1e9 * threads)
+    seconds = JOB_START_S + flop / (CPU_EIGH_GFLOPS * 1e9 * threads)
     # K_train, its mirrored copy, eigenvectors and LAPACK's workspace: ~4 m^2; val and test rows twice
     mem = BASE_MEM_MB + 8 * (4 * m * m + 2 * m * rest) / 1e6
     disk = 8 * rest * NUM_CLASSES + 4096
@@ -484,27 +313,32 @@ def _sgd_rate(config: dict, local: bool) -> float:
 
 
 def sgd_cost(config: dict, arch: str, width: int, m: int) -> Cost:
-    """A run to its budget (sgd.max_steps and sgd.max_epochs; an upper bound: runs stop early
-    at 100% training accuracy)."""
+    """A run: expected to stop at 100% training accuracy after about SGD_EPOCHS_TO_FIT epochs,
+    bounded by its budget (sgd.max_steps and sgd.max_epochs), which sizes its runtime limit."""
     from symflow.train import step_budget
+
     s, d = config["sgd"], config["data"]
     net = network_size(config, arch, width)
     m = int(m)
     batch = min(s["batch_size"], m)
-    steps = step_budget(m, s["batch_size"], s["max_steps"], s.get("max_epochs"))
-    evals = steps // s["eval_every"] + 1
+    budget = step_budget(m, s["batch_size"], s["max_steps"], s.get("max_epochs"))
+    expected = min(budget, step_budget(m, s["batch_size"], budget, SGD_EPOCHS_TO_FIT))
     rate = _sgd_rate(config, net["local"])
     step_s = 3 * batch * net["gflop"] * 1e9 / rate
     if config["resources"]["gpu"]:
         step_s = max(step_s, GPU_STEP_FLOOR_S)
     eval_s = net["gflop"] * 1e9 * (m + d["n_val"] + d["n_test"]) / rate
-    seconds = JOB_OVERHEAD_S + steps * step_s + evals * eval_s
+
+    def seconds(steps: int) -> float:
+        return JOB_START_S + steps * step_s + (steps // s["eval_every"] + 1) * eval_s
+
     # data on host and device copies, parameters x (params, gradients, momentum, checkpoint),
     # activations of a batch kept for the backward pass (x3 for temporaries)
     mem = BASE_MEM_MB + (2 * _data_bytes(config) + 16 * net["params"] + 3 * 4 * batch * net["activations"]) / 1e6
     rest = d["n_val"] + d["n_test"]
-    disk = 4 * rest * NUM_CLASSES + 64 * evals + 4096
-    return Cost(seconds, int(mem), disk, int(s["threads"]), bool(config["resources"]["gpu"]))
+    disk = 4 * rest * NUM_CLASSES + 64 * (budget // s["eval_every"] + 1) + 4096
+    gpu = bool(config["resources"]["gpu"])
+    return Cost(seconds(expected), int(mem), disk, int(s["threads"]), gpu, bound_seconds=seconds(budget))
 
 
 def checkpoint_bytes(config: dict, arch: str, width: int) -> float:
@@ -519,7 +353,7 @@ def eta0_cost(config: dict, arch: str, width: int, m: int) -> Cost:
     n = min(s["lr_estimate_size"], int(m))
     samples = s["lr_estimate_samples"] if s["lr_estimate"] == "mc" else 1
     flop = samples * (3 * NUM_CLASSES * n * net["gflop"] * 1e9 + 2 * NUM_CLASSES * n * n * net["params"])
-    seconds = JOB_OVERHEAD_S + flop / _sgd_rate(config, net["local"])
+    seconds = JOB_START_S + flop / _sgd_rate(config, net["local"])
     # Jacobian blocks are bounded at 4 GB (symflow.train.ntk_block_size)
     jacobians = min(4e9, 3 * 2 * 4 * n * NUM_CLASSES * net["largest"])
     mem = BASE_MEM_MB + (_data_bytes(config) + jacobians + 16 * net["params"]) / 1e6
@@ -532,7 +366,7 @@ def data_cost(config: dict, resolution: int | None = None) -> Cost:
 
     pool = sum(SOURCE_SIZES[config["data"]["source"]])
     raw = pool * 32 * 32 * IMAGE_CHANNELS
-    seconds = JOB_OVERHEAD_S + raw / 20e6  # ~20 MB/s through standardise, downsample and tau
+    seconds = JOB_START_S + raw / (RATES["data_mb_per_s"].value * 1e6)
     mem = BASE_MEM_MB + 6 * 4 * raw / 1e6
     return Cost(seconds, int(mem), _data_bytes(config, resolution), 1, False)
 
@@ -541,42 +375,42 @@ def audit_cost(config: dict, arch: str) -> Cost:
     """Kernels of audit_size images on the identity and the transformed data, float64."""
     n = int(config["kernels"]["audit_size"])
     cpu = {**config, "kernels": {**config["kernels"], "dtype": "float64", "backend": "nt"}}
-    seconds = JOB_OVERHEAD_S + 2 * n * n * kernel_seconds_per_pair(cpu, arch, gpu=False)
+    seconds = JOB_START_S + 2 * n * n * kernel_seconds_per_pair(cpu, arch, gpu=False)
     entries, _ = _nt_entries(config, arch)
     mem = BASE_MEM_MB + (2 * _data_bytes(config) + n * n * entries * 8 * 12) / 1e6
     return Cost(seconds, int(mem), 4096, 1, False)
 
 
-SMALL = Cost(JOB_OVERHEAD_S, 2000, 100e3)  # tables, figures, report (they read only small tables)
+SMALL = Cost(JOB_START_S, 2000, 100e3)  # tables, figures, report (they read only small tables)
 ARCHIVE_BYTES = 170_498_071  # cifar-10-python.tar.gz
 DOWNLOAD = Cost(600.0, 1000, ARCHIVE_BYTES)
 EXTRACT = Cost(120.0, 2000, 185e6)
 
 
-def job_cost(config: dict, rule: str, key: tuple) -> Cost:
-    """The cost of one job of `rule` (key as in :func:`jobs`)."""
-    if rule == "compute_gram_block":
-        arch, _, _, bs, split, i = key[:6]
-        return gram_block_cost(config, arch, bs, split, i)
-    if rule == "fit_kernel_regression":
-        return regression_cost(config, key[3])
-    if rule == "train_sgd":
-        arch, width, _, _, _, m, _, _ = key
-        return sgd_cost(config, arch, width, m)
-    if rule == "estimate_eta0":
-        arch, width, _, _, m, _, _ = key
-        return eta0_cost(config, arch, width, m)
-    if rule == "transform_dataset":
-        from symflow.configuration import parse_dataset_id
+def job_cost(config: dict, job) -> Cost:
+    """The cost of one job (a symflow.jobs record)."""
+    from symflow import jobs as J
+    from symflow.configuration import parse_dataset_id
 
-        return data_cost(config, parse_dataset_id(key[0])["resolution"])
-    if rule in ("audit_symmetry_pair", "audit_kernel_equality"):
-        return audit_cost(config, key[0])
-    if rule == "download_cifar10":
+    if isinstance(job, J.Block):
+        return gram_block_cost(config, job.arch, job.bs, job.split, job.i)
+    if isinstance(job, J.Regression):
+        return regression_cost(config, job.m)
+    if isinstance(job, J.Run):
+        return sgd_cost(config, job.arch, job.width, job.m)
+    if isinstance(job, J.Eta0):
+        return eta0_cost(config, job.arch, job.width, job.m)
+    if isinstance(job, J.Data):
+        return data_cost(config, parse_dataset_id(job.dataset)["resolution"])
+    if isinstance(job, J.Audit):
+        return audit_cost(config, job.arch)
+    if isinstance(job, J.EqualityAudit):
+        return max(audit_cost(config, job.arch_a), audit_cost(config, job.arch_b), key=lambda c: c.seconds)
+    if isinstance(job, J.Download):
         return DOWNLOAD
-    if rule == "extract_cifar10":
+    if isinstance(job, J.Extract):
         return EXTRACT
-    if rule == "all":
+    if isinstance(job, J.All):
         return Cost(0.0, 0)
     return SMALL
 
@@ -586,7 +420,7 @@ def job_cost(config: dict, rule: str, key: tuple) -> Cost:
 
 def runtime_minutes(cost: Cost, attempt: int = 1) -> int:
     """Wall-time limit: a margin over the estimate, more on every retry."""
-    return int(math.ceil((RUNTIME_FLOOR_MIN + RUNTIME_MARGIN * cost.seconds / 60.0) * max(1, int(attempt))))
+    return int(math.ceil((RUNTIME_FLOOR_MIN + RUNTIME_MARGIN * cost.limit_seconds / 60.0) * max(1, int(attempt))))
 
 
 def mem_mb(cost: Cost, attempt: int = 1) -> int:
@@ -634,12 +468,16 @@ def plan(config: dict) -> Plan:
     """Jobs, device hours and disk of the default target on a validated config."""
     gpu = bool(config["resources"]["gpu"])
     rules: list[RulePlan] = []
-    all_jobs = jobs(config)
+    from symflow.jobs import Jobs
+
+    model = Jobs(config)
+    all_jobs = jobs(config, model)
     stage_of = {rule: stage for stage, names in STAGES.items() for rule in names}
-    for rule, keys in all_jobs.items():
+    for rule in (name for names in STAGES.values() for name in names):
+        keys = all_jobs.get(rule)
         if not keys:
             continue
-        costs = [job_cost(config, rule, key) for key in keys]
+        costs = [job_cost(config, job) for job in keys]
         on_gpu = gpu and rule in GPU_RULES
         hours = sum(c.seconds * (1 if on_gpu else c.threads) for c in costs) / 3600
         rules.append(
@@ -654,9 +492,10 @@ def plan(config: dict) -> Plan:
                 max(c.mem_mb for c in costs),
             )
         )
-    ckpt = sum(checkpoint_bytes(config, run[0], run[1]) for run in all_jobs["train_sgd"])
+    ckpt = sum(checkpoint_bytes(config, run.arch, run.width) for run in all_jobs.get("train_sgd", ()))
     notes = [
-        "SGD hours are at the budget (sgd.max_steps, sgd.max_epochs); runs that reach 100% training accuracy stop earlier.",
+        f"SGD hours expect a run to reach 100% train accuracy in about {SGD_EPOCHS_TO_FIT:.0f} epochs (RATES['sgd_epochs_to_fit']); "
+        "runtime limits are sized from the budget (sgd.max_steps, sgd.max_epochs).",
     ]
     if gpu:
         notes.append(
@@ -665,7 +504,7 @@ def plan(config: dict) -> Plan:
             "(symflow/plan.py says where each number comes from). Measured on an H200 (bench/README.md): "
             "GAP kernels at 32x32 ran at 31% of its limit; SGD at about 125 TFLOP/s, so SGD hours are an upper bound."
         )
-    flip_m, flip_dataset = flip_point(config)
+    flip_m, flip_dataset = model.flip_m, model.flip_dataset
     if flip_m:
         notes.append(
             f"experiments.fig4.flip: the m = {flip_m} point has its own dataset "

@@ -56,6 +56,27 @@ def run_snakemake(workdir: Path, *args: str, timeout: float = 900, check: bool =
     return proc
 
 
+REPORT = TINY.parent / "report.yaml"
+
+
+def snakemake_with(workdir: Path, configs, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    """Snakemake in `workdir` with these config files (merged in order over config.yaml)."""
+    cmd = snakemake_cmd() + ["--cores", "2", *args, "--configfile", *map(str, configs)]
+    env = {k: v for k, v in os.environ.items() if k != "SNAKEMAKE_PROFILE"}
+    proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=timeout, env=env)
+    assert proc.returncode == 0, f"snakemake failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+    return proc
+
+
+@pytest.fixture(scope="session")
+def complete_run(tmp_path_factory) -> Path:
+    """A workdir where the smallest whole default target (tiny.yaml + report.yaml) ran to the end;
+    tests that share it only read it or dry-run."""
+    workdir = make_workdir(tmp_path_factory.mktemp("complete") / "wf")
+    snakemake_with(workdir, [TINY, REPORT])
+    return workdir
+
+
 @pytest.fixture()
 def workdir(tmp_path) -> Path:
     return make_workdir(tmp_path / "wf")

@@ -13,7 +13,7 @@ from symflow import claims as C
 from symflow.figures.table import load_runs
 from symflow.results import write_rows
 
-DATASET = "cifar10-sample-r8-n3500.500.1000-k0"  # n_test 1000: a 2-se tolerance of ~0.045 near 50%
+DATASET = "cifar10-sample.0e454ec3-r8-n3500.500.1000-split0"  # n_test 1000: a 2-se tolerance of ~0.045 near 50%
 CLAIMS = {c.id: c for c in C.load_claims()}
 CHAIN = ["identity", "o3_shared", "o3_pixel", "perm", "o3d"]
 

@@ -117,10 +117,34 @@ def test_every_schema_key_has_a_description_and_a_default():
 
 def test_dataset_id_round_trip():
     data = validate({})["data"]
-    name = dataset_id(data)
-    assert name == "cifar10-sample-r8-n3500.500.1000-k0" or name.startswith("cifar10-sample-r8-")
+    name = dataset_id(data, "0e454ec3")
+    assert name == "cifar10-sample.0e454ec3-r8-n3500.500.1000-split0"
     back = parse_dataset_id(name)
-    assert back.pop("flip") is False
+    assert back.pop("flip") is False and back.pop("digest") == "0e454ec3"
     assert {k: data[k] for k in back} == back
-    flipped = dataset_id({**data, "flip": True})
-    assert flipped == name + "-flip" and parse_dataset_id(flipped) == {**back, "flip": True}
+    flipped = dataset_id({**data, "flip": True}, "0e454ec3")
+    assert flipped == name + "-flip" and parse_dataset_id(flipped)["flip"] is True
+    with pytest.raises(ValueError, match="8 hex digits"):
+        dataset_id(data, "")
+
+
+def test_dataset_name_names_its_source(tmp_path, sample_dir):
+    """Two folders with different content never share a dataset name; a copy of the same
+    folder (same SHA256SUMS) gives the same name; the official source is named by its MD5."""
+    import shutil
+
+    from symflow.data import ARCHIVE_MD5, DataError, source_digest
+
+    copy = tmp_path / "copy"
+    shutil.copytree(sample_dir, copy)
+    data = validate({})["data"]
+    shipped = source_digest({**data, "sample_dir": str(sample_dir)})
+    assert source_digest({**data, "sample_dir": str(copy)}) == shipped
+    other = tmp_path / "other"
+    shutil.copytree(sample_dir, other)
+    sums = (other / "SHA256SUMS").read_text().splitlines()
+    (other / "SHA256SUMS").write_text("\n".join(sums[:-1]) + "\n")  # a folder that differs
+    assert source_digest({**data, "sample_dir": str(other)}) != shipped
+    assert source_digest({**data, "source": "official"}) == ARCHIVE_MD5[:8]
+    with pytest.raises(DataError, match="SHA256SUMS"):
+        source_digest({**data, "sample_dir": str(tmp_path / "nowhere")})

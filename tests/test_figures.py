@@ -12,7 +12,7 @@ from symflow.figures.style import group_label
 from symflow.figures.table import gather, load_runs
 from symflow.results import RUN_COLUMNS, make_row, write_rows
 
-DATASET = "cifar10-sample-r8-n3500.500.1000-k0"
+DATASET = "cifar10-sample.0e454ec3-r8-n3500.500.1000-split0"
 ARCHS = ["FCN", "LCN", "VEC", "GAP", "LAP4", "LAP8"]
 GROUPS = ["identity", "o3_shared", "o3_pixel", "perm", "o3d"]
 WIDTHS = {"FCN": 256, "LCN": 8, "VEC": 32, "GAP": 32, "LAP4": 32, "LAP8": 32}

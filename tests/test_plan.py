@@ -1,5 +1,6 @@
-"""symflow.plan: its job counts equal snakemake's dry run rule by rule; its resources grow
-with the attempt and with the config's sizes; `symflow plan` prints them."""
+"""symflow.jobs and symflow.plan: the jobs the model enumerates are exactly the jobs of
+snakemake's dry run (the same output paths, rule by rule); resources grow with the attempt
+and with the config's sizes; `symflow plan` prints them."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, SAMPLE, TINY, job_stats, snakemake_cmd
+from conftest import REPO, SAMPLE, TINY, job_stats, planned, snakemake_cmd
 from symflow import plan as costs
+from symflow.jobs import Jobs, fig2_trained
 from symflow.cli import _load_configs, main
 from symflow.configuration import validate
 
@@ -49,23 +51,33 @@ def dry_run(workdir: Path, *configs: Path) -> str:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("variant", ["tiny", "official-gpu-noreuse"])
-def test_counts_equal_snakemake_dry_run(tmp_path, variant):
+@pytest.mark.parametrize("variant", ["tiny", "official-gpu-noreuse", "plugins"])
+def test_jobs_equal_snakemake_dry_run(tmp_path, variant):
     configs = [TINY]
-    if variant != "tiny":
+    if variant == "plugins":  # the worked plug-in example: a new group and architecture
+        configs.append(REPO / "examples" / "channel_symmetry.yaml")
+    elif variant != "tiny":
         (tmp_path / "variant.yaml").write_text(VARIANT)
         configs.append(tmp_path / "variant.yaml")
     output = dry_run(tmp_path / "wf", *configs)
     expected = job_stats(output)
     assert costs.job_counts(config_of(*configs)) == expected
-    if variant == "tiny":
+    # the same jobs, not only as many: every output path of every rule
+    snakemake_paths = {rule: set(paths) for rule, paths in planned(output).items()}
+    model_paths = {
+        rule: {p for job in jobs for p in job.outputs().values()}
+        for rule, jobs in Jobs(config_of(*configs)).walk().items()
+        if rule != "all"
+    }
+    assert model_paths == snakemake_paths
+    if variant != "official-gpu-noreuse":
         assert "gpu=" not in output  # no GPU request on a CPU config
     else:
         assert expected["download_cifar10"] == 1 and expected["extract_cifar10"] == 1
         block = output.split("rule compute_gram_block:", 1)[1].split("resources:", 1)[1].splitlines()[0]
         assert "gpu=1" in block, block
         # Fig. 4's flipped point (m = 2 n_train) reads its own, mirrored dataset
-        assert "-k0-flip/identity/s0.h5" in output and "-k0-flip/o3_pixel/s0.h5" in output
+        assert "-split0-flip/identity/s0.h5" in output and "-split0-flip/o3_pixel/s0.h5" in output
 
 
 def test_resources_grow_with_attempt_and_size():
@@ -108,7 +120,7 @@ def test_paper_config_is_valid_and_planned():
     # the paper's protocol: best test accuracy along training, both recipes on every architecture
     # (config.yaml's recipe_architectures must not leak into the merged paper config)
     assert cfg["sgd"]["selection"] == "test"
-    assert len(costs.fig2_trained(cfg["experiments"]["fig2"])) == 2 * 6
+    assert len(fig2_trained(cfg["experiments"]["fig2"])) == 2 * 6
     with open(PAPER) as fh:
         raw = yaml.safe_load(fh)
     assert raw["sgd"]["widths"] == {"FCN": 1024, "LCN": 32, "VEC": 128, "GAP": 128, "LAP4": 128, "LAP8": 128}

@@ -134,7 +134,8 @@ def test_sgd_rules_end_to_end_on_the_tiny_config(tmp_path):
             """))
     from symflow.configuration import dataset_id
 
-    dataset = dataset_id(dict(source="sample", resolution=8, n_train=200, n_val=40, n_test=80, split_seed=0))
+    digest = "0e454ec3"  # the shipped sample's SHA256SUMS
+    dataset = dataset_id(dict(source="sample", resolution=8, n_train=200, n_val=40, n_test=80, split_seed=0), digest)
     run = f"results/sgd/{dataset}/VEC-w4-gaussian/L2-w2-b0.01-f3/identity"
     ens = f"results/ensembles/{dataset}/VEC-w4-gaussian/L2-w2-b0.01-f3/identity/nn/m40/s0/k1"
     targets = [f"{run}/nn_plus/m40/s0/i0/metrics.csv", f"{ens}/metrics.csv"]

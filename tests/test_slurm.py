@@ -167,7 +167,7 @@ def test_cheap_kernel_blocks_go_as_one_group_job(slurm_cluster, repo_copy):
     to the profile's `cores` (here the test node's), and the regression reads them."""
     (repo_copy / "grouped.yaml").write_text(GROUPED)
     target = (
-        "results/regression/cifar10-sample-r8-n200.40.40-k0/FCN/L2-w2-b0.01-f3/engine-float32/"
+        "results/regression/cifar10-sample.0e454ec3-r8-n200.40.40-split0/FCN/L2-w2-b0.01-f3/engine-float32/"
         "identity/s0/m40/ntk.csv"
     )
     proc = snakemake(

@@ -31,7 +31,7 @@ experiments:
   figS1: {t: [1.0]}
   figS6: {architectures: [FCN], transforms: [identity], m: [20, 40]}
 """
-DATASET = "cifar10-sample-r8-n200.40.40-k0"
+DATASET = "cifar10-sample.0e454ec3-r8-n200.40.40-split0"
 HP = "L2-w2-b0.01-f3"
 
 

@@ -18,7 +18,7 @@ SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 # block; the kernel backend named, so the paths below do not depend on the default's
 OVERRIDE = "model: {depth: 2}\nkernels: {backend: engine, dtype: float32}\n"
 OVERRIDE_DATA = "data: {n_test: 40}\n"
-DATASET = "cifar10-sample-r8-n200.40.40-k0"
+DATASET = "cifar10-sample.0e454ec3-r8-n200.40.40-split0"
 HP = "L2-w2-b0.01-f3"
 KSPEC = "engine-float32"
 DATA = f"results/data/{DATASET}/identity/s0.h5"

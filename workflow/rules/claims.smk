@@ -5,13 +5,10 @@
 
 rule evaluate_claims:
     input:
-        **{name: f"results/tables/{name}.csv" for name in ["runs", *TABLES]},
-        claims=str(REPO / "symflow" / "claims.yaml"),
-        audit="results/symmetry_audit.csv",
-        figS1="results/tables/figS1.csv",
+        unpack(inputs_of(J.Claims)),
     output:
         csv=report(
-            "results/claims.csv",
+            J.Claims().output("csv"),
             caption="../report/claims.rst",
             category="Claims",
         ),
@@ -23,22 +20,22 @@ rule evaluate_claims:
         CONDA_ENV
     threads: 1
     resources:
-        **sized(small_cost),
+        **sized(J.Claims()),
     script:
         "../scripts/evaluate_claims.py"
 
 
 rule list_failed_runs:
     input:
-        runs="results/tables/runs.csv",
+        unpack(inputs_of(J.FailedRuns)),
     output:
         csv=report(
-            "results/tables/failed_runs.csv",
+            J.FailedRuns().output("csv"),
             caption="../report/failed_runs.rst",
             category="Failed runs",
         ),
         summary=report(
-            "results/tables/training.csv",
+            J.FailedRuns().output("summary"),
             caption="../report/training.rst",
             category="Failed runs",
         ),
@@ -50,6 +47,6 @@ rule list_failed_runs:
         CONDA_ENV
     threads: 1
     resources:
-        **sized(small_cost),
+        **sized(J.FailedRuns()),
     script:
         "../scripts/list_failed_runs.py"

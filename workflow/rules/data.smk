@@ -1,10 +1,15 @@
 # The data stage: CIFAR-10 -> split -> standardise -> downsample -> tau, one HDF5 per
-# (dataset, transform, seed).
+# (dataset, transform, seed). The dataset's name carries its source's identity (a digest of
+# the folder's SHA256SUMS, or the official archive's MD5); where the folder lies is a
+# resource (source_dir), so moving it reruns nothing.
+
+DOWNLOAD = J.Download(config["data"]["official_dir"])
+EXTRACT = J.Extract(config["data"]["official_dir"])
 
 
 rule download_cifar10:
     output:
-        archive=f"{DATA['official_dir']}/cifar-10-python.tar.gz",
+        archive=DOWNLOAD.output("archive"),
     log:
         "logs/data/download_cifar10.log",
     benchmark:
@@ -13,16 +18,16 @@ rule download_cifar10:
         CONDA_ENV
     threads: 1
     resources:
-        **sized(lambda wc: costs.DOWNLOAD),
+        **sized(DOWNLOAD),
     script:
         "../scripts/download_cifar10.py"
 
 
 rule extract_cifar10:
     input:
-        archive=rules.download_cifar10.output.archive,
+        archive=DOWNLOAD.output("archive"),
     output:
-        sums=f"{DATA['official_dir']}/cifar-10-batches-py/SHA256SUMS",
+        sums=EXTRACT.output("sums"),
     log:
         "logs/data/extract_cifar10.log",
     benchmark:
@@ -31,14 +36,14 @@ rule extract_cifar10:
         CONDA_ENV
     threads: 1
     resources:
-        **sized(lambda wc: costs.EXTRACT),
+        **sized(EXTRACT),
     script:
         "../scripts/extract_cifar10.py"
 
 
 rule transform_dataset:
     input:
-        sums=f"{SOURCE_DIR}/SHA256SUMS",
+        unpack(inputs_of(J.Data)),
     output:
         h5="results/data/{dataset}/{transform}/s{seed}.h5",
     log:
@@ -49,9 +54,9 @@ rule transform_dataset:
         CONDA_ENV
     threads: 1
     resources:
-        **sized(data_cost),
+        **sized(J.Data),
+        source_dir=speed_of(J.Data, "source_dir"),
     params:
-        source_dir=lambda wc, input: os.path.dirname(input.sums),
-        data=dataset_params,
+        settings=settings_of(J.Data),
     script:
         "../scripts/transform_dataset.py"

@@ -4,10 +4,7 @@
 
 rule plot_figS2:
     input:
-        data=[
-            data_file(t, config["figS2"]["seed"], FIGS2_DATASET)
-            for t in figS2_transforms()
-        ],
+        unpack(inputs_of(J.FigS2)),
     output:
         pdf="results/figS2.pdf",
         png=report(
@@ -23,17 +20,16 @@ rule plot_figS2:
         CONDA_ENV
     threads: 1
     resources:
-        **sized(small_cost),
+        **sized(J.FigS2()),
     params:
-        transforms=figS2_transforms(),
-        images=config["figS2"]["images"],
+        settings=settings_of(J.FigS2),
     script:
         "../scripts/plot_figS2.py"
 
 
 rule aggregate_runs:
     input:
-        rows=table_inputs,
+        unpack(inputs_of(J.Table)),
     output:
         csv="results/tables/{table}.csv",
     log:
@@ -44,7 +40,7 @@ rule aggregate_runs:
         CONDA_ENV
     threads: 1
     resources:
-        **sized(small_cost),
+        **sized(J.Table),
     script:
         "../scripts/aggregate_runs.py"
 
@@ -52,9 +48,9 @@ rule aggregate_runs:
 # Fig. S1's table: the S-Dist rows of every ensemble along the path, one wide row each.
 rule gather_s_dist:
     input:
-        rows=lambda wc: [f for f in figS1_runs() if f.endswith("sdist.csv")],
+        unpack(inputs_of(J.GatherSDist)),
     output:
-        csv="results/tables/figS1.csv",
+        csv=J.GatherSDist().output("csv"),
     log:
         "logs/tables/figS1.log",
     benchmark:
@@ -63,14 +59,14 @@ rule gather_s_dist:
         CONDA_ENV
     threads: 1
     resources:
-        **sized(small_cost),
+        **sized(J.GatherSDist()),
     script:
         "../scripts/gather_s_dist.py"
 
 
 rule plot_figure:
     input:
-        table="results/tables/{figure}.csv",
+        unpack(inputs_of(J.Figure)),
     output:
         pdf="results/{figure}.pdf",
         png=report(
@@ -86,9 +82,9 @@ rule plot_figure:
         CONDA_ENV
     threads: 1
     resources:
-        **sized(small_cost),
+        **sized(J.Figure),
     params:
-        options=figure_options,
+        settings=settings_of(J.Figure),
     script:
         "../scripts/plot_figure.py"
 
@@ -113,8 +109,8 @@ rule write_report_tables:
         CONDA_ENV
     threads: 1
     resources:
-        **sized(small_cost),
+        **sized(J.ReportTables()),
     params:
-        config=config,
+        settings=settings_of(J.ReportTables),
     script:
         "../scripts/write_report_tables.py"

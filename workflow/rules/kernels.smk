@@ -1,10 +1,13 @@
 # Infinite-width kernels as cached B x B Gram blocks, the symmetry audit (Thm 4.1),
-# and kernel regression on the assembled blocks. Paths and input functions: common.smk.
+# and kernel regression on the assembled blocks. A regression on a transform the
+# architecture is invariant to (the registry's claim) reads the blocks of the
+# untransformed data when kernels.reuse_invariant is on, and then also the symmetry audit
+# of that pair, which must agree (symflow.jobs.Jobs.inputs).
 
 
 rule compute_gram_block:
     input:
-        data=lambda wc: data_file(wc.transform, wc.seed, wc.dataset),
+        unpack(inputs_of(J.Block)),
     output:
         h5="results/kernels/{dataset}/{arch}/{hp}/{kspec}/{transform}/s{seed}/B{bs}/{split}/{i}-{j}.h5",
     log:
@@ -15,20 +18,18 @@ rule compute_gram_block:
         block_group
     conda:
         CONDA_ENV
-    threads: KCONF["threads"]
+    threads: config["kernels"]["threads"]
     resources:
         **GPU,
-        **sized(block_cost),
-    params:
-        batch_size=KCONF["batch_size"],
+        **sized(J.Block),
+        batch_rows=speed_of(J.Block, "batch_rows"),
     script:
         "../scripts/compute_gram_block.py"
 
 
 rule audit_symmetry_pair:
     input:
-        identity=lambda wc: data_file(IDENTITY, 0, wc.dataset),
-        transformed=lambda wc: data_file(wc.transform, wc.seed, wc.dataset),
+        unpack(inputs_of(J.Audit)),
     output:
         csv="results/audit/{dataset}/{arch}/{hp}/{transform}/s{seed}.csv",
     log:
@@ -39,17 +40,16 @@ rule audit_symmetry_pair:
         CONDA_ENV
     threads: 1
     resources:
-        **sized(audit_cost),
+        **sized(J.Audit),
     params:
-        audit_size=KCONF["audit_size"],
-        tolerance=KCONF["audit_tolerance"],
+        settings=settings_of(J.Audit),
     script:
         "../scripts/audit_symmetry_pair.py"
 
 
 rule audit_kernel_equality:
     input:
-        data=lambda wc: data_file(IDENTITY, 0, wc.dataset),
+        unpack(inputs_of(J.EqualityAudit)),
     output:
         csv="results/audit/{dataset}/{arch_a}={arch_b}/{hp}/identity/s0.csv",
     log:
@@ -63,19 +63,18 @@ rule audit_kernel_equality:
         CONDA_ENV
     threads: 1
     resources:
-        **sized(equality_audit_cost),
+        **sized(J.EqualityAudit),
     params:
-        audit_size=KCONF["audit_size"],
-        tolerance=KCONF["audit_tolerance"],
+        settings=settings_of(J.EqualityAudit),
     script:
         "../scripts/audit_kernel_equality.py"
 
 
 rule gather_symmetry_audit:
     input:
-        rows=symmetry_audit_files(),
+        unpack(inputs_of(J.GatherAudit)),
     output:
-        csv="results/symmetry_audit.csv",
+        csv=J.GatherAudit().output("csv"),
     log:
         "logs/audit/gather_symmetry_audit.log",
     benchmark:
@@ -84,14 +83,14 @@ rule gather_symmetry_audit:
         CONDA_ENV
     threads: 1
     resources:
-        **sized(small_cost),
+        **sized(J.GatherAudit()),
     script:
         "../scripts/gather_symmetry_audit.py"
 
 
 rule fit_kernel_regression:
     input:
-        unpack(regression_inputs),
+        unpack(inputs_of(J.Regression)),
     output:
         h5="results/regression/{dataset}/{arch}/{hp}/{kspec}/{transform}/s{seed}/m{m}/{kernel}.h5",
         csv="results/regression/{dataset}/{arch}/{hp}/{kspec}/{transform}/s{seed}/m{m}/{kernel}.csv",
@@ -103,8 +102,8 @@ rule fit_kernel_regression:
         CONDA_ENV
     threads: config["regression"]["threads"]
     resources:
-        **sized(regression_cost),
+        **sized(J.Regression),
     params:
-        ridge_grid=config["regression"]["ridge_grid"],
+        settings=settings_of(J.Regression),
     script:
         "../scripts/fit_kernel_regression.py"

@@ -9,43 +9,36 @@
 # eta0 (2 n / lambda_max of the finite-width NTK at init: the run's own, or a Monte Carlo
 # mean over inits, config sgd.lr_estimate) is its own job, shared by both recipes.
 # Checkpoints are not outputs (Snakemake deletes the outputs of a job it reruns): they
-# live under checkpoints/sgd/ with the run's relative path, are resumed from, and are
-# removed when the run is done. Paths, constraints and resources: common_sgd.smk.
+# live under checkpoints/sgd/ with the run's relative path (symflow.jobs.Run.checkpoint),
+# are resumed from, and are removed when the run is done unless sgd.keep_checkpoints.
 
-
-# -- rules --------------------------------------------------------------------------------------
+SGD_RUN = "{dataset}/{arch}-w{width}-{init}/{hp}/{transform}"
 
 
 rule estimate_eta0:
     input:
-        data=lambda wc: data_file(wc.transform, wc.seed, wc.dataset),
+        unpack(inputs_of(J.Eta0)),
     output:
         json=f"results/sgd/{SGD_RUN}/eta0/m{{m}}/s{{seed}}/i{{member}}.json",
     log:
         f"logs/sgd/{SGD_RUN}/eta0/m{{m}}/s{{seed}}/i{{member}}.log",
     benchmark:
         f"benchmarks/sgd/{SGD_RUN}/eta0/m{{m}}/s{{seed}}/i{{member}}.tsv"
-    wildcard_constraints:
-        **SGD_WC,
     conda:
         CONDA_ENV
-    threads: SGD["threads"]
+    threads: config["sgd"]["threads"]
     resources:
         **GPU,
-        **sized(eta0_cost),
+        **sized(J.Eta0),
     params:
-        model=config["model"],
-        size=SGD["lr_estimate_size"],
-        mode=SGD["lr_estimate"],
-        samples=SGD["lr_estimate_samples"],
+        settings=settings_of(J.Eta0),
     script:
         "../scripts/estimate_eta0.py"
 
 
 rule train_sgd:
     input:
-        data=lambda wc: data_file(wc.transform, wc.seed, wc.dataset),
-        eta0=rules.estimate_eta0.output.json,
+        unpack(inputs_of(J.Run)),
     output:
         metrics=f"results/sgd/{SGD_RUN}/{{recipe}}/m{{m}}/s{{seed}}/i{{member}}/metrics.csv",
         predictions=f"results/sgd/{SGD_RUN}/{{recipe}}/m{{m}}/s{{seed}}/i{{member}}/predictions.h5",
@@ -54,26 +47,23 @@ rule train_sgd:
         f"logs/sgd/{SGD_RUN}/{{recipe}}/m{{m}}/s{{seed}}/i{{member}}.log",
     benchmark:
         f"benchmarks/sgd/{SGD_RUN}/{{recipe}}/m{{m}}/s{{seed}}/i{{member}}.tsv"
-    wildcard_constraints:
-        **SGD_WC,
     conda:
         CONDA_ENV
-    threads: SGD["threads"]
+    threads: config["sgd"]["threads"]
     resources:
         **GPU,
-        **sized(sgd_cost),
+        **sized(J.Run),
+        checkpoint_every=speed_of(J.Run, "checkpoint_every"),
+        keep_checkpoint=speed_of(J.Run, "keep_checkpoint"),
     params:
-        model=config["model"],
-        sgd=SGD,
-        checkpoint=sgd_checkpoint,
+        settings=settings_of(J.Run),
     script:
         "../scripts/train_sgd.py"
 
 
 rule average_ensemble:
     input:
-        predictions=lambda wc: ensemble_members(wc, "predictions.h5"),
-        metrics=lambda wc: ensemble_members(wc, "metrics.csv"),
+        unpack(inputs_of(J.Ensemble)),
     output:
         mean=f"results/ensembles/{SGD_RUN}/{{recipe}}/m{{m}}/s{{seed}}/k{{k}}/mean.h5",
         metrics=f"results/ensembles/{SGD_RUN}/{{recipe}}/m{{m}}/s{{seed}}/k{{k}}/metrics.csv",
@@ -81,47 +71,33 @@ rule average_ensemble:
         f"logs/ensembles/{SGD_RUN}/{{recipe}}/m{{m}}/s{{seed}}/k{{k}}/mean.log",
     benchmark:
         f"benchmarks/ensembles/{SGD_RUN}/{{recipe}}/m{{m}}/s{{seed}}/k{{k}}/mean.tsv"
-    wildcard_constraints:
-        **SGD_WC,
     conda:
         CONDA_ENV
     threads: 1
     resources:
-        **sized(small_cost),
+        **sized(J.Ensemble),
     script:
         "../scripts/average_ensemble.py"
 
 
 # Fig. S1: S-Dist of an ensemble of {arch}_n on so3_path-t data against {arch}_inf (NTK
 # regression on the same data) and against an ensemble of GAP_n (same width, recipe, k)
-# trained on the clean end of the path (t = 0, FIGS1_GAP_REFERENCE).
+# trained on the clean end of the path (t = 0).
 rule compute_s_dist:
     input:
-        ensemble=rules.average_ensemble.output.mean,
-        inf=lambda wc: regression_file(wc.arch, wc.transform, wc.seed, wc.m, "ntk"),
-        gap=lambda wc: f"{ensemble_dir('GAP', wc.width, FIGS1_GAP_REFERENCE, wc.recipe, wc.m, wc.seed, wc.k, wc.init)}/mean.h5",
+        unpack(inputs_of(J.SDist)),
     output:
         csv=f"results/ensembles/{SGD_RUN}/{{recipe}}/m{{m}}/s{{seed}}/k{{k}}/sdist.csv",
     log:
         f"logs/ensembles/{SGD_RUN}/{{recipe}}/m{{m}}/s{{seed}}/k{{k}}/sdist.log",
     benchmark:
         f"benchmarks/ensembles/{SGD_RUN}/{{recipe}}/m{{m}}/s{{seed}}/k{{k}}/sdist.tsv"
-    wildcard_constraints:
-        **SGD_WC,
     conda:
         CONDA_ENV
     threads: 1
     resources:
-        **sized(small_cost),
+        **sized(J.SDist),
     params:
-        gap_transform=FIGS1_GAP_REFERENCE,
+        settings=settings_of(J.SDist),
     script:
         "../scripts/compute_s_dist.py"
-
-
-# -- targets ---------------------------------------------------------------------------------
-
-
-rule train_fig2_networks:
-    input:
-        sgd_fig2_runs(),

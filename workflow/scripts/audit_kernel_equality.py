@@ -21,7 +21,7 @@ audit_equality(
     arch_a=wc.arch_a,
     arch_b=wc.arch_b,
     hp=ModelHP.from_tag(wc.hp),
-    audit_size=snakemake.params.audit_size,
-    tolerance=snakemake.params.tolerance,
+    audit_size=snakemake.params.settings["audit_size"],
+    tolerance=snakemake.params.settings["tolerance"],
     log=log,
 )

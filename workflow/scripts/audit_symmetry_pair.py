@@ -23,7 +23,7 @@ audit_pair(
     hp=ModelHP.from_tag(wc.hp),
     transform=wc.transform,
     seed=int(wc.seed),
-    audit_size=snakemake.params.audit_size,
-    tolerance=snakemake.params.tolerance,
+    audit_size=snakemake.params.settings["audit_size"],
+    tolerance=snakemake.params.settings["tolerance"],
     log=log,
 )

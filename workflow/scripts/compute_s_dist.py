@@ -13,7 +13,7 @@ run_s_dist(
     snakemake.input.ensemble,
     {
         f"{wc.arch}_inf": (snakemake.input.inf, wc.transform),
-        f"GAP_{wc.width}": (snakemake.input.gap, snakemake.params.gap_transform),
+        f"GAP_{wc.width}": (snakemake.input.gap, snakemake.params.settings["gap_transform"]),
     },
     out_path=snakemake.output.csv,
     log=log,

@@ -13,19 +13,20 @@ from symflow.train import run_estimate_eta0  # noqa: E402
 log = log_to(snakemake.log[0])
 load_plugins(snakemake.config.get("plugins", []))  # the config's plug-ins, as the workflow saw them
 wc = snakemake.wildcards
+settings = snakemake.params.settings
 with timed(log, f"eta0 of {wc.arch}-w{wc.width}-{wc.init} on {wc.transform} m={wc.m} s{wc.seed} i{wc.member}"):
     run_estimate_eta0(
         snakemake.input.data,
         snakemake.output.json,
         arch=wc.arch,
-        hp=ModelHP.from_config(snakemake.params.model),
+        hp=ModelHP.from_tag(wc.hp),
         width=int(wc.width),
         init=wc.init,
         m=int(wc.m),
         seed=int(wc.seed),
         member=int(wc.member),
-        size=snakemake.params.size,
-        mode=snakemake.params.mode,
-        samples=snakemake.params.samples,
+        size=settings["size"],
+        mode=settings["mode"],
+        samples=settings.get("samples", 1),  # only the mc estimate averages several
         log=log,
     )

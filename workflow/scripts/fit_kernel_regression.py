@@ -20,7 +20,7 @@ fit_kernel_regression(
     snakemake.output.csv,
     kernel=wc.kernel,
     m=int(wc.m),
-    ridge_grid=snakemake.params.ridge_grid,
+    ridge_grid=snakemake.params.settings["ridge_grid"],
     dataset=wc.dataset,
     architecture=wc.arch,
     transform=wc.transform,

@@ -10,8 +10,8 @@ log = log_to(snakemake.log[0])
 load_plugins(snakemake.config.get("plugins", []))  # the config's plug-ins, as the workflow saw them
 plot_figS2(
     snakemake.input.data,
-    snakemake.params.transforms,
-    snakemake.params.images,
+    snakemake.params.settings["transforms"],
+    snakemake.params.settings["images"],
     snakemake.output.pdf,
     snakemake.output.png,
 )

@@ -10,5 +10,5 @@ log = log_to(snakemake.log[0])
 load_plugins(snakemake.config.get("plugins", []))  # the config's plug-ins (their groups' labels)
 fig = snakemake.wildcards.figure
 plot = getattr(importlib.import_module(f"symflow.figures.{fig}"), f"plot_{fig}")
-plot(snakemake.input.table, snakemake.output.pdf, snakemake.output.png, **snakemake.params.options)
+plot(snakemake.input.table, snakemake.output.pdf, snakemake.output.png, **snakemake.params.settings["options"])
 log.info("wrote %s and %s", snakemake.output.pdf, snakemake.output.png)

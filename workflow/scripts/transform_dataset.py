@@ -11,9 +11,9 @@ load_plugins(snakemake.config.get("plugins", []))  # the config's plug-ins, as t
 wc = snakemake.wildcards
 with timed(log, f"data stage {wc.dataset} {wc.transform} seed {wc.seed}"):
     prepare_dataset(
-        snakemake.params.source_dir,
+        snakemake.resources.source_dir,  # a location: its content is named by the digest
         snakemake.output.h5,
-        **snakemake.params.data,
+        **snakemake.params.settings,  # source, digest, sizes, resolution, split seed, flip
         transform=wc.transform,
         seed=int(wc.seed),
     )

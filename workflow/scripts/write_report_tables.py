@@ -12,7 +12,7 @@ from symflow.logs import log_to  # noqa: E402
 
 log = log_to(snakemake.log[0])
 with atomic_path(snakemake.output.config, suffix=".yaml") as tmp:
-    tmp.write_text(yaml.safe_dump(dict(snakemake.params.config), sort_keys=False))
+    tmp.write_text(yaml.safe_dump(dict(snakemake.params.settings["config"]), sort_keys=False))
 with atomic_path(snakemake.output.paper, suffix=".csv") as tmp:
     # the package's own copy (snakemake.scriptdir may be an unnormalised ".../rules/../scripts")
     shutil.copyfile(Path(symflow.__file__).resolve().parent / "paper_values.csv", tmp)

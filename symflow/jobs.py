@@ -1,0 +1,891 @@
+"""The jobs a config asks for, enumerated once: used by the workflow's rules and by the plan.
+
+Every job of the workflow is a small frozen record below (one class per rule): its fields
+are the rule's wildcards, ``outputs()`` formats its output paths exactly as the rule's
+patterns do, and :class:`Jobs` (built from a validated config) says what each job reads
+(``Jobs.inputs``: other jobs' outputs and source files), which settings it takes that
+change its results (``Jobs.settings``: the rule's only params, so a config edit reruns
+exactly the jobs whose results it changes), and which jobs the default target needs
+(``Jobs.walk``). ``workflow/rules/*.smk`` build a record from a job's wildcards and ask
+:class:`Jobs` for its inputs and params; ``symflow.plan`` walks the same graph to count
+and cost the plan. The knobs that only change speed or housekeeping (threads, rows per
+call, checkpoint cadence, keeping checkpoints, the compilation cache, the source folder's
+location) reach a job through its resources, never through these settings.
+
+Like the rest of symflow this module never imports snakemake and never reads a config
+file: it takes the dict that ``symflow.configuration.validate`` returns.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+# -- the records: one per rule ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Job:
+    """A job: its rule's wildcards as fields."""
+
+    rule: ClassVar[str]
+
+    def outputs(self) -> dict[str, str]:
+        raise NotImplementedError
+
+    @classmethod
+    def from_wildcards(cls, wildcards: Mapping[str, Any] | Any) -> Job:
+        """The record of a job from its wildcards (a Snakemake Wildcards object or a mapping)."""
+        get = wildcards.get if isinstance(wildcards, Mapping) else functools.partial(getattr, wildcards)
+        values = {}
+        for f in dataclasses.fields(cls):
+            value = get(f.name)
+            values[f.name] = int(value) if f.type == "int" else str(value)
+        return cls(**values)
+
+    def output(self, name: str | None = None) -> str:
+        """One output path (the only one when `name` is None)."""
+        outs = self.outputs()
+        if name is None:
+            if len(outs) != 1:
+                raise ValueError(f"{type(self).__name__} has outputs {sorted(outs)}; name one")
+            return next(iter(outs.values()))
+        return outs[name]
+
+
+@dataclass(frozen=True)
+class Download(Job):
+    rule: ClassVar[str] = "download_cifar10"
+    folder: str
+
+    def outputs(self):
+        return {"archive": f"{self.folder}/cifar-10-python.tar.gz"}
+
+
+@dataclass(frozen=True)
+class Extract(Job):
+    rule: ClassVar[str] = "extract_cifar10"
+    folder: str
+
+    def outputs(self):
+        return {"sums": f"{self.folder}/cifar-10-batches-py/SHA256SUMS"}
+
+
+@dataclass(frozen=True)
+class Data(Job):
+    """One transformed dataset; `seed` is the transform's seed (one file for a trivial group)."""
+
+    rule: ClassVar[str] = "transform_dataset"
+    dataset: str
+    transform: str
+    seed: int
+
+    def outputs(self):
+        return {"h5": f"results/data/{self.dataset}/{self.transform}/s{self.seed}.h5"}
+
+
+@dataclass(frozen=True)
+class Block(Job):
+    """A B x B block of the NNGP and NTK Gram matrices (rows `split` block i, train block j)."""
+
+    rule: ClassVar[str] = "compute_gram_block"
+    dataset: str
+    arch: str
+    hp: str
+    kspec: str
+    transform: str
+    seed: int
+    bs: int
+    split: str
+    i: int
+    j: int
+
+    def outputs(self):
+        return {
+            "h5": f"results/kernels/{self.dataset}/{self.arch}/{self.hp}/{self.kspec}/{self.transform}/"
+            f"s{self.seed}/B{self.bs}/{self.split}/{self.i}-{self.j}.h5"
+        }
+
+
+@dataclass(frozen=True)
+class Audit(Job):
+    """Thm 4.1's invariance of one (architecture, transform, seed), checked in float64."""
+
+    rule: ClassVar[str] = "audit_symmetry_pair"
+    dataset: str
+    arch: str
+    hp: str
+    transform: str
+    seed: int
+
+    def outputs(self):
+        return {"csv": f"results/audit/{self.dataset}/{self.arch}/{self.hp}/{self.transform}/s{self.seed}.csv"}
+
+
+@dataclass(frozen=True)
+class EqualityAudit(Job):
+    """A kernel equality the registry declares (LCN_inf = VEC_inf)."""
+
+    rule: ClassVar[str] = "audit_kernel_equality"
+    dataset: str
+    arch_a: str
+    arch_b: str
+    hp: str
+
+    def outputs(self):
+        return {"csv": f"results/audit/{self.dataset}/{self.arch_a}={self.arch_b}/{self.hp}/identity/s0.csv"}
+
+
+@dataclass(frozen=True)
+class GatherAudit(Job):
+    rule: ClassVar[str] = "gather_symmetry_audit"
+
+    def outputs(self):
+        return {"csv": "results/symmetry_audit.csv"}
+
+
+@dataclass(frozen=True)
+class Regression(Job):
+    """Kernel regression on the first m training examples: predictions (h5), metrics row (csv)."""
+
+    rule: ClassVar[str] = "fit_kernel_regression"
+    dataset: str
+    arch: str
+    hp: str
+    kspec: str
+    transform: str
+    seed: int
+    m: int
+    kernel: str
+
+    def outputs(self):
+        stem = (
+            f"results/regression/{self.dataset}/{self.arch}/{self.hp}/{self.kspec}/{self.transform}/"
+            f"s{self.seed}/m{self.m}/{self.kernel}"
+        )
+        return {"h5": f"{stem}.h5", "csv": f"{stem}.csv"}
+
+
+def _run_stem(job) -> str:
+    return f"{job.dataset}/{job.arch}-w{job.width}-{job.init}/{job.hp}/{job.transform}"
+
+
+@dataclass(frozen=True)
+class Eta0(Job):
+    """eta0 of one finite network (shared by both recipes)."""
+
+    rule: ClassVar[str] = "estimate_eta0"
+    dataset: str
+    arch: str
+    width: int
+    init: str
+    hp: str
+    transform: str
+    m: int
+    seed: int
+    member: int
+
+    def outputs(self):
+        return {"json": f"results/sgd/{_run_stem(self)}/eta0/m{self.m}/s{self.seed}/i{self.member}.json"}
+
+
+@dataclass(frozen=True)
+class Run(Job):
+    """One finite network trained by SGD: metrics row, predictions, learning curve."""
+
+    rule: ClassVar[str] = "train_sgd"
+    dataset: str
+    arch: str
+    width: int
+    init: str
+    hp: str
+    transform: str
+    recipe: str
+    m: int
+    seed: int
+    member: int
+
+    def folder(self) -> str:
+        return f"{_run_stem(self)}/{self.recipe}/m{self.m}/s{self.seed}/i{self.member}"
+
+    def outputs(self):
+        d = f"results/sgd/{self.folder()}"
+        return {"metrics": f"{d}/metrics.csv", "predictions": f"{d}/predictions.h5", "curve": f"{d}/curve.csv"}
+
+    def checkpoint(self) -> str:
+        """Not an output (Snakemake deletes the outputs of a job it reruns): resumed from."""
+        return f"checkpoints/sgd/{self.folder()}/state.msgpack"
+
+    def eta0(self) -> Eta0:
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(Eta0)}
+        return Eta0(**fields)
+
+
+@dataclass(frozen=True)
+class Ensemble(Job):
+    """The mean of k members' predictions (members i0 .. i{k-1} of one run)."""
+
+    rule: ClassVar[str] = "average_ensemble"
+    dataset: str
+    arch: str
+    width: int
+    init: str
+    hp: str
+    transform: str
+    recipe: str
+    m: int
+    seed: int
+    k: int
+
+    def folder(self) -> str:
+        return f"results/ensembles/{_run_stem(self)}/{self.recipe}/m{self.m}/s{self.seed}/k{self.k}"
+
+    def outputs(self):
+        return {"mean": f"{self.folder()}/mean.h5", "metrics": f"{self.folder()}/metrics.csv"}
+
+    def members(self) -> list[Run]:
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "k"}
+        return [Run(**fields, member=i) for i in range(self.k)]
+
+
+@dataclass(frozen=True)
+class SDist(Ensemble):
+    """Fig. S1's S-Dist of an ensemble against the kernel and against GAP_n's ensemble."""
+
+    rule: ClassVar[str] = "compute_s_dist"
+
+    def outputs(self):
+        return {"csv": f"{self.folder()}/sdist.csv"}
+
+    def ensemble(self) -> Ensemble:
+        return Ensemble(**{f.name: getattr(self, f.name) for f in dataclasses.fields(self)})
+
+
+@dataclass(frozen=True)
+class Table(Job):
+    """A tidy table of metrics rows: one figure's runs, or every run (runs.csv)."""
+
+    rule: ClassVar[str] = "aggregate_runs"
+    table: str
+
+    def outputs(self):
+        return {"csv": f"results/tables/{self.table}.csv"}
+
+
+@dataclass(frozen=True)
+class GatherSDist(Job):
+    rule: ClassVar[str] = "gather_s_dist"
+
+    def outputs(self):
+        return {"csv": "results/tables/figS1.csv"}
+
+
+@dataclass(frozen=True)
+class Figure(Job):
+    rule: ClassVar[str] = "plot_figure"
+    figure: str
+
+    def outputs(self):
+        return {"pdf": f"results/{self.figure}.pdf", "png": f"results/{self.figure}.png"}
+
+
+@dataclass(frozen=True)
+class FigS2(Job):
+    rule: ClassVar[str] = "plot_figS2"
+
+    def outputs(self):
+        return {"pdf": "results/figS2.pdf", "png": "results/figS2.png"}
+
+
+@dataclass(frozen=True)
+class ReportTables(Job):
+    rule: ClassVar[str] = "write_report_tables"
+
+    def outputs(self):
+        return {"config": "results/tables/config.yaml", "paper": "results/tables/paper_values.csv"}
+
+
+@dataclass(frozen=True)
+class Claims(Job):
+    rule: ClassVar[str] = "evaluate_claims"
+
+    def outputs(self):
+        return {"csv": "results/claims.csv"}
+
+
+@dataclass(frozen=True)
+class FailedRuns(Job):
+    rule: ClassVar[str] = "list_failed_runs"
+
+    def outputs(self):
+        return {"csv": "results/tables/failed_runs.csv", "summary": "results/tables/training.csv"}
+
+
+@dataclass(frozen=True)
+class All(Job):
+    rule: ClassVar[str] = "all"
+
+    def outputs(self):
+        return {}
+
+
+@dataclass(frozen=True)
+class Ref:
+    """One output of a job, as another job's input."""
+
+    job: Job
+    name: str
+
+    @property
+    def path(self) -> str:
+        return self.job.output(self.name)
+
+
+@dataclass(frozen=True)
+class Source:
+    """A file no rule makes (the shipped sample's checksums, the claims file)."""
+
+    path: str
+
+
+Input = Ref | Source
+
+
+def ref(job: Job, name: str | None = None) -> Ref:
+    if name is None:
+        (name,) = job.outputs()
+    return Ref(job, name)
+
+
+# -- names of paths ------------------------------------------------------------------------------
+
+FIGURES = ("fig2", "fig3", "fig4", "figS1", "figS5", "figS6")
+TABLES = ("fig2", "fig3", "fig4", "figS5", "figS6")  # gathered by aggregate_runs (Fig. S1's by gather_s_dist)
+INITS = ("gaussian", "uniform")
+FIGS1_GAP_T = 0.0  # Fig. S1's GAP_n ensembles train on the clean end of the path
+# Fig. 4's finite networks: (architecture, transform)
+FIG4_NETWORKS = (("VEC", "identity"), ("LCN", "identity"), ("VEC", "o3_pixel"))
+
+
+def fig2_trained(fig2: Mapping) -> list[tuple[str, str]]:
+    """(architecture, recipe) of Fig. 2's finite networks: every architecture with every
+    recipe, unless ``recipe_architectures`` names the architectures of a recipe."""
+    chosen = fig2.get("recipe_architectures") or {}
+    return [
+        (a, r)
+        for r in fig2["recipes"]
+        for a in fig2["architectures"]
+        if a in (chosen.get(r) or fig2["architectures"])
+    ]
+
+
+class Jobs:
+    """The job graph of one validated config."""
+
+    def __init__(self, config: Mapping, source_digest: str | None = None):
+        """`source_digest`: the data source's identity (``symflow.data.source_digest``); read
+        from the source folder when not given."""
+        from symflow.architectures import ModelHP
+        from symflow.configuration import dataset_id
+
+        self.config = config
+        data = config["data"]
+        if source_digest is None:
+            from symflow.data import source_digest as digest_of
+
+            source_digest = digest_of(data)
+        self.digest = source_digest
+        self.dataset = dataset_id(data, source_digest)
+        figs2_resolution = config["figS2"]["resolution"] or data["resolution"]
+        self.figs2_dataset = dataset_id({**data, "resolution": figs2_resolution}, source_digest)
+        self.flip_m = 2 * data["n_train"] if config["experiments"]["fig4"]["flip"] else None
+        self.flip_dataset = dataset_id({**data, "flip": True}, source_digest)
+        self.hp = ModelHP.from_config(config["model"]).tag
+        self.kspec = f"{config['kernels']['backend']}-{config['kernels']['dtype']}"
+        self.kernels = list(config["regression"]["kernels"])
+        self.exp = config["experiments"]
+
+    # -- names -----------------------------------------------------------------------------
+
+    @property
+    def datasets(self) -> list[str]:
+        return sorted({self.dataset, self.figs2_dataset} | ({self.flip_dataset} if self.flip_m else set()))
+
+    def width(self, arch: str) -> int:
+        from symflow.architectures import ARCHITECTURES
+
+        return int(self.config["sgd"]["widths"].get(arch, ARCHITECTURES.get(arch).default_width))
+
+    def widths(self) -> dict[str, int]:
+        from symflow.architectures import ARCHITECTURES
+
+        return {a: self.width(a) for a in ARCHITECTURES.names()}
+
+    def block_size(self, arch: str) -> int:
+        from symflow.kernels import block_size_for
+
+        return block_size_for(self.config["kernels"]["block_size"], arch)
+
+    def dataset_of(self, m: int) -> str:
+        """Fig. 4's flipped point (m = 2 n_train, no other m is that large) has its own data."""
+        return self.flip_dataset if self.flip_m and int(m) == self.flip_m else self.dataset
+
+    def fig4_sizes(self) -> list[int]:
+        return list(self.exp["fig4"]["m"]) + ([self.flip_m] if self.flip_m else [])
+
+    def figS1_transforms(self) -> list[str]:
+        from symflow.groups import spec_id
+
+        return [spec_id("so3_path", t) for t in self.exp["figS1"]["t"]]
+
+    def figS2_transforms(self) -> list[str]:
+        from symflow.groups import spec_id
+
+        fig = self.config["figS2"]
+        return list(fig["transforms"]) + [spec_id("so3_path", t) for t in self.config["path_t"]]
+
+    # -- constructors ------------------------------------------------------------------------
+
+    def data(self, transform: str, seed: int, dataset: str | None = None) -> Data:
+        from symflow.groups import canonical_seed
+
+        return Data(dataset or self.dataset, transform, canonical_seed(transform, int(seed)))
+
+    def regression(self, arch, transform, seed, m, kernel, dataset=None) -> Regression:
+        return Regression(dataset or self.dataset_of(m), arch, self.hp, self.kspec, transform, int(seed), int(m), kernel)
+
+    def run(self, arch, width, transform, recipe, m, seed, member=0, init="gaussian", dataset=None) -> Run:
+        ds = dataset or self.dataset_of(m)
+        return Run(ds, arch, int(width), init, self.hp, transform, recipe, int(m), int(seed), int(member))
+
+    def ensemble(self, arch, width, transform, recipe, m, seed, k, init="gaussian") -> Ensemble:
+        return Ensemble(self.dataset, arch, int(width), init, self.hp, transform, recipe, int(m), int(seed), int(k))
+
+    # -- what each figure shows --------------------------------------------------------------
+
+    def figure_rows(self, fig: str) -> list[Ref]:
+        """The metrics rows a figure's table gathers (regressions' csv, runs' metrics)."""
+        e, out = self.exp.get(fig), []
+        if fig == "fig2":
+            for arch in e["architectures"]:
+                for transform in e["transforms"]:
+                    for seed in e["seeds"]:
+                        out += [ref(self.regression(arch, transform, seed, e["m"], k), "csv") for k in self.kernels]
+                        out += [
+                            ref(self.run(arch, self.width(arch), transform, r, e["m"], seed), "metrics")
+                            for a, r in fig2_trained(e)
+                            if a == arch
+                        ]
+        elif fig == "fig3":
+            for transform in e["transforms"]:
+                for seed in e["seeds"]:
+                    out.append(ref(self.regression("VEC", transform, seed, e["m"], "ntk"), "csv"))
+                    out += [
+                        ref(self.run("VEC", w, transform, r, e["m"], seed), "metrics")
+                        for w in e["widths"]
+                        for r in e["recipes"]
+                    ]
+        elif fig == "fig4":
+            for seed in e["seeds"]:
+                for m in self.fig4_sizes():
+                    out += [ref(self.regression("VEC", "identity", seed, m, k), "csv") for k in self.kernels]
+                    out += [
+                        ref(self.run(a, self.width(a), t, e["recipe"], m, seed), "metrics") for a, t in FIG4_NETWORKS
+                    ]
+        elif fig == "figS5":
+            out = [
+                ref(self.run(a, self.width(a), t, r, e["m"], s, init=init), "metrics")
+                for a in e["architectures"]
+                for t in e["transforms"]
+                for r in e["recipes"]
+                for s in e["seeds"]
+                for init in INITS
+            ]
+        elif fig == "figS6":
+            out = [
+                ref(self.regression(a, t, s, m, k), "csv")
+                for a in e["architectures"]
+                for t in e["transforms"]
+                for s in e["seeds"]
+                for m in e["m"]
+                for k in self.kernels
+            ]
+        else:
+            raise ValueError(f"no table for figure {fig!r}")
+        return out
+
+    def figS1_s_dists(self) -> list[SDist]:
+        """Fig. S1: an S-Dist (and its ensemble) of VEC_n at each point of the so3_path."""
+        e = self.exp["figS1"]
+        return [
+            SDist(**dataclasses.asdict(self.ensemble("VEC", w, t, e["recipe"], e["m"], e["seed"], e["ensemble"])))
+            for w in e["widths"]
+            for t in self.figS1_transforms()
+        ]
+
+    def figS1_gap_reference(self, s: SDist) -> Ensemble:
+        """GAP_n's ensemble (same width, recipe, k) on the clean end of the path."""
+        from symflow.groups import spec_id
+
+        return dataclasses.replace(s.ensemble(), arch="GAP", transform=spec_id("so3_path", FIGS1_GAP_T))
+
+    def all_rows(self) -> list[Ref]:
+        """Every metrics row: the figures' runs and Fig. S1's ensembles (their mean's row)."""
+        rows = {r for t in TABLES for r in self.figure_rows(t)}
+        rows |= {ref(s.ensemble(), "metrics") for s in self.figS1_s_dists()}
+        return sorted(rows, key=lambda r: r.path)
+
+    def figure_options(self, fig: str) -> dict:
+        """Keyword arguments of the figure's plot function (what the config asks it to show)."""
+        e = self.exp.get(fig, {})
+        if fig == "fig2":
+            return dict(architectures=e["architectures"], transforms=e["transforms"], m=e["m"], widths=self.widths())
+        if fig == "fig3":
+            return dict(widths=e["widths"], transforms=e["transforms"], recipes=e["recipes"], m=e["m"])
+        if fig == "fig4":
+            return dict(
+                sizes=self.fig4_sizes(),
+                recipe=e["recipe"],
+                widths=self.widths(),
+                fit_points=e["fit_points"],
+                flip_m=self.flip_m,
+            )
+        if fig == "figS5":
+            return dict(
+                architectures=e["architectures"],
+                transforms=e["transforms"],
+                recipes=e["recipes"],
+                m=e["m"],
+                widths=self.widths(),
+            )
+        if fig == "figS1":
+            return {}
+        if fig == "figS6":
+            return dict(architectures=e["architectures"], transforms=e["transforms"], sizes=e["m"])
+        raise ValueError(f"no figure {fig!r}")
+
+    # -- kernels -----------------------------------------------------------------------------
+
+    def reuses_untransformed(self, arch: str, transform: str) -> bool:
+        """Does a kernel on `transform` data come from the untransformed blocks (Thm 4.1)?
+
+        Only for a group that moves the data (not the trivial group, whose data are the
+        untransformed data) and that the architecture is claimed invariant to; the
+        regression then also reads the symmetry audit of the pair, which must agree.
+        """
+        from symflow.architectures import ARCHITECTURES
+        from symflow.groups import GROUPS, parse_spec
+
+        spec = parse_spec(transform)
+        return bool(
+            self.config["kernels"]["reuse_invariant"]
+            and not GROUPS.get(spec.group).trivial
+            and ARCHITECTURES.get(arch).claims(spec.group, infinite=True)
+        )
+
+    def kernel_source(self, arch: str, transform: str, seed: int) -> tuple[str, int]:
+        """(transform, seed) of the data whose blocks serve a kernel on `transform` data."""
+        from symflow.groups import IDENTITY, canonical_seed
+
+        if self.reuses_untransformed(arch, transform):
+            return IDENTITY, 0
+        return transform, canonical_seed(transform, int(seed))
+
+    def blocks(self, job: Regression) -> list[Block]:
+        """Every block a regression on the first m examples reads (n_val, n_test: the dataset's)."""
+        from symflow.configuration import parse_dataset_id
+        from symflow.kernels import blocks_for
+
+        src, src_seed = self.kernel_source(job.arch, job.transform, job.seed)
+        bs = self.block_size(job.arch)
+        sizes = parse_dataset_id(job.dataset)
+        return [
+            Block(job.dataset, job.arch, job.hp, job.kspec, src, src_seed, bs, split, i, j)
+            for split, i, j in blocks_for(job.m, bs, sizes["n_val"], sizes["n_test"])
+        ]
+
+    def kernel_pairs(self) -> list[tuple[str, str, int]]:
+        """(arch, transform, seed) of every kernel regression the experiments ask for: each is audited."""
+        pairs = set()
+        for row in self.all_rows():
+            if isinstance(row.job, Regression):
+                pairs.add((row.job.arch, row.job.transform, row.job.seed))
+        e = self.exp["figS1"]
+        pairs |= {("VEC", t, int(e["seed"])) for t in self.figS1_transforms()}  # S-Dist's VEC_inf
+        return sorted(pairs)
+
+    def audits(self) -> list[Job]:
+        """Every audited claim: each (architecture, transform, seed) a regression uses, and
+        each kernel equality the registry declares (Architecture.same_kernel_as)."""
+        from symflow.architectures import ARCHITECTURES
+
+        out: list[Job] = [Audit(self.dataset, a, self.hp, t, s) for a, t, s in self.kernel_pairs()]
+        return out + [EqualityAudit(self.dataset, a.name, b, self.hp) for a in ARCHITECTURES for b in a.same_kernel_as]
+
+    # -- the graph ---------------------------------------------------------------------------
+
+    def source(self) -> Input:
+        """What a data job reads: the extracted official batches, or the source folder's sums."""
+        data = self.config["data"]
+        if data["source"] == "official":
+            return ref(Extract(data["official_dir"]))
+        return Source(f"{data['sample_dir']}/SHA256SUMS")
+
+    def source_folder(self) -> str:
+        """The folder of CIFAR-10 batches a data job reads (a location: in its resources)."""
+        data = self.config["data"]
+        if data["source"] == "official":
+            return f"{data['official_dir']}/cifar-10-batches-py"
+        return data["sample_dir"]
+
+    def targets(self) -> list[Ref]:
+        """The default target: figures, tables, the audit, the claims."""
+        jobs = [FigS2(), Table("runs"), GatherAudit(), ReportTables(), Claims(), FailedRuns()]
+        jobs += [Figure(f) for f in FIGURES]
+        return [Ref(j, name) for j in jobs for name in j.outputs()]
+
+    def inputs(self, job: Job) -> dict[str, Input | list[Input]]:
+        """What a job reads: named as the rule's inputs."""
+        from symflow.groups import IDENTITY
+
+        if isinstance(job, Download):
+            return {}
+        if isinstance(job, Extract):
+            return {"archive": ref(Download(job.folder))}
+        if isinstance(job, Data):
+            source = self.source()
+            return {"sums": source} if isinstance(source, Ref) else {}
+        if isinstance(job, Block):
+            return {"data": ref(self.data(job.transform, job.seed, job.dataset))}
+        if isinstance(job, Audit):
+            return {
+                "identity": ref(self.data(IDENTITY, 0, job.dataset)),
+                "transformed": ref(self.data(job.transform, job.seed, job.dataset)),
+            }
+        if isinstance(job, EqualityAudit):
+            return {"data": ref(self.data(IDENTITY, 0, job.dataset))}
+        if isinstance(job, GatherAudit):
+            return {"rows": [ref(a) for a in self.audits()]}
+        if isinstance(job, Regression):
+            src, src_seed = self.kernel_source(job.arch, job.transform, job.seed)
+            out: dict[str, Any] = {
+                "blocks": [ref(b) for b in self.blocks(job)],
+                "data": ref(self.data(src, src_seed, job.dataset)),
+            }
+            if self.reuses_untransformed(job.arch, job.transform):
+                out["audit"] = ref(Audit(job.dataset, job.arch, job.hp, job.transform, job.seed))
+            return out
+        if isinstance(job, Eta0):
+            return {"data": ref(self.data(job.transform, job.seed, job.dataset))}
+        if isinstance(job, Run):
+            return {"data": ref(self.data(job.transform, job.seed, job.dataset)), "eta0": ref(job.eta0())}
+        if isinstance(job, SDist):
+            gap = self.figS1_gap_reference(job)
+            return {
+                "ensemble": Ref(job.ensemble(), "mean"),
+                "inf": Ref(self.regression(job.arch, job.transform, job.seed, job.m, "ntk", job.dataset), "h5"),
+                "gap": Ref(gap, "mean"),
+            }
+        if isinstance(job, Ensemble):
+            members = job.members()
+            return {
+                "predictions": [Ref(r, "predictions") for r in members],
+                "metrics": [Ref(r, "metrics") for r in members],
+            }
+        if isinstance(job, Table):
+            return {"rows": self.all_rows() if job.table == "runs" else self.figure_rows(job.table)}
+        if isinstance(job, GatherSDist):
+            return {"rows": [ref(s) for s in self.figS1_s_dists()]}
+        if isinstance(job, Figure):
+            return {"table": ref(GatherSDist() if job.figure == "figS1" else Table(job.figure))}
+        if isinstance(job, FigS2):
+            seed = self.config["figS2"]["seed"]
+            return {"data": [ref(self.data(t, seed, self.figs2_dataset)) for t in self.figS2_transforms()]}
+        if isinstance(job, ReportTables):
+            return {}
+        if isinstance(job, Claims):
+            out = {name: ref(Table(name)) for name in ["runs", *TABLES]}
+            return {
+                **out,
+                "claims": Source(_package_file("claims.yaml")),
+                "audit": ref(GatherAudit()),
+                "figS1": ref(GatherSDist()),
+            }
+        if isinstance(job, FailedRuns):
+            return {"runs": ref(Table("runs"))}
+        if isinstance(job, All):
+            return {"targets": self.targets()}
+        raise TypeError(f"no inputs for {job!r}")
+
+    def input_paths(self, job: Job) -> dict[str, str | list[str]]:
+        """The rule's input (for ``unpack``): each input's path."""
+
+        def path(x: Input) -> str:
+            return x.path
+
+        return {
+            name: [path(x) for x in value] if isinstance(value, list) else path(value)
+            for name, value in self.inputs(job).items()
+        }
+
+    def walk(self, root: Job | None = None) -> dict[str, set[Job]]:
+        """rule -> every job that `root` (the default target) needs, from scratch."""
+        seen: set[Job] = set()
+        stack = [root or All()]
+        while stack:
+            job = stack.pop()
+            if job in seen:
+                continue
+            seen.add(job)
+            for value in self.inputs(job).values():
+                for x in value if isinstance(value, list) else [value]:
+                    if isinstance(x, Ref) and x.job not in seen:
+                        stack.append(x.job)
+        out: dict[str, set[Job]] = {}
+        for job in seen:
+            out.setdefault(job.rule, set()).add(job)
+        return out
+
+    # -- what determines a job's results besides its inputs and path ---------------------------
+
+    def settings(self, job: Job) -> dict:
+        """The config values that change a job's results and are not in its path or inputs:
+        its rule's params, and so what a config edit reruns. Speed and housekeeping knobs
+        are never here."""
+        c = self.config
+        if isinstance(job, Data):
+            from symflow.configuration import parse_dataset_id
+
+            return parse_dataset_id(job.dataset)
+        if isinstance(job, (Audit, EqualityAudit)):
+            k = c["kernels"]
+            return {"audit_size": k["audit_size"], "tolerance": k["audit_tolerance"]}
+        if isinstance(job, Regression):
+            return {"ridge_grid": list(c["regression"]["ridge_grid"])}
+        if isinstance(job, Eta0):
+            s = c["sgd"]
+            out = {"mode": s["lr_estimate"], "size": s["lr_estimate_size"]}
+            if s["lr_estimate"] == "mc":
+                out["samples"] = s["lr_estimate_samples"]
+            return out
+        if isinstance(job, Run):
+            s = c["sgd"]
+            return {
+                **{key: s.get(key) for key in RUN_SETTINGS},
+                "recipe": dict(s["recipes"][job.recipe]),
+            }
+        if isinstance(job, SDist):
+            return {"gap_transform": self.figS1_gap_reference(job).transform}
+        if isinstance(job, Figure):
+            return {"options": self.figure_options(job.figure)}
+        if isinstance(job, FigS2):
+            return {"transforms": self.figS2_transforms(), "images": c["figS2"]["images"]}
+        if isinstance(job, ReportTables):
+            return {"config": without_speed_knobs(c)}
+        return {}
+
+    def speed(self, job: Job) -> dict[str, int | str]:
+        """The knobs that change only how fast a job runs or what it leaves behind: its
+        resources (besides threads, memory and runtime), never its params."""
+        c = self.config
+        if isinstance(job, Block):
+            return {"batch_rows": int(c["kernels"]["batch_size"])}
+        if isinstance(job, Data):
+            return {"source_dir": self.source_folder()}
+        if isinstance(job, Run):
+            s = c["sgd"]
+            return {"checkpoint_every": int(s["checkpoint_every"]), "keep_checkpoint": int(bool(s["keep_checkpoints"]))}
+        return {}
+
+
+# The knobs that change only how fast jobs run, where they run, or what they leave behind
+# (section, key; a whole section where key is None). They reach jobs through resources and
+# the environment, so changing one reruns nothing (tests/test_reruns.py).
+SPEED_KNOBS = (
+    ("data", "sample_dir"),  # a location: the source's identity is its digest, in the dataset name
+    ("data", "official_dir"),
+    ("kernels", "threads"),
+    ("kernels", "batch_size"),
+    ("regression", "threads"),
+    ("sgd", "threads"),
+    ("sgd", "checkpoint_every"),
+    ("sgd", "keep_checkpoints"),
+    ("resources", None),
+)
+
+
+def without_speed_knobs(config: Mapping) -> dict:
+    """The config less its speed and housekeeping knobs: what determines the results."""
+    out = {k: dict(v) if isinstance(v, Mapping) else v for k, v in config.items()}
+    for section, key in SPEED_KNOBS:
+        if key is None:
+            out.pop(section, None)
+        elif isinstance(out.get(section), dict):
+            out[section].pop(key, None)
+    return out
+
+
+# the sgd settings of a run (besides its recipe's): everything of the sgd section that
+# changes a trained network's numbers or its reported row
+RUN_SETTINGS = ("batch_size", "momentum", "max_steps", "max_epochs", "selection", "eval_every", "success_train_accuracy")
+
+
+def _package_file(name: str) -> str:
+    from pathlib import Path
+
+    return str(Path(__file__).resolve().parent / name)
+
+
+def rules_of(jobs: Iterable[Job]) -> set[str]:
+    return {j.rule for j in jobs}
+
+
+# -- what a config edit reruns -------------------------------------------------------------------
+
+
+def _flat_paths(inputs: Mapping[str, Input | list[Input]]) -> frozenset[str]:
+    out = set()
+    for value in inputs.values():
+        out |= {x.path for x in (value if isinstance(value, list) else [value])}
+    return frozenset(out)
+
+
+def reruns(before: Jobs, after: Jobs) -> dict[str, set[Job]]:
+    """rule -> the jobs of `after`'s default target that a workflow complete under `before`
+    runs again: those with an output that `before` did not make, with other settings (params)
+    or another set of inputs than the job that made their outputs, and every job downstream
+    of one of these. (Snakemake's rerun triggers: missing output, params, input, mtime.)"""
+    made: dict[str, tuple[dict, frozenset[str]]] = {}
+    for jobs in before.walk().values():
+        for job in jobs:
+            record = (before.settings(job), _flat_paths(before.inputs(job)))
+            for path in job.outputs().values():
+                made[path] = record
+
+    memo: dict[Job, bool] = {}
+
+    def planned(job: Job) -> bool:
+        if job in memo:
+            return memo[job]
+        inputs = after.inputs(job)
+        upstream = [
+            x.job
+            for value in inputs.values()
+            for x in (value if isinstance(value, list) else [value])
+            if isinstance(x, Ref)
+        ]
+        mine = (after.settings(job), _flat_paths(inputs))
+        result = any(made.get(p) != mine for p in job.outputs().values())
+        result = any([planned(j) for j in upstream]) or result
+        memo[job] = result
+        return result
+
+    out: dict[str, set[Job]] = {}
+    for rule, jobs in after.walk().items():
+        for job in jobs:
+            if rule != "all" and planned(job):
+                out.setdefault(rule, set()).add(job)
+    return out
