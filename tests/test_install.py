@@ -61,3 +61,14 @@ def test_neural_tangents_imports_without_tensorflow():
 
     assert importlib.util.find_spec("tensorflow") is None
     assert callable(stax.serial) and callable(nt.batch)
+
+
+def test_the_licence_is_apache_2_and_the_package_metadata_names_it():
+    import tomllib
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert project["license"] == "Apache-2.0"  # PEP 639: License-Expression in the wheel's METADATA
+    assert project["license-files"] == ["LICENSE"]  # shipped in the wheel's .dist-info/licenses/
+    text = (REPO / "LICENSE").read_text()
+    assert "Apache License\n                           Version 2.0, January 2004" in text
+    assert "END OF TERMS AND CONDITIONS" in text and "APPENDIX: How to apply the Apache License" in text
