@@ -530,19 +530,21 @@ def train_batches(
 
 
 def eval_batches(shards: Shards, *, batch_size: int, image_size: int = IMAGE_SIZE, split: str = "val",
-                 limit: int | None = None, threads: int = 4) -> Iterator[dict[str, np.ndarray]]:
-    """Centre-cropped batches of the first `limit` (default all) images of `split`, in record order;
-    the last batch is padded to batch_size with 'mask' False on the padding."""
+                 limit: int | None = None, indices=None, threads: int = 4) -> Iterator[dict[str, np.ndarray]]:
+    """Centre-cropped batches of the records `indices` of `split` (default: all, in record order; the
+    first `limit` of them if given); the last batch is padded to batch_size with 'mask' False there."""
     source = shards.source(split)
-    n = shards.count(split) if limit is None else min(int(limit), shards.count(split))
+    indices = np.arange(shards.count(split)) if indices is None else np.asarray(indices, dtype=np.int64)
+    if limit is not None:
+        indices = indices[: int(limit)]
 
     def one(i: int):
-        label, _, data = decode_record(source[i])
+        label, _, data = decode_record(source[int(i)])
         return eval_image(data, image_size), label
 
     with ThreadPoolExecutor(max(1, threads)) as pool:
-        for start in range(0, n, batch_size):
-            items = list(pool.map(one, range(start, min(start + batch_size, n))))
+        for start in range(0, len(indices), batch_size):
+            items = list(pool.map(one, indices[start : start + batch_size]))
             batch = _stack(items)
             pad = batch_size - len(items)
             batch["mask"] = np.arange(batch_size) < len(items)
