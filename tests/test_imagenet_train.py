@@ -54,7 +54,7 @@ def test_mixer_s16_is_the_papers():
 def test_learning_rate_is_warmup_then_cosine_as_optax():
     import optax
 
-    r = Recipe(epochs=20, batch_size=512, warmup_epochs=5)
+    r = Recipe(epochs=20, batch_size=512, warmup_epochs=5, eval_every_epochs=5)
     m = 10_240  # 20 steps an epoch, 400 in all
     assert r.peak_lr == pytest.approx(0.2) and r.total_steps(m) == 400
     ref = optax.join_schedules([optax.linear_schedule(0.0, 0.2, 100), optax.cosine_decay_schedule(0.2, 300)], [100])

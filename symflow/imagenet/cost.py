@@ -69,7 +69,7 @@ class JobCost:
     eval_images: float
 
 
-def job_cost(model: str, m: int, *, epochs: float = 150.0, gpus: int = 8, eval_every_epochs: float = 5.0,
+def job_cost(model: str, m: int, *, epochs: float = 150.0, gpus: int = 8, eval_every_epochs: float = 1.0,
              test_images: int = 50_000, per_gpu_rate: float | None = None,
              image_size: int = REFERENCE_IMAGE_SIZE) -> JobCost:
     """The cost of one training run (model, m): m x epochs training images and a test-set evaluation

@@ -61,7 +61,7 @@ class Recipe:
     weight_decay: float = 1e-4
     image_size: int = D.IMAGE_SIZE
     half_precision: bool = True
-    eval_every_epochs: float = 5.0  # evaluations on the test set (and the last step): the history of Fig. S4
+    eval_every_epochs: float = 1.0  # evaluations on the test set (and the last step): the history of Fig. S4
 
     @property
     def peak_lr(self) -> float:
