@@ -23,7 +23,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-CLAIMS_FILE = Path(__file__).resolve().parent / "claims.yaml"
+def _claims_file() -> Path:
+    from symflow.package_data import CLAIMS, path
+
+    return path(CLAIMS)
+
+
+CLAIMS_FILE = _claims_file()  # package data: symflow/claims.yaml
 # The spread of a finite network's test accuracy between runs that differ only in their
 # initialisation (and batch order), used for a point with a single successful run, whose own
 # spread is unknown: the binomial error of the test set alone understates it. Measured on the

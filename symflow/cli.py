@@ -15,6 +15,27 @@ import sys
 from pathlib import Path
 
 
+# the Snakefile's configfile, relative to the working directory as Snakemake reads it
+DEFAULT_CONFIG = "config.yaml"
+EMBEDDED = "the embedded default (the schema's defaults: no ./config.yaml here)"
+
+
+def _configs(files: list[str], over_default: bool) -> tuple[dict, str]:
+    """The config that `files` (merged left to right) make, and how to name it. With
+    `over_default`, they are merged over ./config.yaml, as Snakemake merges --configfile over
+    the Snakefile's configfile; where the working directory has no config.yaml (outside a
+    checkout, e.g. after `pip install symflow`), the schema's defaults stand in for it: they
+    are config.yaml's values."""
+    paths = list(files)
+    names = []
+    if over_default:
+        if Path(DEFAULT_CONFIG).is_file():
+            paths.insert(0, DEFAULT_CONFIG)
+        else:
+            names.append(EMBEDDED)
+    return _load_configs(paths), " + ".join(names + paths)
+
+
 def _load_configs(paths: list[str]) -> dict:
     import yaml
 
@@ -56,14 +77,17 @@ def cmd_check(args: argparse.Namespace) -> int:
     from symflow.data import DataError
     from symflow.jobs import Jobs
 
-    paths = args.config or ["config.yaml"]
     try:
-        cfg = validate(_load_configs(paths))
+        if args.config:
+            cfg, name = _configs(args.config, over_default=False)
+        else:
+            cfg, name = _configs([], over_default=True)
+        cfg = validate(cfg)
         dataset = Jobs(cfg).dataset
     except (ConfigError, DataError, OSError, ValueError) as exc:
         print(f"config error: {exc}", file=sys.stderr)
         return 2
-    print(f"ok: {', '.join(paths)} (dataset {dataset})")
+    print(f"ok: {name} (dataset {dataset})")
     return 0
 
 
@@ -113,14 +137,15 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from symflow.plan import format_plan, plan
 
     # as Snakemake reads them: the Snakefile's config.yaml, then each --configfile over it
-    paths = ([] if args.no_default else ["config.yaml"]) + (args.configfile or [])
     try:
-        cfg = validate(_load_configs(paths))
+        cfg, name = _configs(args.configfile or [], over_default=not args.no_default)
+        cfg = validate(cfg)
         dataset = Jobs(cfg).dataset
     except (ConfigError, DataError, OSError, ValueError) as exc:
         print(f"config error: {exc}", file=sys.stderr)
         return 2
-    print(f"plan of the default target for {' + '.join(paths)} (dataset {dataset}), from scratch:")
+    name = name or "the schema's defaults"
+    print(f"plan of the default target for {name} (dataset {dataset}), from scratch:")
     print(format_plan(plan(cfg), rules=not args.stages))
     return 0
 
@@ -206,7 +231,7 @@ def add_audit_parser(sub) -> None:
         default="all",
         help="kernel backend(s): all = nt, and the engine where it supports ARCH (default)",
     )
-    p.add_argument("--sample-dir", help="CIFAR-10 folder (default: the shipped data/cifar-10-sample)")
+    p.add_argument("--sample-dir", help="CIFAR-10 folder (default: the sample shipped in the package)")
     p.add_argument("--plugin", action="append", help="import this plug-in module first (repeatable)")
     p.set_defaults(func=cmd_audit)
 

@@ -17,7 +17,15 @@ import re
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "workflow" / "schemas" / "config.schema.yaml"
+def _schema_path() -> Path:
+    from symflow.package_data import SCHEMA, path
+
+    return path(SCHEMA)
+
+
+# the config schema, package data (symflow/config.schema.yaml): the Snakefile, `symflow check`
+# and `symflow plan` read this one file, in a checkout and in an installed package alike
+SCHEMA_PATH = _schema_path()
 
 
 class ConfigError(ValueError):
@@ -256,6 +264,7 @@ def validate(config: dict, schema: dict | None = None) -> dict:
     from symflow.registry import load_plugins
 
     config = validate_schema(config, schema)
+    _locate_sample(config)
     try:
         load_plugins(config["plugins"])
     except ImportError as exc:
@@ -268,6 +277,15 @@ def validate(config: dict, schema: dict | None = None) -> dict:
         except (KeyError, ValueError) as exc:  # a registry or spec error raised inside a check
             raise ConfigError(str(exc).strip("'\"")) from None
     return config
+
+
+def _locate_sample(config: dict) -> None:
+    """data.sample_dir null (the default): the sample shipped inside the package, wherever
+    symflow is installed (jobs read this path; the dataset name has the folder's digest)."""
+    if config["data"]["sample_dir"] is None:
+        from symflow.data import SAMPLE_DIR
+
+        config["data"]["sample_dir"] = str(SAMPLE_DIR)
 
 
 def validate_or_exit(config: dict, schema_path: str | Path | None = None) -> dict:
@@ -290,7 +308,7 @@ def dataset_id(data: dict, digest: str) -> str:
     (`digest`, ``symflow.data.source_digest``: a short digest of the folder's SHA256SUMS,
     or of the official archive's MD5, so data from two folders never share a path), the
     resolution, the train/val/test sizes and the split seed, e.g.
-    ``cifar10-sample.1a2b3c4d-r8-n3500.500.1000-split0``. With ``flip`` true (Fig. 4's last
+    ``cifar10-sample.1a2b3c4d-r8-n3500.250.1000-split0``. With ``flip`` true (Fig. 4's last
     point) the training split also holds its n_train left-right mirror images, and the
     name ends in ``-flip``.
     """
@@ -315,7 +333,7 @@ def parse_dataset_id(name: str) -> dict:
     match = DATASET_ID.fullmatch(name)
     if not match:
         raise ValueError(
-            f"{name!r} is not a dataset name such as cifar10-sample.1a2b3c4d-r8-n3500.500.1000-split0"
+            f"{name!r} is not a dataset name such as cifar10-sample.1a2b3c4d-r8-n3500.250.1000-split0"
         )
     out: dict = {
         k: (v if k in ("source", "digest") else bool(v) if k == "flip" else int(v))

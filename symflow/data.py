@@ -2,8 +2,9 @@
 
 The same loader reads the official archive's folder (``cifar-10-batches-py``,
 five training batches of 10,000 images and a test batch) and the sample that
-ships with symflow (``data/cifar-10-sample``: the first 1,017 images of four
-training batches and of the test batch, byte-identical to the archive).
+ships inside the symflow package (``symflow/cifar-10-sample``, package data: the first
+1,017 images of four training batches and of the test batch, byte-identical to the
+archive; ``data.sample_dir: null``, the default, reads it).
 
 Every folder the loader reads has a ``SHA256SUMS`` file; each batch is checked
 against it before it is unpickled, so a damaged or substituted file is refused
@@ -39,8 +40,17 @@ NUM_CLASSES = 10
 IMAGE_SIZE = 32
 # training-pool and test sizes of each source (used to check a config before any job runs)
 SOURCE_SIZES = {"sample": (4068, 1017), "official": (50000, 10000)}
-# the real CIFAR-10 sample shipped with the repository
-SAMPLE_DIR = Path(__file__).resolve().parent.parent / "data" / "cifar-10-sample"
+
+
+def _sample_dir() -> Path:
+    from symflow.package_data import CIFAR10_SAMPLE, path
+
+    return path(CIFAR10_SAMPLE)
+
+
+# the real CIFAR-10 sample, shipped inside the package (package data, 15 MB): a pip install
+# runs the default config offline
+SAMPLE_DIR = _sample_dir()
 
 
 class DataError(RuntimeError):
@@ -78,7 +88,7 @@ def source_digest(data: dict) -> str:
     if not sums.is_file():
         raise DataError(
             f"data.sample_dir: {sums} is missing; a CIFAR-10 folder in the python format needs its "
-            "SHA256SUMS (see data/cifar-10-sample/README.md)"
+            f"SHA256SUMS (as {SAMPLE_DIR / 'README.md'} describes)"
         )
     return sha256_file(sums)[:DIGEST_CHARS]
 

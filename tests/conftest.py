@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-SAMPLE = REPO / "data" / "cifar-10-sample"
+SAMPLE = REPO / "symflow" / "cifar-10-sample"  # package data
 TINY = REPO / "tests" / "configs" / "tiny.yaml"
 BIN = Path(sys.executable).parent
 
@@ -33,14 +33,17 @@ def sample_dir() -> Path:
 
 
 def make_workdir(dest: Path) -> Path:
-    """A copy of the workflow (not results) in `dest`, so tests never touch the repo's results/."""
+    """A copy of the workflow (not results) in `dest`, so tests never touch the repo's results/.
+    The copy's symflow links to the shipped sample rather than copying its 15 MB; so does
+    data/cifar-10-sample (a folder for tests that copy or name the sample by path)."""
     dest.mkdir(parents=True, exist_ok=True)
     for name in ("Snakefile", "config.yaml", "workflow", "symflow", "envs", "tests"):
         src = REPO / name
         if src.is_dir():
-            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", SAMPLE.name))
         else:
             shutil.copy2(src, dest / name)
+    os.symlink(SAMPLE, dest / "symflow" / SAMPLE.name)
     (dest / "data").mkdir(exist_ok=True)
     os.symlink(SAMPLE, dest / "data" / "cifar-10-sample")
     return dest

@@ -19,7 +19,7 @@ import numpy as np
 from symflow.architectures import ModelHP
 
 ROOT = Path(__file__).resolve().parents[1]
-SAMPLE = ROOT / "data" / "cifar-10-sample"
+SAMPLE = ROOT / "symflow" / "cifar-10-sample"
 GOLDEN = Path(__file__).resolve().parent / "data" / "engine_nt_golden.npz"
 
 DEFAULT = ModelHP()

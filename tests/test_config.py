@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 import yaml
 
+import symflow
 from conftest import REPO, snakemake_cmd
 from symflow.configuration import ConfigError, dataset_id, load_schema, parse_dataset_id, validate
 
@@ -94,6 +96,22 @@ def test_defaults_fill_an_empty_config():
     assert cfg["sgd"]["recipes"]["nn_plus"] == {"lr_factor": 8.0, "l2": 1e-7}
 
 
+def test_the_schema_defaults_are_the_embedded_default():
+    """config.yaml restates the schema's defaults, so a key a config leaves out (a deployed
+    module's config, `symflow check --standalone`, `symflow plan` outside a checkout) means
+    what config.yaml says."""
+    assert validate({}) == validate(yaml.safe_load((REPO / "config.yaml").read_text()))
+
+
+def test_the_sample_is_package_data():
+    from symflow.data import SAMPLE_DIR, load_cifar10
+    from symflow.package_data import CIFAR10_SAMPLE, path
+
+    assert validate({})["data"]["sample_dir"] == str(SAMPLE_DIR) == str(path(CIFAR10_SAMPLE))
+    assert SAMPLE_DIR.parent == Path(symflow.__file__).parent  # inside the package, wherever installed
+    assert load_cifar10(SAMPLE_DIR).x_train.shape == (4068, 32, 32, 3)
+
+
 def test_every_schema_key_has_a_description_and_a_default():
     schema = load_schema()
     missing = []
@@ -118,7 +136,7 @@ def test_every_schema_key_has_a_description_and_a_default():
 def test_dataset_id_round_trip():
     data = validate({})["data"]
     name = dataset_id(data, "0e454ec3")
-    assert name == "cifar10-sample.0e454ec3-r8-n3500.500.1000-split0"
+    assert name == "cifar10-sample.0e454ec3-r8-n3500.250.1000-split0"
     back = parse_dataset_id(name)
     assert back.pop("flip") is False and back.pop("digest") == "0e454ec3"
     assert {k: data[k] for k in back} == back

@@ -1,8 +1,11 @@
-"""The install files agree with each other, and .ci/run runs the README's test command."""
+"""The install files agree with each other, .ci/run runs the README's test command, and a
+plain `pip install` works outside a checkout."""
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 
 import yaml
 
@@ -72,3 +75,76 @@ def test_the_licence_is_apache_2_and_the_package_metadata_names_it():
     text = (REPO / "LICENSE").read_text()
     assert "Apache License\n                           Version 2.0, January 2004" in text
     assert "END OF TERMS AND CONDITIONS" in text and "APPENDIX: How to apply the Apache License" in text
+
+
+# -- pip install outside a checkout --------------------------------------------------------------
+
+
+def _tracked_copy(dest):
+    """The repository's tracked files (as a clean clone has them, with this tree's edits)."""
+    import shutil
+    import subprocess
+
+    names = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True).stdout
+    for name in filter(None, names.decode().split("\0")):
+        src = REPO / name
+        if src.is_file():  # (a path deleted in the work tree but not yet in the index is skipped)
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / name)
+    return dest
+
+
+def test_pip_install_then_check_list_plan_outside_a_checkout(tmp_path):
+    """`pip install .` into a fresh venv, then the commands from a folder with no config.yaml:
+    the schema, claims, paper values and the CIFAR-10 sample come from the installed package.
+    Offline: the venv sees this interpreter's site-packages (the pinned stack) through a .pth
+    file, and the build uses its setuptools (no build isolation, no index)."""
+    import subprocess
+    import sys
+    import sysconfig
+
+    clone = _tracked_copy(tmp_path / "clone")
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    site = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()
+    # the stack, after the venv's own site-packages (the editable symflow's .pth there is not run)
+    (Path(site) / "_stack.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "SNAKEMAKE_PROFILE")}
+    install = subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "-q",
+         "--no-deps", "--no-build-isolation", "--no-index", str(clone)],
+        capture_output=True, text=True, env=env,
+    )  # fmt: skip
+    assert install.returncode == 0, install.stdout[-3000:] + install.stderr[-3000:]
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+
+    def run(*args):
+        proc = subprocess.run(list(args), cwd=elsewhere, capture_output=True, text=True, env=env, timeout=300)
+        assert proc.returncode == 0, f"{args}: {proc.stdout[-3000:]}{proc.stderr[-3000:]}"
+        return proc.stdout
+
+    where = run(python, "-c", "\n".join([
+        "import symflow, importlib.metadata as md",
+        "from symflow.data import SAMPLE_DIR, load_cifar10",
+        "print(symflow.__file__)",
+        "print(load_cifar10(SAMPLE_DIR).x_test.shape)",
+        "m = md.metadata('symflow')",
+        "print(m['License-Expression'], m.get_all('License-File'))",
+    ]))  # fmt: skip
+    lines = where.splitlines()
+    assert lines[0].startswith(site), lines  # the installed package, not the checkout
+    assert lines[1] == "(1017, 32, 32, 3)"  # the sample is package data, checksums verified
+    assert lines[2] == "Apache-2.0 ['LICENSE']"
+    symflow = str(venv / "bin" / "symflow")
+    assert "architectures" in run(symflow, "list")
+    assert "ok: the embedded default" in run(symflow, "check")
+    plan = run(symflow, "plan", "--stages")
+    assert "plan of the default target for the embedded default" in plan and "total" in plan
+    (elsewhere / "mine.yaml").write_text("data: {n_train: 1000}\nexperiments: {fig4: {m: [125, 250]}}\n")
+    assert "n1000.250.1000" in run(symflow, "plan", "--configfile", "mine.yaml")

@@ -119,7 +119,7 @@ def test_sgd_rules_end_to_end_on_the_tiny_config(tmp_path):
     extra = tmp_path / "extra.yaml"
     extra.write_text(textwrap.dedent(f"""
             data:
-              sample_dir: {REPO / "data" / "cifar-10-sample"}
+              sample_dir: {REPO / "symflow" / "cifar-10-sample"}
             model:
               depth: 2
             sgd:

@@ -173,8 +173,9 @@ def paper_values(figure: str):
     """The paper's stated values for `figure` (symflow/paper_values.csv)."""
     import pandas as pd
 
-    path = Path(__file__).resolve().parent.parent / "paper_values.csv"
-    frame = pd.read_csv(path, dtype=str)
+    from symflow.package_data import PAPER_VALUES, path
+
+    frame = pd.read_csv(path(PAPER_VALUES), dtype=str)
     frame = frame[frame["figure"] == figure].copy()
     frame["value_num"] = pd.to_numeric(frame["value"], errors="coerce")
     return frame

@@ -1,12 +1,11 @@
 # Adapter: log, then write the resolved config and the paper's stated values for the report.
 import shutil
 import sys
-from pathlib import Path
 
 sys.path.insert(0, f"{snakemake.scriptdir}/../..")
 import yaml  # noqa: E402
 
-import symflow  # noqa: E402
+from symflow import package_data  # noqa: E402
 from symflow.h5io import atomic_path  # noqa: E402
 from symflow.logs import log_to  # noqa: E402
 
@@ -14,6 +13,5 @@ log = log_to(snakemake.log[0])
 with atomic_path(snakemake.output.config, suffix=".yaml") as tmp:
     tmp.write_text(yaml.safe_dump(dict(snakemake.params.settings["config"]), sort_keys=False))
 with atomic_path(snakemake.output.paper, suffix=".csv") as tmp:
-    # the package's own copy (snakemake.scriptdir may be an unnormalised ".../rules/../scripts")
-    shutil.copyfile(Path(symflow.__file__).resolve().parent / "paper_values.csv", tmp)
+    shutil.copyfile(package_data.path(package_data.PAPER_VALUES), tmp)  # the package's own copy
 log.info("wrote %s and %s", snakemake.output.config, snakemake.output.paper)
