@@ -30,3 +30,24 @@ def test_cost_grows_with_depth_and_m_and_falls_with_a_faster_gpu():
     assert fast.gpu_hours == pytest.approx(hours[3] / 4)
     with pytest.raises(KeyError, match="no FLOPs for ImageNet model 'ResNet9'"):
         cost.job_cost("ResNet9", 100)
+
+
+def test_the_paper_config_plans_144_runs():
+    import yaml
+
+    from conftest import REPO
+    from symflow.imagenet import jobs
+
+    settings = yaml.safe_load((REPO / "config" / "imagenet.yaml").read_text())["imagenet"]
+    table = jobs.plan(settings)
+    assert len(table) == 144 == len(jobs.runs(settings))
+    # Fig. 5 left and S3: 4 models x 2 transforms x 12 subsets (one seed); depths and S4: 6 x 3 x 3 at full m,
+    # of which the 6 (ResNet34/50/101, clean/rotated, seed 0) are shared
+    assert (table["m"] == TRAIN_IMAGES).sum() == 8 + 54 - 6
+    assert 6_000 < table["gpu_hours"].sum() < 6_600
+    run = jobs.ImageNetRun("ResNet101", "o3_pixel", 28_310, 0)
+    tag = jobs.settings_tag(settings)
+    assert run.folder(tag) == f"results/imagenet/runs/{tag}/ResNet101/o3_pixel/m28310/s0"
+    other = {**settings, "recipe": {**settings["recipe"], "epochs": 100}}
+    assert jobs.settings_tag(other) != tag
+    assert jobs.settings_tag({**settings, "knobs": {"workers": 1}}) == tag  # speed knobs name nothing

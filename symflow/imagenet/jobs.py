@@ -1,0 +1,89 @@
+"""The ImageNet training runs that a set of settings asks for, enumerated once, with their paths
+and cost: what the rules (workflow/rules/imagenet.smk) and the plan both read.
+
+`settings` is the plain mapping under ``imagenet:`` of config/imagenet.yaml (this module reads
+no file). A run is (model, transform, m, seed); Fig. 5's curves and Fig. S3 ask for every
+subset m_i, Fig. 5's depths and Fig. S4 for the full training set; a run asked for by several
+figures is one run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Mapping
+
+from symflow.imagenet.data import TRAIN_IMAGES, subset_sizes
+
+RESULTS = "results/imagenet"
+
+
+@dataclass(frozen=True, order=True)
+class ImageNetRun:
+    model: str
+    transform: str
+    m: int
+    seed: int
+
+    def folder(self, tag: str) -> str:
+        """results/imagenet/runs/<tag>/<model>/<transform>/m<m>/s<seed>: the run's files (run.h5,
+        metrics.csv, point.csv); `tag` names the recipe and data settings (:func:`settings_tag`)."""
+        return f"{RESULTS}/runs/{tag}/{self.model}/{self.transform}/m{self.m}/s{self.seed}"
+
+    def checkpoint(self, tag: str) -> str:
+        return f"checkpoints/imagenet/{tag}/{self.model}/{self.transform}/m{self.m}/s{self.seed}"
+
+
+def recipe_settings(settings: Mapping[str, Any]) -> dict:
+    """The settings that determine every run's result besides (model, transform, m, seed)."""
+    from symflow.imagenet.train import Recipe
+
+    names = {f.name for f in fields(Recipe)}
+    recipe = Recipe(**{k: v for k, v in dict(settings.get("recipe", {})).items() if k in names},
+                    image_size=int(settings.get("image_size", 224)))
+    return {"recipe": asdict(recipe), "subset_seed": int(settings.get("subsets", {}).get("seed", 0))}
+
+
+def settings_tag(settings: Mapping[str, Any]) -> str:
+    """A short digest of recipe_settings: runs with other recipes land in other folders."""
+    text = json.dumps(recipe_settings(settings), sort_keys=True)
+    return "r" + hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+def runs(settings: Mapping[str, Any], total: int = TRAIN_IMAGES) -> list[ImageNetRun]:
+    """Every run the figures of `settings` need, each once, sorted."""
+    sizes = subset_sizes(total, int(settings.get("subsets", {}).get("count", 12)))
+    fig5 = settings.get("fig5", {})
+    want: set[ImageNetRun] = set()
+
+    def add(section: Mapping[str, Any] | None, ms: list[int]) -> None:
+        section = section or {}
+        for model in section.get("models", []):
+            for transform in section.get("transforms", []):
+                for seed in section.get("seeds", [0]):
+                    want.update(ImageNetRun(model, transform, int(m), int(seed)) for m in ms)
+
+    add(fig5.get("curves"), sizes)
+    add(settings.get("figS3"), sizes)
+    add(fig5.get("depths"), [total])
+    add(settings.get("figS4"), [total])
+    return sorted(want)
+
+
+def plan(settings: Mapping[str, Any], total: int = TRAIN_IMAGES):
+    """One row per run with its GPU-hours and wall hours (symflow.imagenet.cost): a DataFrame."""
+    import pandas as pd
+
+    from symflow.imagenet.cost import job_cost
+
+    recipe = recipe_settings(settings)["recipe"]
+    resources = settings.get("resources", {})
+    rows = []
+    for run in runs(settings, total):
+        cost = job_cost(run.model, run.m, epochs=recipe["epochs"], gpus=int(resources.get("gpus_per_job", 8)),
+                        eval_every_epochs=recipe["eval_every_epochs"], per_gpu_rate=resources.get("per_gpu_rate"),
+                        image_size=recipe["image_size"])
+        rows.append({**asdict(run), "gpu_hours": cost.gpu_hours, "wall_hours": cost.wall_hours,
+                     "images_per_s": cost.images_per_s})
+    return pd.DataFrame(rows, columns=["model", "transform", "m", "seed", "gpu_hours", "wall_hours", "images_per_s"])
