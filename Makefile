@@ -1,13 +1,18 @@
 # Two commands for a fresh machine (Python 3.11, no GPU):
 #   make run    install into .venv, then build the default target on the embedded config
-#   make test   install into .venv (with test tools), then run the test suite
+#   make test   install into .venv (with test tools), then run the test suite (CI: .ci/run)
+# and for development:
+#   make test-slurm   the SLURM profile on a real single-node SLURM: as root, apt-get installs
+#                     slurmctld, slurmd, slurm-client and munge where missing and writes
+#                     /etc/slurm (put back afterwards); `make test` skips it unless
+#                     SYMFLOW_SLURM_INSTALL=1 (CI sets it)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check
 TARGET ?=
 
-.PHONY: install install-test run test clean-results
+.PHONY: install install-test run test test-slurm clean-results
 
 install: $(VENV)/.installed
 
@@ -29,6 +34,9 @@ run: install
 
 test: install-test
 	$(BIN)/python -m pytest -q tests
+
+test-slurm: install-test
+	SYMFLOW_SLURM_INSTALL=1 SYMFLOW_REQUIRE_SLURM=1 $(BIN)/python -m pytest -q -m slurm tests
 
 clean-results:
 	rm -rf results logs benchmarks

@@ -21,9 +21,11 @@ Why each piece is as it is:
 - Private munged (own key and socket, AuthInfo=socket=...), free TCP ports, state
   and logs in a scratch directory: nothing else on the machine is touched.
 
-Whenever the machine cannot do this (not Linux/root, no apt-get, install fails, a
-SLURM of its own is already running, a daemon does not come up), the fixture skips
-with the reason; set SYMFLOW_REQUIRE_SLURM=1 (e.g. in CI) to make that a failure.
+It changes the machine (packages, /etc/slurm), so the fixture does so only when asked:
+SYMFLOW_SLURM_INSTALL=1 (`make test-slurm`, and CI's .ci/run, set it); otherwise it
+skips, saying how to ask. Whenever the machine cannot do this (not Linux/root, no apt-get,
+install fails, a SLURM of its own is already running, a daemon does not come up), the
+fixture skips with the reason; set SYMFLOW_REQUIRE_SLURM=1 to make that a failure.
 Every subprocess runs under a hard timeout. Also usable by hand:
 `python tests/slurm_cluster.py` brings a cluster up, prints how to use it, and waits
 for Enter.
@@ -58,6 +60,13 @@ CONF_FILES = ("slurm.conf", "gres.conf")
 MARKER = "# written by symflow tests/slurm_cluster.py"
 BACKUP_SUFFIX = ".symflow-backup"
 LOCK_FILE = Path(tempfile.gettempdir()) / "symflow-slurm-test.lock"
+# the variable that allows the fixture to change the machine
+INSTALL_VARIABLE = "SYMFLOW_SLURM_INSTALL"
+NOT_ASKED = (
+    f"not asked to change this machine: set {INSTALL_VARIABLE}=1 (or run `make test-slurm`) to let "
+    f"it, as root, apt-get install {' '.join(APT_PACKAGES)} where missing and write "
+    f"{SLURM_ETC}/slurm.conf and gres.conf (the originals are put back afterwards)"
+)
 SBIN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 APT_UPDATE_TIMEOUT = 240  # seconds
@@ -517,6 +526,8 @@ PROFILE = Path(__file__).resolve().parent.parent / "workflow" / "profiles" / "sl
 def slurm_cluster():
     """A running single-node SLURM with the partition(s) the slurm profile names."""
     partition = profile_partition(PROFILE / "config.yaml") or "main"
+    if os.environ.get(INSTALL_VARIABLE) != "1":
+        _skip_or_fail(NOT_ASKED)
     try:
         manager = single_node_cluster(partition=partition, gpus=1)
         cluster = manager.__enter__()

@@ -55,6 +55,9 @@ def test_ci_runs_the_readme_test_command():
     ci = (REPO / ".ci" / "run").read_text()
     assert "make test" in ci
     assert "make test" in readme and "make run" in readme
+    # CI keeps the SLURM test, which `make test` alone skips (it installs packages, writes /etc/slurm)
+    assert "SYMFLOW_SLURM_INSTALL=1 make test" in ci
+    assert "SYMFLOW_SLURM_INSTALL" in readme
 
 
 def test_neural_tangents_imports_without_tensorflow():

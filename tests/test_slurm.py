@@ -1,8 +1,9 @@
 """workflow/profiles/slurm against a real single-node SLURM (tests/slurm_cluster.py).
 
-Skipped, with the reason, where the machine cannot run SLURM daemons (not root, no
-apt-get, install fails, a SLURM of its own already runs); SYMFLOW_REQUIRE_SLURM=1 turns
-that into a failure. Every snakemake run has a hard timeout, and whatever it left in
+Skipped unless SYMFLOW_SLURM_INSTALL=1 (`make test-slurm`; CI's .ci/run sets it): the
+cluster installs Debian packages and writes /etc/slurm. Skipped, with the reason, where the
+machine cannot run SLURM daemons (not root, no apt-get, install fails, a SLURM of its own
+already runs); SYMFLOW_REQUIRE_SLURM=1 turns that into a failure. Every snakemake run has a hard timeout, and whatever it left in
 the queue is cancelled.
 """
 
