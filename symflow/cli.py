@@ -1,10 +1,15 @@
 """The `symflow` command: what a user does outside Snakemake.
 
     symflow list                       registered transform groups and architectures
-    symflow check [CONFIG ...]         validate a config (merged left to right), one line per problem
+    symflow check [CONFIG ...]         validate config.yaml with each CONFIG merged over it, as
+                                       snakemake --configfile does (--standalone: the files alone)
     symflow verify-cache [DIR ...]     check every cached artifact's and checkpoint's checksum;
                                        --remove deletes bad ones (then rerun the workflow)
     symflow plan [--configfile F ...]  jobs per stage, estimated GPU/CPU-hours and disk of the default target
+
+check and plan read a config as Snakemake does: ./config.yaml (the Snakefile's configfile;
+outside a checkout, the schema's defaults, which are its values), then each file merged over
+it, mapping by mapping; --standalone starts from the schema's defaults instead.
     symflow audit ARCH GROUP           Thm 4.1 on real images: is ARCH's kernel invariant to GROUP?
 """
 
@@ -29,10 +34,10 @@ def _configs(files: list[str], over_default: bool) -> tuple[dict, str]:
     paths = list(files)
     names = []
     if over_default:
-        if Path(DEFAULT_CONFIG).is_file():
-            paths.insert(0, DEFAULT_CONFIG)
-        else:
+        if not Path(DEFAULT_CONFIG).is_file():
             names.append(EMBEDDED)
+        elif not (paths and Path(paths[0]).resolve() == Path(DEFAULT_CONFIG).resolve()):
+            paths.insert(0, DEFAULT_CONFIG)
     return _load_configs(paths), " + ".join(names + paths)
 
 
@@ -77,17 +82,17 @@ def cmd_check(args: argparse.Namespace) -> int:
     from symflow.data import DataError
     from symflow.jobs import Jobs
 
+    if args.standalone and not args.config:
+        print("symflow check: --standalone checks the CONFIG files on their own; name at least one", file=sys.stderr)
+        return 2
     try:
-        if args.config:
-            cfg, name = _configs(args.config, over_default=False)
-        else:
-            cfg, name = _configs([], over_default=True)
+        cfg, name = _configs(args.config, over_default=not args.standalone)
         cfg = validate(cfg)
         dataset = Jobs(cfg).dataset
     except (ConfigError, DataError, OSError, ValueError) as exc:
         print(f"config error: {exc}", file=sys.stderr)
         return 2
-    print(f"ok: {name} (dataset {dataset})")
+    print(f"ok: {name}{' (standalone)' if args.standalone else ''} (dataset {dataset})")
     return 0
 
 
@@ -138,7 +143,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
     # as Snakemake reads them: the Snakefile's config.yaml, then each --configfile over it
     try:
-        cfg, name = _configs(args.configfile or [], over_default=not args.no_default)
+        cfg, name = _configs(args.configfile or [], over_default=not args.standalone)
         cfg = validate(cfg)
         dataset = Jobs(cfg).dataset
     except (ConfigError, DataError, OSError, ValueError) as exc:
@@ -153,7 +158,13 @@ def cmd_plan(args: argparse.Namespace) -> int:
 def _add_plan(sub) -> None:
     p = sub.add_parser("plan", help="jobs per stage, GPU/CPU-hours and disk the default target needs")
     p.add_argument("--configfile", nargs="+", metavar="FILE", help="merged over config.yaml, as snakemake's")
-    p.add_argument("--no-default", action="store_true", help="do not start from config.yaml")
+    p.add_argument(
+        "--standalone",
+        "--no-default",
+        dest="standalone",
+        action="store_true",
+        help="the --configfile files on their own, over the schema's defaults (not over config.yaml)",
+    )
     p.add_argument("--stages", action="store_true", help="one line per stage (no per-rule lines)")
     p.set_defaults(func=cmd_plan)
 
@@ -280,8 +291,22 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("list", help="list registered transform groups and architectures")
     p.add_argument("--plugin", action="append", help="import this plug-in module first (repeatable)")
     p.set_defaults(func=cmd_list)
-    p = sub.add_parser("check", help="validate config files (merged left to right)")
-    p.add_argument("config", nargs="*", help="config files (default: config.yaml)")
+    p = sub.add_parser(
+        "check",
+        help="validate config.yaml with config files merged over it, as snakemake --configfile does",
+        description=(
+            "Validate the config Snakemake would run: ./config.yaml (outside a checkout, the schema's "
+            "defaults, which are its values), then each CONFIG merged over it, mapping by mapping, "
+            "as `snakemake --configfile CONFIG ...` and `symflow plan --configfile` read them. Exit "
+            "status 2 and one line naming the key for a bad config."
+        ),
+    )
+    p.add_argument("config", nargs="*", help="config files, merged left to right over config.yaml")
+    p.add_argument(
+        "--standalone",
+        action="store_true",
+        help="check the CONFIG files on their own (merged left to right over the schema's defaults only)",
+    )
     p.set_defaults(func=cmd_check)
     p = sub.add_parser("verify-cache", help="verify cached artifacts' checksums (and remove bad ones)")
     p.add_argument("dirs", nargs="*", help="folders to scan (default: results checkpoints)")

@@ -27,6 +27,66 @@ def test_check(tmp_path, capsys, repo):
     assert len(err) == 1 and err[0].startswith("config error: data.resolution")
 
 
+# a project's own config.yaml (as a user edits it): 200 training images, every m within them,
+# and the NN recipe spelled out
+PROJECT = """
+data: {n_train: 200}
+sgd: {recipes: {nn: {lr_factor: 1.0, l2: 0.0}}}
+experiments:
+  fig2: {m: 100}
+  fig3: {m: 100}
+  fig4: {m: [50, 100, 200]}
+  figS1: {m: 100}
+  figS5: {m: 100}
+  figS6: {m: [50, 100]}
+"""
+
+
+def test_check_merges_over_config_yaml_as_snakemake_does(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "config.yaml").write_text(PROJECT)
+    # valid over config.yaml only: the NN recipe's l2 comes from config.yaml
+    (tmp_path / "faster.yaml").write_text("sgd: {recipes: {nn: {lr_factor: 2.0}}}\n")
+    # valid on its own only: 250 exceeds config.yaml's n_train, not the schema's 3,500
+    (tmp_path / "longer.yaml").write_text("experiments: {fig4: {m: [125, 250]}}\n")
+    assert main(["check", "faster.yaml"]) == 0
+    assert "ok: config.yaml + faster.yaml" in capsys.readouterr().out
+    assert main(["check", "longer.yaml"]) == 2
+    assert capsys.readouterr().err.strip() == "config error: experiments.fig4.m: 250 exceeds data.n_train = 200"
+    # --standalone: the file alone, over the schema's defaults
+    assert main(["check", "--standalone", "faster.yaml"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("config error: sgd.recipes.nn") and "'l2' is a required property" in err
+    assert main(["check", "--standalone", "longer.yaml"]) == 0
+    assert "ok: longer.yaml (standalone)" in capsys.readouterr().out
+    assert main(["check", "--standalone"]) == 2  # names no file
+    # the same semantics as `symflow plan --configfile` (and --standalone there)
+    for name in ("faster.yaml", "longer.yaml"):
+        for flag in ([], ["--standalone"]):
+            assert main(["check", *flag, name]) == main(["plan", *flag, "--stages", "--configfile", name])
+    capsys.readouterr()
+    # config.yaml itself is not read twice
+    assert main(["check", "config.yaml"]) == 0
+    assert capsys.readouterr().out.startswith("ok: config.yaml (dataset")
+
+
+def test_check_and_plan_outside_a_checkout_start_from_the_schema_defaults(tmp_path, capsys, monkeypatch, repo):
+    import yaml
+
+    from symflow.cli import _configs
+
+    monkeypatch.chdir(tmp_path)  # no config.yaml here
+    assert main(["check"]) == 0
+    assert capsys.readouterr().out.startswith("ok: the embedded default")
+    (tmp_path / "mine.yaml").write_text("data: {n_train: 1000}\n")
+    merged, name = _configs(["mine.yaml"], over_default=True)
+    assert name.endswith("+ mine.yaml") and merged == {"data": {"n_train": 1000}}
+    monkeypatch.chdir(repo)
+    over_repo, _ = _configs([str(tmp_path / "mine.yaml")], over_default=True)
+    assert over_repo["data"]["n_train"] == 1000
+    assert over_repo["sgd"] == yaml.safe_load((repo / "config.yaml").read_text())["sgd"]
+
+
 def test_verify_cache_finds_and_removes_bad_files(tmp_path, capsys):
     good, bad = tmp_path / "r" / "good.h5", tmp_path / "r" / "sub" / "bad.h5"
     write_h5(good, {"a": np.arange(1000.0)}, {})
