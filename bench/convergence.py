@@ -77,7 +77,7 @@ def main() -> None:
 
         row = dict(
             arch=arch, width=width, recipe=recipe, m=m, seed=seed, eta0=round(est.eta0, 5), steps=res.steps,
-            epochs=round(res.steps / T.batch_plan(m, cfg.batch_size)[1], 1), step95=first(0.95), step100=first(1.0),
+            epochs=round(res.steps / T.batch_layout(m, cfg.batch_size)[1], 1), step95=first(0.95), step100=first(1.0),
             train_acc=round(res.train_accuracy, 4), test_at_val=round(res.test_accuracy, 4),
             best_test=round(res.best_test_accuracy, 4),
             failure=res.failure,

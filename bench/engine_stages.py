@@ -62,18 +62,18 @@ def main(argv=None) -> None:
     rng = np.random.default_rng(0)
     x1 = jnp.asarray(rng.standard_normal((b, r, r, 3)), jnp.float32)
     x2 = jnp.asarray(rng.standard_normal((b, r, r, 3)), jnp.float32)
-    plan = engine._plan(args.arch)
+    recursion = engine._recursion(args.arch)
     hp = ModelHP()
-    layout = engine._Layout(plan, hp, (r, r, 3))
+    layout = engine._Layout(recursion, hp, (r, r, 3))
     entries = layout.entries * b * b
     f = layout.f
 
-    side1, side2, tile, _ = engine._compiled(plan, hp, (r, r, 3))
+    side1, side2, tile, _ = engine._compiled(recursion, hp, (r, r, 3))
     t_sides = timed(lambda a, c: (side1(a), side2(c)), x1, x2, repeats=args.repeats)
     s1, s2 = side1(x1), side2(x2)
     k = layout.first(s1[0], s2[0])
     kt, tt = engine._relu(k, k, s1[1][0] * s2[1][0], s1[2][0] * s2[2][0], layout.w2f, jnp)
-    spatial = plan.kind != "fcn"
+    spatial = recursion.kind != "fcn"
 
     rows = jax.jit(lambda kt, tt: (engine._box(kt, (0,), f, jnp), engine._box(tt + kt, (0,), f, jnp)))
     cols = jax.jit(lambda a, u: (engine._box(a, (1,), f, jnp) + 0.01, engine._box(u, (1,), f, jnp) + 0.01))
@@ -88,8 +88,8 @@ def main(argv=None) -> None:
     times = {}
     for depth in (2, 8):
         h = ModelHP(depth=depth)
-        _, _, tile_d, _ = engine._compiled(plan, h, (r, r, 3))
-        lay = engine._Layout(plan, h, (r, r, 3))
+        _, _, tile_d, _ = engine._compiled(recursion, h, (r, r, 3))
+        lay = engine._Layout(recursion, h, (r, r, 3))
         a = jax.jit(lambda x: lay.side(x, False))(x1)
         c = jax.jit(lambda x: lay.side(x, True))(x2)
         times[depth] = timed(tile_d, a, c, repeats=args.repeats)

@@ -5,11 +5,14 @@ folder that holds its benchmarks/:
 
     .venv/bin/python bench/plan_vs_run.py [--workdir .] [--configfile extra.yaml ...]
 
-Each job's benchmark file (benchmarks/**.tsv, written by Snakemake) gives its CPU time
-(`cpu_time`: all threads, start-up included); the plan's CPU-hours come from
-symflow.plan (the rates of symflow.plan.RATES). Prints per stage the jobs planned and
-measured, the hours of each and their ratio, and the median CPU time of the small jobs
-(tables and figures: almost only a job's start-up, RATES['job_start_s']).
+Each job of the default target (symflow.jobs) whose benchmark file exists
+(`Job.benchmark()`, written by Snakemake) gives its CPU time (`cpu_time`: all threads,
+start-up included); the plan's estimate of the same job comes from symflow.plan (the
+rates of symflow.plan.RATES). Prints per stage the jobs planned and measured, the
+estimated and measured CPU-hours of the measured jobs and their ratio (so a partial run,
+or one target such as results/fig4.pdf, is compared job for job), the plan's CPU-hours
+for the whole default target, and the median CPU time of the small jobs (tables and
+figures: almost only a job's start-up, RATES['job_start_s']).
 """
 
 from __future__ import annotations
@@ -55,32 +58,49 @@ def main(argv=None) -> int:
 
     from symflow.cli import _load_configs
     from symflow.configuration import validate
-    from symflow.plan import STAGES, plan
+    from symflow.plan import STAGES
+
+    from symflow.jobs import Jobs
+    from symflow.plan import job_cost
 
     workdir = Path(args.workdir).resolve()
     os.chdir(workdir)  # the data source's digest is read where the run read it
     cfg = validate(_load_configs(["config.yaml", *args.configfile]))
-    p = plan(cfg)
-    planned = {stage: (0, 0.0) for stage in STAGES}
-    for r in p.rules:
-        jobs, hours = planned[r.stage]
-        planned[r.stage] = (jobs + (0 if r.rule == "all" else r.jobs), hours + (0.0 if r.gpu else r.hours))
+    gpu = bool(cfg["resources"]["gpu"])
+    stage_of = {rule: stage for stage, rules in STAGES.items() for rule in rules}
+    rows = {stage: {"jobs": 0, "plan_h": 0.0, "measured": 0, "est_s": 0.0, "cpu_s": 0.0, "cpu": []} for stage in STAGES}
+    for rule, jobs in Jobs(cfg).walk().items():
+        if rule == "all":
+            continue
+        row = rows[stage_of[rule]]
+        for job in jobs:
+            cost = job_cost(cfg, job)
+            on_cpu = not (gpu and cost.gpu)
+            row["jobs"] += 1
+            row["plan_h"] += cost.seconds * cost.threads / 3600 if on_cpu else 0.0
+            tsv = workdir / job.benchmark()
+            if tsv.exists() and on_cpu:
+                cpu = read_cpu(tsv)
+                row["measured"] += 1
+                row["est_s"] += cost.seconds * cost.threads
+                row["cpu_s"] += cpu
+                row["cpu"].append(cpu)
 
-    root = workdir / "benchmarks"
-    measured: dict[str, list[float]] = {stage: [] for stage in STAGES}
-    for tsv in sorted(root.rglob("*.tsv")):
-        measured[stage_of(tsv, root)].append(read_cpu(tsv))
-
-    print(f"{'stage':<15} {'jobs plan':>9} {'jobs run':>9} {'CPU-h plan':>11} {'CPU-h run':>10} {'plan/run':>9}")
-    total_p = total_m = 0.0
-    for stage in STAGES:
-        jobs, hours = planned[stage]
-        cpu = sum(measured[stage]) / 3600
-        total_p, total_m = total_p + hours, total_m + cpu
-        ratio = f"{hours / cpu:.2f}" if cpu else "-"
-        print(f"{stage:<15} {jobs:>9} {len(measured[stage]):>9} {hours:>11.3f} {cpu:>10.3f} {ratio:>9}")
-    print(f"{'total':<15} {'':>9} {'':>9} {total_p:>11.3f} {total_m:>10.3f} {total_p / max(total_m, 1e-9):>9.2f}")
-    small = measured["figures"]
+    head = (f"{'stage':<14} {'jobs':>6} {'measured':>9} {'est. CPU-h':>11} {'run CPU-h':>10} {'est./run':>9}"
+            f" {'plan CPU-h (all)':>17}")
+    print(head)
+    print("-" * len(head))
+    tot = {"est_s": 0.0, "cpu_s": 0.0, "plan_h": 0.0}
+    for stage, r in rows.items():
+        for k in tot:
+            tot[k] += r[k]
+        ratio = f"{r['est_s'] / r['cpu_s']:.2f}" if r["cpu_s"] else "-"
+        print(f"{stage:<14} {r['jobs']:>6} {r['measured']:>9} {r['est_s'] / 3600:>11.3f} {r['cpu_s'] / 3600:>10.3f}"
+              f" {ratio:>9} {r['plan_h']:>17.3f}")
+    print("-" * len(head))
+    print(f"{'total':<14} {'':>6} {'':>9} {tot['est_s'] / 3600:>11.3f} {tot['cpu_s'] / 3600:>10.3f}"
+          f" {tot['est_s'] / max(tot['cpu_s'], 1e-9):>9.2f} {tot['plan_h']:>17.3f}")
+    small = rows["figures"]["cpu"]
     if small:
         print(f"median CPU time of the {len(small)} table and figure jobs: {statistics.median(small):.1f} s")
     return 0

@@ -126,30 +126,30 @@ def _tile_bytes() -> int:
 
 
 @dataclass(frozen=True)
-class _Plan:
+class _Recursion:
     kind: str  # "fcn", "pixel" (offset d = 0 only) or "spatial" (offsets the pooling needs)
     window: int | None = None  # spatial: pooling window (None: global average pool)
 
 
 _PLANS = {
-    "FCN": _Plan("fcn"),
-    "VEC": _Plan("pixel"),
-    "LCN": _Plan("pixel"),
-    "GAP": _Plan("spatial"),
+    "FCN": _Recursion("fcn"),
+    "VEC": _Recursion("pixel"),
+    "LCN": _Recursion("pixel"),
+    "GAP": _Recursion("spatial"),
 }
 
 
-def _plan(arch_name: str) -> _Plan | None:
+def _recursion(arch_name: str) -> _Recursion | None:
     if arch_name in _PLANS:
         return _PLANS[arch_name]
     if arch_name.startswith("LAP") and arch_name in ARCHITECTURES:
-        return _Plan("spatial", int(ARCHITECTURES.get(arch_name).meta["window"]))
+        return _Recursion("spatial", int(ARCHITECTURES.get(arch_name).meta["window"]))
     return None
 
 
 def supports(arch_name: str) -> bool:
     """Whether the engine computes `arch_name`'s kernels (else use neural-tangents)."""
-    return _plan(arch_name) is not None
+    return _recursion(arch_name) is not None
 
 
 # -- building blocks -------------------------------------------------------------
@@ -227,33 +227,33 @@ class _Layout:
     vectorises over b2.
     """
 
-    def __init__(self, plan: _Plan, hp: ModelHP, shape: tuple[int, int, int]):
-        self.plan, self.hp, self.shape = plan, hp, shape
+    def __init__(self, recursion: _Recursion, hp: ModelHP, shape: tuple[int, int, int]):
+        self.recursion, self.hp, self.shape = recursion, hp, shape
         h, w, c = shape
-        self.f = 1 if plan.kind == "fcn" else hp.filter_size
+        self.f = 1 if recursion.kind == "fcn" else hp.filter_size
         self.w2f = hp.weight_variance / self.f**2  # sigma_w^2 / filter size: the layer's factor on box sums
-        if plan.kind == "fcn":
+        if recursion.kind == "fcn":
             return
-        if plan.kind == "pixel":
+        if recursion.kind == "pixel":
             reach = 0
-        elif plan.window is None:
+        elif recursion.window is None:
             reach = None
         else:
-            if h % plan.window or w % plan.window:
-                raise ValueError(f"LAP{plan.window} needs a resolution divisible by {plan.window}, got {h}x{w}")
-            reach = plan.window - 1
+            if h % recursion.window or w % recursion.window:
+                raise ValueError(f"LAP{recursion.window} needs a resolution divisible by {recursion.window}, got {h}x{w}")
+            reach = recursion.window - 1
         dh, dw = _offsets(h, reach), _offsets(w, reach)
         self.n_offsets = len(dh) * len(dw)
         # gather indices: [p_h, j] -> (p_h + dh[j]) mod H, likewise for w
         self.gh = (np.arange(h)[:, None] + dh[None, :]) % h
         self.gw = (np.arange(w)[:, None] + dw[None, :]) % w
         # readout weights over [p, d]: which pairs (p, p + d) the pooling keeps, / normalisation
-        if plan.kind == "pixel":
+        if recursion.kind == "pixel":
             mask_h, mask_w, norm = np.ones((h, 1)), np.ones((w, 1)), h * w
-        elif plan.window is None:
+        elif recursion.window is None:
             mask_h, mask_w, norm = np.ones((h, len(dh))), np.ones((w, len(dw))), (h * w) ** 2
         else:
-            k = plan.window
+            k = recursion.window
             mask_h = (np.arange(h)[:, None] // k == self.gh // k).astype(np.float64)
             mask_w = (np.arange(w)[:, None] // k == self.gw // k).astype(np.float64)
             norm = h * w * k * k
@@ -266,7 +266,7 @@ class _Layout:
     def entries(self) -> int:
         """State entries per pair (per array)."""
         h, w, _ = self.shape
-        return 1 if self.plan.kind == "fcn" else h * w * self.n_offsets
+        return 1 if self.recursion.kind == "fcn" else h * w * self.n_offsets
 
     # -- per image ---------------------------------------------------------------
 
@@ -282,7 +282,7 @@ class _Layout:
 
         hp, (h, w, c) = self.hp, self.shape
         n = x.shape[0]
-        if self.plan.kind == "fcn":
+        if self.recursion.kind == "fcn":
             feat = x.reshape(n, h * w * c)
             v = _variances(jnp.sum(feat * feat, axis=1) / (h * w * c), hp, (), jnp)
             shape = (hp.depth, 1, n) if second else (hp.depth, n, 1)
@@ -310,7 +310,7 @@ class _Layout:
         import jax.numpy as jnp
 
         hp, (h, w, c) = self.hp, self.shape
-        if self.plan.kind == "fcn":
+        if self.recursion.kind == "fcn":
             return jnp.matmul(f1, f2.T, precision="highest") * (hp.weight_variance / (h * w * c))
         return jnp.einsum("ahwc,hwdbc->hwadb", f1, f2, precision="highest") * (self.w2f / c)
 
@@ -318,7 +318,7 @@ class _Layout:
         """Pooling + flatten of the post-ReLU state: (b1, b2)."""
         import jax.numpy as jnp
 
-        if self.plan.kind == "fcn":
+        if self.recursion.kind == "fcn":
             return a
         if self.uniform_readout:
             return jnp.sum(a, axis=(0, 1, 3)) * self.readout_weights.flat[0]
@@ -346,7 +346,7 @@ def _tile_fn(layout: _Layout):
     hp = layout.hp
     wv, bv, w2f = hp.weight_variance, hp.bias_variance, layout.w2f
     f = layout.f
-    spatial = layout.plan.kind != "fcn"
+    spatial = layout.recursion.kind != "fcn"
 
     def tile(side1, side2):
         f1, i1, s1 = side1
@@ -408,10 +408,10 @@ _RELU_FLOPS = 37  # per entry, NNGP and NTK together (float32 path: polynomial a
 
 
 def _entries(arch_name: str, hp: ModelHP, shape: tuple[int, int, int]) -> int:
-    plan = _plan(arch_name)
-    if plan is None:
+    recursion = _recursion(arch_name)
+    if recursion is None:
         raise KeyError(f"the engine does not implement architecture {arch_name!r}")
-    return _Layout(plan, hp, shape).entries
+    return _Layout(recursion, hp, shape).entries
 
 
 def cost_per_pair(arch_name: str, hp: ModelHP, shape: tuple[int, int, int], itemsize: int = 4) -> dict:
@@ -422,7 +422,7 @@ def cost_per_pair(arch_name: str, hp: ModelHP, shape: tuple[int, int, int], item
     """
     h, w, c = shape
     e = _entries(arch_name, hp, shape)
-    fcn = _plan(arch_name).kind == "fcn"
+    fcn = _recursion(arch_name).kind == "fcn"
     taps = 0 if fcn else 2 * (hp.filter_size - 1)  # separable box filter, per array
     per_layer = _RELU_FLOPS + 2 * taps + 2  # ReLU, box on K and T, + bias, T += K
     first = 2 * h * w * c if fcn else 2 * c * hp.filter_size**2  # input covariance (patches)
@@ -452,8 +452,8 @@ def kernel_fn(
     the module docstring). Products run at full float32 precision on every backend (a
     GPU would otherwise use TF32, ~1e-3 relative, for float32 matmuls).
     """
-    plan = _plan(arch_name)
-    if plan is None:
+    recursion = _recursion(arch_name)
+    if recursion is None:
         raise ValueError(f"the engine does not implement architecture {arch_name!r}")
     if hp.filter_size % 2 != 1 or hp.filter_size < 1:
         raise ValueError(f"the engine needs an odd filter_size, got {hp.filter_size}")
@@ -472,12 +472,12 @@ def kernel_fn(
             raise ValueError(f"x1, x2 must be (n, H, W, C) with equal H, W, C; got {x1.shape}, {x2.shape}")
         n1, n2 = int(x1.shape[0]), int(x2.shape[0])
         shape = tuple(int(s) for s in x1.shape[1:])
-        per_pair = _STATE_ARRAYS * _Layout(plan, hp, shape).entries * x1.dtype.itemsize
+        per_pair = _STATE_ARRAYS * _Layout(recursion, hp, shape).entries * x1.dtype.itemsize
         budget = int(pair_batch) if pair_batch else max(1, _tile_bytes() // per_pair)
         b1, b2 = _tile(n1, n2, budget)
         if symmetric and b1 != b2:
             b1 = b2 = _split(n1, min(b1, b2))
-        side1, side2, tile, whole = _compiled(plan, hp, shape)
+        side1, side2, tile, whole = _compiled(recursion, hp, shape)
         if b1 == n1 and b2 == n2:  # one tile: one compiled call
             kn, kt = (np.asarray(a) for a in whole(x1, x2))
             return (_symmetrise(kn), _symmetrise(kt)) if symmetric else (kn, kt)
@@ -511,17 +511,17 @@ def kernel_fn(
 _COMPILED: dict = {}
 
 
-def _compiled(plan: _Plan, hp: ModelHP, shape: tuple[int, int, int]):
-    """jitted (side1, side2, tile, whole) for one architecture plan, hp and image shape.
+def _compiled(recursion: _Recursion, hp: ModelHP, shape: tuple[int, int, int]):
+    """jitted (side1, side2, tile, whole) for one architecture recursion, hp and image shape.
 
-    Shared by every kernel_fn of the same plan (VEC and LCN share one); jax's own
+    Shared by every kernel_fn of the same recursion (VEC and LCN share one); jax's own
     cache then keys each on the argument shapes and dtypes.
     """
-    key = (plan, hp, shape)
+    key = (recursion, hp, shape)
     if key not in _COMPILED:
         import jax
 
-        layout = _Layout(plan, hp, shape)
+        layout = _Layout(recursion, hp, shape)
         tile = _tile_fn(layout)
 
         def whole(x1, x2):

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -46,6 +46,13 @@ class Job:
             values[f.name] = int(value) if f.type == "int" else str(value)
         return cls(**values)
 
+    def benchmark(self) -> str:
+        """The job's benchmark file (Snakemake's `benchmark:`): its first output's path under
+        benchmarks/ instead of results/, ending in .tsv (rules without wildcards name theirs)."""
+        first = next(iter(self.outputs().values()))
+        stem = first.removeprefix("results/").rsplit(".", 1)[0]
+        return f"benchmarks/{stem}.tsv"
+
     def output(self, name: str | None = None) -> str:
         """One output path (the only one when `name` is None)."""
         outs = self.outputs()
@@ -64,6 +71,9 @@ class Download(Job):
     def outputs(self):
         return {"archive": f"{self.folder}/cifar-10-python.tar.gz"}
 
+    def benchmark(self):
+        return "benchmarks/data/download_cifar10.tsv"
+
 
 @dataclass(frozen=True)
 class Extract(Job):
@@ -72,6 +82,9 @@ class Extract(Job):
 
     def outputs(self):
         return {"sums": f"{self.folder}/cifar-10-batches-py/SHA256SUMS"}
+
+    def benchmark(self):
+        return "benchmarks/data/extract_cifar10.tsv"
 
 
 @dataclass(frozen=True)
@@ -146,6 +159,9 @@ class GatherAudit(Job):
     def outputs(self):
         return {"csv": "results/symmetry_audit.csv"}
 
+    def benchmark(self):
+        return "benchmarks/audit/gather_symmetry_audit.tsv"
+
 
 @dataclass(frozen=True)
 class Regression(Job):
@@ -214,6 +230,9 @@ class Run(Job):
     def outputs(self):
         d = f"results/sgd/{self.folder()}"
         return {"metrics": f"{d}/metrics.csv", "predictions": f"{d}/predictions.h5", "curve": f"{d}/curve.csv"}
+
+    def benchmark(self):
+        return f"benchmarks/sgd/{self.folder()}.tsv"
 
     def checkpoint(self) -> str:
         """Not an output (Snakemake deletes the outputs of a job it reruns): resumed from."""
@@ -291,6 +310,9 @@ class Figure(Job):
     def outputs(self):
         return {"pdf": f"results/{self.figure}.pdf", "png": f"results/{self.figure}.png"}
 
+    def benchmark(self):
+        return f"benchmarks/figures/{self.figure}.tsv"
+
 
 @dataclass(frozen=True)
 class FigS2(Job):
@@ -298,6 +320,9 @@ class FigS2(Job):
 
     def outputs(self):
         return {"pdf": "results/figS2.pdf", "png": "results/figS2.png"}
+
+    def benchmark(self):
+        return "benchmarks/figures/figS2.tsv"
 
 
 @dataclass(frozen=True)
@@ -307,6 +332,9 @@ class ReportTables(Job):
     def outputs(self):
         return {"config": "results/tables/config.yaml", "paper": "results/tables/paper_values.csv"}
 
+    def benchmark(self):
+        return "benchmarks/tables/report_tables.tsv"
+
 
 @dataclass(frozen=True)
 class Claims(Job):
@@ -314,6 +342,9 @@ class Claims(Job):
 
     def outputs(self):
         return {"csv": "results/claims.csv"}
+
+    def benchmark(self):
+        return "benchmarks/claims/claims.tsv"
 
 
 @dataclass(frozen=True)
@@ -323,6 +354,9 @@ class FailedRuns(Job):
     def outputs(self):
         return {"csv": "results/tables/failed_runs.csv", "summary": "results/tables/training.csv"}
 
+    def benchmark(self):
+        return "benchmarks/tables/failed_runs.tsv"
+
 
 @dataclass(frozen=True)
 class All(Job):
@@ -330,6 +364,9 @@ class All(Job):
 
     def outputs(self):
         return {}
+
+    def benchmark(self):
+        return ""
 
 
 @dataclass(frozen=True)
@@ -473,7 +510,9 @@ class Jobs:
             for arch in e["architectures"]:
                 for transform in e["transforms"]:
                     for seed in e["seeds"]:
-                        out += [ref(self.regression(arch, transform, seed, e["m"], k), "csv") for k in self.kernels]
+                        out += [
+                            ref(self.regression(arch, transform, seed, e["m"], kernel), "csv") for kernel in self.kernels
+                        ]
                         out += [
                             ref(self.run(arch, self.width(arch), transform, r, e["m"], seed), "metrics")
                             for a, r in fig2_trained(e)
@@ -491,7 +530,9 @@ class Jobs:
         elif fig == "fig4":
             for seed in e["seeds"]:
                 for m in self.fig4_sizes():
-                    out += [ref(self.regression("VEC", "identity", seed, m, k), "csv") for k in self.kernels]
+                    out += [
+                        ref(self.regression("VEC", "identity", seed, m, kernel), "csv") for kernel in self.kernels
+                    ]
                     out += [
                         ref(self.run(a, self.width(a), t, e["recipe"], m, seed), "metrics") for a, t in FIG4_NETWORKS
                     ]
@@ -506,12 +547,12 @@ class Jobs:
             ]
         elif fig == "figS6":
             out = [
-                ref(self.regression(a, t, s, m, k), "csv")
+                ref(self.regression(a, t, s, m, kernel), "csv")
                 for a in e["architectures"]
                 for t in e["transforms"]
                 for s in e["seeds"]
                 for m in e["m"]
-                for k in self.kernels
+                for kernel in self.kernels
             ]
         else:
             raise ValueError(f"no table for figure {fig!r}")
@@ -818,14 +859,23 @@ SPEED_KNOBS = (
 
 
 def without_speed_knobs(config: Mapping) -> dict:
-    """The config less its speed and housekeeping knobs: what determines the results."""
+    """The config less its speed and housekeeping knobs: what determines the results, with
+    its keys sorted (the order of merged config files must not look like a change)."""
     out = {k: dict(v) if isinstance(v, Mapping) else v for k, v in config.items()}
     for section, key in SPEED_KNOBS:
         if key is None:
             out.pop(section, None)
         elif isinstance(out.get(section), dict):
             out[section].pop(key, None)
-    return out
+    return _sorted(out)
+
+
+def _sorted(value):
+    if isinstance(value, Mapping):
+        return {k: _sorted(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted(v) for v in value]
+    return value
 
 
 # the sgd settings of a run (besides its recipe's): everything of the sgd section that
@@ -837,10 +887,6 @@ def _package_file(name: str) -> str:
     from pathlib import Path
 
     return str(Path(__file__).resolve().parent / name)
-
-
-def rules_of(jobs: Iterable[Job]) -> set[str]:
-    return {j.rule for j in jobs}
 
 
 # -- what a config edit reruns -------------------------------------------------------------------

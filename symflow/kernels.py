@@ -45,7 +45,7 @@ BACKENDS = ("nt", "engine")
 DTYPES = ("float32", "float64")
 KERNELS = ("nngp", "ntk")
 
-TileFn = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+RowsFn = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 _log = logging.getLogger("symflow.kernels")
 
@@ -132,26 +132,26 @@ def _pad_rows(x: np.ndarray, multiple: int) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=16)
-def nt_tile_fn(arch: str, hp, batch_size: int) -> TileFn:
-    """(x1, x2) -> (nngp, ntk) with neural-tangents, streamed by nt.batch in batch_size tiles.
+def nt_rows_fn(arch: str, hp, batch_rows: int) -> RowsFn:
+    """(x1, x2) -> (nngp, ntk) with neural-tangents, streamed by nt.batch, batch_rows rows at a time.
 
-    Cached per (arch, hp, batch_size), so the blocks of one process share one compilation.
+    Cached per (arch, hp, batch_rows), so the blocks of one process share one compilation.
     """
     from symflow._nt import nt
     from symflow.architectures import ARCHITECTURES
 
     kernel_fn = ARCHITECTURES.get(arch).stax(hp)[2]
-    batched = nt.batch(kernel_fn, batch_size=batch_size, device_count=0, store_on_device=False)
+    batched = nt.batch(kernel_fn, batch_size=batch_rows, device_count=0, store_on_device=False)
 
-    def tile(x1: np.ndarray, x2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def rows(x1: np.ndarray, x2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         n1, n2 = len(x1), len(x2)
-        out = batched(_pad_rows(x1, batch_size), _pad_rows(x2, batch_size), ("nngp", "ntk"))
+        out = batched(_pad_rows(x1, batch_rows), _pad_rows(x2, batch_rows), ("nngp", "ntk"))
         return np.asarray(out[0])[:n1, :n2], np.asarray(out[1])[:n1, :n2]
 
-    return tile
+    return rows
 
 
-def engine_tile_fn(arch: str, hp, batch_size: int) -> TileFn | None:
+def engine_rows_fn(arch: str, hp, batch_rows: int) -> RowsFn | None:
     """The engine's (x1, x2) -> (nngp, ntk), or None where the engine is missing or declines."""
     import importlib
 
@@ -165,34 +165,34 @@ def engine_tile_fn(arch: str, hp, batch_size: int) -> TileFn | None:
         return None
     fn = engine.kernel_fn(arch, hp)
 
-    def tile(x1: np.ndarray, x2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def rows(x1: np.ndarray, x2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         nngp, ntk = fn(x1, x2)
         return np.asarray(nngp), np.asarray(ntk)
 
-    return tile
+    return rows
 
 
-def tile_fn(arch: str, hp, backend: str = "nt", batch_size: int = 25) -> tuple[TileFn, str]:
+def rows_fn(arch: str, hp, backend: str = "nt", batch_rows: int = 25) -> tuple[RowsFn, str]:
     """The kernel function of `backend` for (arch, hp), and the backend actually used."""
     if backend not in BACKENDS:
         raise ValueError(f"kernel backend must be one of {BACKENDS}, got {backend!r}")
     if backend == "engine":
-        fn = engine_tile_fn(arch, hp, batch_size)
+        fn = engine_rows_fn(arch, hp, batch_rows)
         if fn is not None:
             return fn, "engine"
-    return nt_tile_fn(arch, hp, batch_size), "nt"
+    return nt_rows_fn(arch, hp, batch_rows), "nt"
 
 
 def stream_kernel(
-    tile: TileFn,
+    rows: RowsFn,
     x1: np.ndarray,
     x2: np.ndarray,
-    batch_size: int,
+    batch_rows: int,
     dtype: str,
     log: logging.Logger | None = None,
     what: str = "kernel",
 ) -> dict[str, np.ndarray]:
-    """The (len(x1), len(x2)) NNGP and NTK, batch_size rows at a time, logging progress."""
+    """The (len(x1), len(x2)) NNGP and NTK, batch_rows rows at a time, logging progress."""
     from symflow.faults import fault_point
     from symflow.logs import Progress
 
@@ -203,9 +203,9 @@ def stream_kernel(
     x1 = np.asarray(x1, dtype=dtype)
     x2 = np.asarray(x2, dtype=dtype)
     with precision(dtype):
-        for start in range(0, n1, batch_size):
-            stop = min(start + batch_size, n1)
-            nngp, ntk = tile(x1[start:stop], x2)
+        for start in range(0, n1, batch_rows):
+            stop = min(start + batch_rows, n1)
+            nngp, ntk = rows(x1[start:stop], x2)
             out["nngp"][start:stop] = nngp
             out["ntk"][start:stop] = ntk
             progress.update((stop - start) * n2)
@@ -231,7 +231,7 @@ def compute_block(
     block_size: int,
     backend: str = "nt",
     dtype: str = "float32",
-    batch_size: int = 25,
+    batch_rows: int = 25,
     log: logging.Logger | None = None,
 ) -> dict[str, Any]:
     """Compute block (split, i, j) of arch's NNGP and NTK on a data-stage file; write it.
@@ -253,12 +253,12 @@ def compute_block(
     log.info(
         "%s %s block %d-%d of %s (%s, B=%d): rows %d..%d x train %d..%d, backend %s, %s, batch %d",
         arch, split, i, j, data_path, data_attrs.get("transform"), block_size, r0, r1, c0, c1,
-        backend, dtype, batch_size,
+        backend, dtype, batch_rows,
     )
-    tile, used = tile_fn(arch, hp, backend, batch_size)
+    rows, used = rows_fn(arch, hp, backend, batch_rows)
     start = time.perf_counter()
     block = stream_kernel(
-        tile, x_split[r0:r1], x_train[c0:c1], batch_size, dtype, log, what=f"{arch} {split} {i}-{j}"
+        rows, x_split[r0:r1], x_train[c0:c1], batch_rows, dtype, log, what=f"{arch} {split} {i}-{j}"
     )
     seconds = time.perf_counter() - start
     attrs = {
@@ -269,7 +269,7 @@ def compute_block(
         "backend": backend,
         "backend_used": used,
         "dtype": dtype,
-        "batch_size": int(batch_size),
+        "batch_rows": int(batch_rows),
         "transform": data_attrs.get("transform"),
         "group": data_attrs.get("group"),
         "seed": data_attrs.get("seed"),
@@ -388,11 +388,11 @@ def kernel_on(
     *,
     backend: str = "nt",
     dtype: str = "float64",
-    batch_size: int | None = None,
+    batch_rows: int | None = None,
 ) -> tuple[dict[str, np.ndarray], str]:
     """The whole (x1, x2) NNGP and NTK in one go (small inputs: audit, tests)."""
     x2 = x1 if x2 is None else x2
-    bs = batch_size or max(len(x1), len(x2))
+    bs = batch_rows or max(len(x1), len(x2))
     if backend == "nt":
         from symflow._nt import nt  # noqa: F401
         from symflow.architectures import ARCHITECTURES
@@ -401,6 +401,6 @@ def kernel_on(
         with precision(dtype):
             k = kernel_fn(np.asarray(x1, dtype), np.asarray(x2, dtype), ("nngp", "ntk"))
             return {"nngp": np.asarray(k[0], dtype=np.float64), "ntk": np.asarray(k[1], dtype=np.float64)}, "nt"
-    tile, used = tile_fn(arch, hp, backend, bs)
-    out = stream_kernel(tile, x1, x2, bs, dtype, what=f"{arch} kernel")
+    rows, used = rows_fn(arch, hp, backend, bs)
+    out = stream_kernel(rows, x1, x2, bs, dtype, what=f"{arch} kernel")
     return {k: v.astype(np.float64) for k, v in out.items()}, used

@@ -56,13 +56,13 @@ def data_file(tmp_path):
     return write_data_file(tmp_path / "data.h5")
 
 
-def _compute(data_path, out_dir, arch, m, bs, dtype="float64", batch_size=2):
+def _compute(data_path, out_dir, arch, m, bs, dtype="float64", batch_rows=2):
     files = []
     for split, i, j in blocks_for(m, bs, 3, 5):
         path = out_dir / arch / split / f"{i}-{j}.h5"
         if not path.exists():
             compute_block(data_path, path, arch=arch, hp=HP, split=split, i=i, j=j, block_size=bs,
-                          dtype=dtype, batch_size=batch_size)
+                          dtype=dtype, batch_rows=batch_rows)
         files.append(path)
     return files
 
@@ -101,7 +101,7 @@ def test_assembled_blocks_equal_kernel_fn(tmp_path, data_file, arch):
 def test_float32_blocks_and_provenance(tmp_path, data_file):
     path = tmp_path / "b.h5"
     attrs = compute_block(data_file, path, arch="FCN", hp=HP, split="test", i=1, j=0, block_size=4,
-                          dtype="float32", batch_size=3)
+                          dtype="float32", batch_rows=3)
     arrays, stored = read_h5(path)
     assert arrays["ntk"].dtype == np.float32 and arrays["ntk"].shape == (1, 4)  # rows 4..5 of 5
     for key in ("architecture", "hp_tag", "backend_used", "dtype", "transform", "seed", "split", "i", "j",
@@ -118,7 +118,7 @@ def test_block_written_twice_is_identical(tmp_path, data_file):
     a, b = tmp_path / "a" / "0-1.h5", tmp_path / "b" / "0-1.h5"
     for path in (a, b):
         compute_block(data_file, path, arch="GAP", hp=HP, split="train", i=0, j=1, block_size=2,
-                      dtype="float32", batch_size=2)
+                      dtype="float32", batch_rows=2)
     assert a.read_bytes() == b.read_bytes()
 
 
@@ -126,7 +126,7 @@ def test_engine_backend_falls_back_to_nt(tmp_path, data_file, monkeypatch, caplo
     monkeypatch.setitem(sys.modules, "symflow.engine", None)  # as if the module were missing
     with caplog.at_level(logging.WARNING):
         attrs = compute_block(data_file, tmp_path / "e.h5", arch="FCN", hp=HP, split="val", i=0, j=0,
-                              block_size=2, backend="engine", dtype="float64", batch_size=2)
+                              block_size=2, backend="engine", dtype="float64", batch_rows=2)
     assert attrs["backend"] == "engine" and attrs["backend_used"] == "nt"
     assert "falling back to neural-tangents" in caplog.text
 
@@ -140,11 +140,11 @@ def test_engine_backend_is_used_where_it_supports(tmp_path, data_file, monkeypat
         lambda x1, x2: (np.ones((len(x1), len(x2))), 2 * np.ones((len(x1), len(x2)))))
     monkeypatch.setitem(sys.modules, "symflow.engine", fake)
     attrs = compute_block(data_file, tmp_path / "e.h5", arch="FCN", hp=HP, split="val", i=0, j=0,
-                          block_size=2, backend="engine", dtype="float64", batch_size=2)
+                          block_size=2, backend="engine", dtype="float64", batch_rows=2)
     assert attrs["backend_used"] == "engine"
     assert read_h5(tmp_path / "e.h5")[0]["ntk"].tolist() == [[2.0, 2.0], [2.0, 2.0]]
     attrs = compute_block(data_file, tmp_path / "v.h5", arch="VEC", hp=HP, split="val", i=0, j=0,
-                          block_size=2, backend="engine", dtype="float64", batch_size=2)
+                          block_size=2, backend="engine", dtype="float64", batch_rows=2)
     assert attrs["backend_used"] == "nt"
 
 
@@ -153,7 +153,7 @@ def test_assemble_refuses_missing_or_mixed_blocks(tmp_path, data_file):
     with pytest.raises(ValueError, match="train entry"):
         assemble([f for f in files if not str(f).endswith("train/1-1.h5")], 4)
     other = compute_block(data_file, tmp_path / "x.h5", arch="VEC", hp=HP, split="train", i=1, j=1,
-                          block_size=2, dtype="float64", batch_size=2)
+                          block_size=2, dtype="float64", batch_rows=2)
     assert other["architecture"] == "VEC"
     with pytest.raises(ValueError, match="architecture"):
         assemble([f for f in files if not str(f).endswith("train/1-1.h5")] + [tmp_path / "x.h5"], 4)

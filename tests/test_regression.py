@@ -60,7 +60,7 @@ def test_regression_stage_writes_predictions_and_a_row(tmp_path):
     for split, i, j in blocks_for(4, 2, 3, 5):
         path = tmp_path / "blocks" / split / f"{i}-{j}.h5"
         compute_block(data, path, arch="FCN", hp=HP, split=split, i=i, j=j, block_size=2, dtype="float64",
-                      batch_size=2)
+                      batch_rows=2)
         files.append(path)
     row = fit_kernel_regression(files, data, tmp_path / "ntk.h5", tmp_path / "ntk.csv", kernel="ntk", m=4,
                                 ridge_grid=[0.0, 1e-3, 1e-1], dataset="toy", architecture="FCN",

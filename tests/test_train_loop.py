@@ -83,7 +83,7 @@ def test_each_epoch_visits_every_example_once():
         assert sorted(p.tolist()) == list(range(40))
     np.testing.assert_array_equal(perms[0], perms[1])  # steps 0..4: one epoch, one permutation
     assert not np.array_equal(perms[1], perms[2])
-    assert T.batch_plan(250, 40) == (40, 6) and T.batch_plan(20, 40) == (20, 1)
+    assert T.batch_layout(250, 40) == (40, 6) and T.batch_layout(20, 40) == (20, 1)
 
 
 class _Killed(Exception):

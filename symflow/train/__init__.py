@@ -95,7 +95,7 @@ from symflow.train.model import (
 from symflow.train.run import RunIdentity, load_splits, run_estimate_eta0, run_sgd, write_curve
 from symflow.train.steps import (
     _epoch_perm,  # noqa: F401  (tests/test_train_loop.py checks the per-epoch permutation)
-    batch_plan,
+    batch_layout,
     create_train_state,
     make_optimizer,
     mse_loss,
@@ -120,7 +120,7 @@ __all__ = [
     "Split",
     "TrainConfig",
     "accuracy",
-    "batch_plan",
+    "batch_layout",
     "build_model",
     "checkpoint_payload",
     "create_train_state",

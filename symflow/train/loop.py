@@ -13,7 +13,7 @@ import numpy as np
 
 from symflow.train.checkpoints import Checkpoint
 from symflow.train.evaluation import SELECTIONS, Split, _better, _Evaluator
-from symflow.train.steps import batch_plan, create_train_state, step_budget, train_steps
+from symflow.train.steps import batch_layout, create_train_state, step_budget, train_steps
 
 RECIPES = ("nn", "nn_plus")
 
@@ -173,7 +173,7 @@ def train_and_evaluate(
     splits = [Split(x_tr, y_tr, np.asarray(train.labels))]
     splits += [Split(jnp.asarray(s.x), jnp.asarray(s.y), np.asarray(s.labels)) for s in (val, test)]
     evaluate = _Evaluator(apply_fn, *splits, batch_size=cfg.eval_batch_size)
-    batch, steps_per_epoch = batch_plan(x_tr.shape[0], cfg.batch_size)
+    batch, steps_per_epoch = batch_layout(x_tr.shape[0], cfg.batch_size)
     budget = cfg.step_budget(x_tr.shape[0])
     state = create_train_state(apply_fn, params, lr, cfg.momentum, cfg.l2)
 

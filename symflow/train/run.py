@@ -18,7 +18,7 @@ from symflow.train.eta0 import Eta0, estimate_eta0, eta0_keys, read_eta0
 from symflow.train.evaluation import Split
 from symflow.train.loop import CURVE_COLUMNS, RunResult, TrainConfig, train_and_evaluate
 from symflow.train.model import build_model, init_key, init_params, order_key
-from symflow.train.steps import batch_plan
+from symflow.train.steps import batch_layout
 
 _log = logging.getLogger("symflow.train")  # the package's one logger, named as before the split
 
@@ -153,8 +153,8 @@ class RunIdentity:
 
     @property
     def batch_size(self) -> int:
-        """The batch size the run uses: min(cfg.batch_size, m) (:func:`batch_plan`)."""
-        return batch_plan(self.m, self.cfg.batch_size)[0]
+        """The batch size the run uses: min(cfg.batch_size, m) (:func:`batch_layout`)."""
+        return batch_layout(self.m, self.cfg.batch_size)[0]
 
     def fingerprint(self, *, lr: float, data_checksum: str, dtype: Any) -> str:
         """The checkpoint's fingerprint: what determines the trajectory. Its inputs are those

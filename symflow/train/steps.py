@@ -78,7 +78,7 @@ def _lazy_jit(fn, **kw):
 _train_step_jit = _lazy_jit(_sgd_update)
 
 
-def batch_plan(m: int, batch_size: int) -> tuple[int, int]:
+def batch_layout(m: int, batch_size: int) -> tuple[int, int]:
     """(effective batch size, steps per epoch): batches of min(batch_size, m), remainder dropped."""
     b = min(int(batch_size), int(m))
     return b, int(m) // b
@@ -89,7 +89,7 @@ def step_budget(m: int, batch_size: int, max_steps: int, max_epochs: float | Non
     max_steps alone when max_epochs is None."""
     if max_epochs is None:
         return int(max_steps)
-    spe = batch_plan(m, batch_size)[1]
+    spe = batch_layout(m, batch_size)[1]
     return max(1, min(int(max_steps), int(math.ceil(float(max_epochs) * spe - 1e-9))))
 
 
@@ -146,7 +146,7 @@ def train_steps(state, x_train, y_train, key, n_steps: int, batch_size: int):
     import jax.numpy as jnp
 
     m = int(x_train.shape[0])
-    b, spe = batch_plan(m, batch_size)
+    b, spe = batch_layout(m, batch_size)
     perm = _epoch_perm_jit(key, state.step, m=m, steps_per_epoch=spe)
     loss_sum = jnp.zeros((), y_train.dtype)
     first_bad = jnp.asarray(-1, jnp.int32)

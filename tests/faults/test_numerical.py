@@ -71,7 +71,7 @@ def test_the_regression_stage_on_duplicated_training_images(tmp_path, caplog):
     for split, i, j in blocks_for(4, 2, 3, 5):
         path = tmp_path / "blocks" / split / f"{i}-{j}.h5"
         compute_block(tmp_path / "data.h5", path, arch="FCN", hp=HP, split=split, i=i, j=j, block_size=2,
-                      dtype="float64", batch_size=2)  # fmt: skip
+                      dtype="float64", batch_rows=2)  # fmt: skip
         files.append(path)
     kw = dict(kernel="ntk", m=4, dataset="toy", architecture="FCN", transform="identity", seed=0)
     row = fit_kernel_regression(files, tmp_path / "data.h5", tmp_path / "a.h5", tmp_path / "a.csv",

@@ -26,6 +26,6 @@ compute_block(
     block_size=int(wc.bs),
     backend=backend,
     dtype=dtype,
-    batch_size=snakemake.resources.batch_rows,  # a speed knob: a resource, never a param
+    batch_rows=snakemake.resources.batch_rows,  # a speed knob: a resource, never a param
     log=log,
 )

@@ -19,7 +19,7 @@ res = snakemake.resources
 settings = dict(snakemake.params.settings)
 sgd = {**settings, "recipes": {wc.recipe: settings.pop("recipe")}, "checkpoint_every": res.checkpoint_every}
 run = Run.from_wildcards(wc)
-with timed(log, f"SGD {wc.arch}-w{wc.width}-{wc.init} {wc.recipe} on {wc.transform} m={wc.m} s{wc.seed} i{wc.member}"):
+with timed(log, f"SGD {run.folder()}"):
     run_sgd(
         snakemake.input.data,
         snakemake.input.eta0,
@@ -27,16 +27,9 @@ with timed(log, f"SGD {wc.arch}-w{wc.width}-{wc.init} {wc.recipe} on {wc.transfo
         predictions_path=snakemake.output.predictions,
         curve_path=snakemake.output.curve,
         checkpoint_path=run.checkpoint(),
-        dataset=wc.dataset,
-        transform=wc.transform,
-        arch=wc.arch,
-        hp=ModelHP.from_tag(wc.hp),
-        width=int(wc.width),
-        init=wc.init,
-        recipe=wc.recipe,
-        m=int(wc.m),
-        seed=int(wc.seed),
-        member=int(wc.member),
+        # the run's identity: the job's record (symflow.jobs.Run), fields as its path names them
+        **{k: getattr(run, k) for k in ("dataset", "transform", "arch", "width", "init", "recipe", "m", "seed", "member")},
+        hp=ModelHP.from_tag(run.hp),
         cfg=TrainConfig.from_sgd_section(sgd, wc.recipe),
         keep_checkpoint=bool(res.keep_checkpoint),
         log=log,
