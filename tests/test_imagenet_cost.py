@@ -28,8 +28,9 @@ def test_cost_grows_with_depth_and_m_and_falls_with_a_faster_gpu():
     assert small < hours[3] / 20
     fast = cost.job_cost("ResNet101", TRAIN_IMAGES, per_gpu_rate=4 * cost.REFERENCE_IMAGES_PER_S / 8)
     assert fast.gpu_hours == pytest.approx(hours[3] / 4)
-    with pytest.raises(KeyError, match="no FLOPs for ImageNet model 'ResNet9'"):
+    with pytest.raises(KeyError, match="unknown ImageNet model 'ResNet9'"):
         cost.job_cost("ResNet9", 100)
+    assert cost.job_cost("ResNetTiny", 100).gpu_hours < cost.job_cost("ResNet18", 100).gpu_hours / 50  # measured
 
 
 def test_the_paper_config_plans_144_runs():

@@ -134,3 +134,9 @@ def test_random_crop_box_respects_area_and_ratio():
         assert 0 <= left and right <= 500 and 0 <= top and bottom <= 375
         assert w * h >= 0.1 * 500 * 375 - 1
         assert 3 / 4 - 0.02 <= w / h <= 4 / 3 + 0.02
+
+
+def test_a_source_with_another_number_of_training_images_is_refused(layout, tmp_path):
+    with pytest.raises(D.ImageNetError, match=r"96 training images, not the 1281167 the settings expect"):
+        D.convert(layout, tmp_path / "out", train_images=1_281_167)
+    assert not (tmp_path / "out" / "manifest.json").exists()

@@ -122,7 +122,7 @@ def draw_depths(ax, points, models, clean: str = "identity", rotated: str = "o3_
                     xytext=(2, 2), textcoords="offset points")
     ax.set_xlabel(f"top-1 on {group_label(rotated)}-rotated images")
     ax.set_ylabel("top-1 on clean images")
-    ax.legend(fontsize=6, loc="lower right")
+    ax.legend(fontsize=6, loc="best")
 
 
 def plot_fig5(points_csv, pdf, png, *, curve_models=("ResNet101", "MixerS16"), transforms=("identity", "o3_pixel"),

@@ -269,12 +269,15 @@ def convert(
     *,
     shard_size: int = 10_000,
     md5s: dict[str, str] | None = None,
+    train_images: int | None = None,
     workers: int = 8,
     log: logging.Logger | None = None,
 ) -> dict:
     """Convert the ILSVRC2012 in `root` (archives or extracted folder) into shards under `out`.
 
     md5s: expected MD5 per archive part (train, val, devkit); default the published ones.
+    train_images: if given, the number of training images the source must have (the workflow
+    names its runs' m before the conversion runs).
     Returns the manifest (also written to out/manifest.json, last).
     """
     from symflow.h5io import atomic_path, package_versions
@@ -315,6 +318,9 @@ def convert(
                     log.info("%s: %d images converted", split, n)
         finally:
             writer.close()
+        if split == "train" and train_images is not None and len(writer.keys) != int(train_images):
+            raise ImageNetError(f"{source.root}: {len(writer.keys)} training images, not the {int(train_images)} "
+                                f"the settings expect (train_images); is the source complete?")
         if len(set(writer.keys)) != len(writer.keys):
             raise ImageNetError(f"{source.root}: two {split} images share a file name; keys must be unique")
         log.info("%s: %d images in %d shards", split, len(writer.keys), len(writer.names))

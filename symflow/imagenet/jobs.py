@@ -51,8 +51,15 @@ def settings_tag(settings: Mapping[str, Any]) -> str:
     return "r" + hashlib.sha256(text.encode()).hexdigest()[:10]
 
 
-def runs(settings: Mapping[str, Any], total: int = TRAIN_IMAGES) -> list[ImageNetRun]:
+def train_images(settings: Mapping[str, Any]) -> int:
+    """m of the full training set: settings' train_images (default ILSVRC2012's 1,281,167); the
+    conversion checks that the source has exactly this many, so paths are known before it runs."""
+    return int(settings.get("train_images", TRAIN_IMAGES))
+
+
+def runs(settings: Mapping[str, Any]) -> list[ImageNetRun]:
     """Every run the figures of `settings` need, each once, sorted."""
+    total = train_images(settings)
     sizes = subset_sizes(total, int(settings.get("subsets", {}).get("count", 12)))
     fig5 = settings.get("fig5", {})
     want: set[ImageNetRun] = set()
@@ -71,7 +78,7 @@ def runs(settings: Mapping[str, Any], total: int = TRAIN_IMAGES) -> list[ImageNe
     return sorted(want)
 
 
-def plan(settings: Mapping[str, Any], total: int = TRAIN_IMAGES):
+def plan(settings: Mapping[str, Any]):
     """One row per run with its GPU-hours and wall hours (symflow.imagenet.cost): a DataFrame."""
     import pandas as pd
 
@@ -80,7 +87,7 @@ def plan(settings: Mapping[str, Any], total: int = TRAIN_IMAGES):
     recipe = recipe_settings(settings)["recipe"]
     resources = settings.get("resources", {})
     rows = []
-    for run in runs(settings, total):
+    for run in runs(settings):
         cost = job_cost(run.model, run.m, epochs=recipe["epochs"], gpus=int(resources.get("gpus_per_job", 8)),
                         eval_every_epochs=recipe["eval_every_epochs"], per_gpu_rate=resources.get("per_gpu_rate"),
                         image_size=recipe["image_size"])
