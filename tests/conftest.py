@@ -49,6 +49,27 @@ def make_workdir(dest: Path) -> Path:
     return dest
 
 
+def stack_venv(dest: Path) -> Path:
+    """A fresh venv at `dest` that sees this interpreter's packages (the pinned stack, snakemake)
+    through a .pth file but not symflow (the editable install's own .pth there is not run):
+    offline, in about a second. Returns its python."""
+    import sysconfig
+
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(dest)], check=True)
+    python = dest / "bin" / "python"
+    site = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    (Path(site) / "_stack.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    return python
+
+
+def clean_env() -> dict[str, str]:
+    """os.environ without what would point a child process at this checkout or a profile."""
+    return {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "SNAKEMAKE_PROFILE", "SYMFLOW_PACKAGE")}
+
+
 def run_snakemake(workdir: Path, *args: str, timeout: float = 900, check: bool = True, env=None):
     cmd = snakemake_cmd() + ["--cores", "2", *args, "--configfile", str(TINY)]  # (--configfile takes many)
     full_env = {**os.environ, **(env or {})}

@@ -3,9 +3,7 @@ plain `pip install` works outside a checkout."""
 
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
 
 import yaml
 
@@ -27,7 +25,8 @@ def test_conda_envs_carry_the_stack_pins():
     for env in ("symflow-cpu", "symflow-cuda"):
         spec = yaml.safe_load((REPO / "envs" / f"{env}.yaml").read_text())
         pip = next(d["pip"] for d in spec["dependencies"] if isinstance(d, dict))
-        got = {re.sub(r"\[.*\]", "", p.split("==")[0]).lower(): p.split("==")[1] for p in pip}
+        assert pip[-1] == "${SYMFLOW_PACKAGE}", env  # symflow itself (common.smk sets the variable)
+        got = {re.sub(r"\[.*\]", "", p.split("==")[0]).lower(): p.split("==")[1] for p in pip[:-1]}
         assert got == stack, env
         post = (REPO / "envs" / f"{env}.post-deploy.sh").read_text()
         nodeps = pins(REPO / "requirements" / "no-deps.txt")
@@ -104,19 +103,17 @@ def test_pip_install_then_check_list_plan_outside_a_checkout(tmp_path):
     file, and the build uses its setuptools (no build isolation, no index)."""
     import subprocess
     import sys
-    import sysconfig
+
+    from conftest import clean_env, stack_venv
 
     clone = _tracked_copy(tmp_path / "clone")
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    python = venv / "bin" / "python"
+    python = stack_venv(venv)  # the stack, not symflow
     site = subprocess.run(
         [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
         capture_output=True, text=True, check=True,
-    ).stdout.strip()
-    # the stack, after the venv's own site-packages (the editable symflow's .pth there is not run)
-    (Path(site) / "_stack.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "SNAKEMAKE_PROFILE")}
+    ).stdout.strip()  # fmt: skip
+    env = clean_env()
     install = subprocess.run(
         [sys.executable, "-m", "pip", "--python", str(python), "install", "-q",
          "--no-deps", "--no-build-isolation", "--no-index", str(clone)],

@@ -10,9 +10,21 @@ import os
 import sys
 from pathlib import Path
 
-REPO = Path(workflow.basedir)
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+# This file lies in the symflow checkout's workflow/rules, also where the workflow is a module
+# of another project (`module symflow: snakefile: ...`), whose folder is then workflow.basedir:
+# so the checkout is found from this file's folder, and its symflow goes first on sys.path
+# (Snakemake 9 also puts each Snakefile's folder there; this does not rely on it). A module
+# read from a remote source has no local folder: symflow is then the installed package.
+_rules_dir = workflow.current_basedir
+SYMFLOW_ROOT = (
+    Path(_rules_dir).parent.parent if isinstance(_rules_dir, os.PathLike) else None
+)
+if SYMFLOW_ROOT is not None and (SYMFLOW_ROOT / "symflow").is_dir():
+    if str(SYMFLOW_ROOT) not in sys.path:
+        sys.path.insert(0, str(SYMFLOW_ROOT))
+    # what the rules' conda environments (envs/*.yaml, a pip line) install as symflow; set it
+    # yourself to install another (a pip requirement: a folder, a version, a git URL)
+    os.environ.setdefault("SYMFLOW_PACKAGE", str(SYMFLOW_ROOT))
 
 from symflow import jobs as J
 from symflow import plan as costs
