@@ -8,6 +8,7 @@
     train       the flax ImageNet example's recipe, data-parallel, resumable, one run -> its files
     curves      power-law slopes of the learning curves on the paper's two phases (i >= 6 / i < 6)
     results     the learning-curve point and history tables of the runs
+    jobs        the runs a settings mapping asks for, their folders and their cost
     cost        GPU-hours of a training job, for the plan
 
 The library never reads a config file: every function takes plain arguments.

@@ -23,39 +23,39 @@ import jax.numpy as jnp
 from symflow.registry import Registry
 
 
-class ResNetBlock(nn.Module):
-    """Two 3x3 convolutions (ResNet-18 and 34)."""
+class _Block(nn.Module):
+    """A residual block: its fields, and relu(x + y) with x projected where its shape is not y's."""
 
     filters: int
     conv: Callable
     norm: Callable
     strides: tuple[int, int] = (1, 1)
+
+    def shortcut(self, x, y):
+        if x.shape != y.shape:  # a strided 1x1 convolution and a norm
+            x = self.norm(name="norm_proj")(self.conv(y.shape[-1], (1, 1), self.strides, name="conv_proj")(x))
+        return nn.relu(x + y)
+
+
+class ResNetBlock(_Block):
+    """Two 3x3 convolutions (ResNet-18 and 34)."""
 
     @nn.compact
     def __call__(self, x):
         y = nn.relu(self.norm()(self.conv(self.filters, (3, 3), self.strides)(x)))
         y = self.norm(scale_init=nn.initializers.zeros_init())(self.conv(self.filters, (3, 3))(y))
-        if x.shape != y.shape:
-            x = self.norm(name="norm_proj")(self.conv(self.filters, (1, 1), self.strides, name="conv_proj")(x))
-        return nn.relu(x + y)
+        return self.shortcut(x, y)
 
 
-class BottleneckBlock(nn.Module):
+class BottleneckBlock(_Block):
     """1x1, 3x3 (strided), 1x1 with 4x the filters (ResNet-50 and deeper)."""
-
-    filters: int
-    conv: Callable
-    norm: Callable
-    strides: tuple[int, int] = (1, 1)
 
     @nn.compact
     def __call__(self, x):
         y = nn.relu(self.norm()(self.conv(self.filters, (1, 1))(x)))
         y = nn.relu(self.norm()(self.conv(self.filters, (3, 3), self.strides)(y)))
         y = self.norm(scale_init=nn.initializers.zeros_init())(self.conv(4 * self.filters, (1, 1))(y))
-        if x.shape != y.shape:
-            x = self.norm(name="norm_proj")(self.conv(4 * self.filters, (1, 1), self.strides, name="conv_proj")(x))
-        return nn.relu(x + y)
+        return self.shortcut(x, y)
 
 
 class ResNet(nn.Module):
