@@ -140,3 +140,11 @@ def test_a_source_with_another_number_of_training_images_is_refused(layout, tmp_
     with pytest.raises(D.ImageNetError, match=r"96 training images, not the 1281167 the settings expect"):
         D.convert(layout, tmp_path / "out", train_images=1_281_167)
     assert not (tmp_path / "out" / "manifest.json").exists()
+
+
+def test_worker_processes_do_not_change_the_batches(shards):
+    idx = D.subset_indices(shards, 16, 0)
+    one, _ = D.train_batches(shards, idx, batch_size=8, epochs=1, seed=5, image_size=32, workers=0)
+    two, _ = D.train_batches(shards, idx, batch_size=8, epochs=1, seed=5, image_size=32, workers=2)
+    same = [np.array_equal(a["image"], b["image"]) and np.array_equal(a["label"], b["label"]) for a, b in zip(one, two)]
+    assert same == [True, True]

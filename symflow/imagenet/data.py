@@ -531,6 +531,10 @@ def train_batches(
     ds = ds.batch(int(batch_size), drop_remainder=True, batch_fn=_stack)[int(start_step) : total]
     it = ds.to_iter_dataset(grain.ReadOptions(num_threads=max(1, threads), prefetch_buffer_size=max(2, threads)))
     if workers > 0:
+        from absl import flags
+
+        if not flags.FLAGS.is_parsed():  # grain 0.2.18 reads an absl flag in mp_prefetch (google/grain#1355)
+            flags.FLAGS.mark_as_parsed()
         it = it.mp_prefetch(grain.MultiprocessingOptions(num_workers=int(workers)))
     return it, total
 
