@@ -98,6 +98,10 @@ class Architecture:
     or "local" (unshared filters); it sizes the memory and runtime of SGD jobs.
     same_kernel_as: architectures whose infinite-width kernels are claimed equal to
     this one's (LCN_inf = VEC_inf); the symmetry audit checks each such claim.
+    default_width: the hidden width n of its finite networks where the config's sgd.widths
+    does not name it. For the paper's six architectures, the one place the default run's
+    widths live (sized for a 2-core CPU, LCN : VEC = 1 : 4 as the paper's): FCN 256, LCN 8,
+    VEC, GAP, LAP 32 (the paper's 1024, 32, 128, 128, 128 are in config/paper.yaml).
     """
 
     name: str
@@ -231,7 +235,7 @@ ARCHITECTURES.register(
         build_fcn,
         invariant_infinite=_O3D,
         invariant_finite=_O3D,
-        default_width=1024,
+        default_width=256,  # paper 1024
         kernel_cost="dense",
         layers="dense",
     )
@@ -243,7 +247,7 @@ ARCHITECTURES.register(
         build_lcn,
         invariant_infinite=_O3_PIXEL,
         invariant_finite=_O3_PIXEL,
-        default_width=32,
+        default_width=8,  # paper 32
         kernel_cost="pixels",
         layers="local",
         same_kernel_as=("VEC",),
@@ -256,7 +260,7 @@ ARCHITECTURES.register(
         build_vec,
         invariant_infinite=_O3_PIXEL,
         invariant_finite=_O3_SHARED,
-        default_width=128,
+        default_width=32,  # paper 128
         kernel_cost="pixels",
     )
 )
@@ -267,7 +271,7 @@ ARCHITECTURES.register(
         build_gap,
         invariant_infinite=_O3_SHARED,
         invariant_finite=_O3_SHARED,
-        default_width=128,
+        default_width=32,  # paper 128
     )
 )
 for _w in (4, 8):
@@ -278,7 +282,7 @@ for _w in (4, 8):
             make_lap(_w),
             invariant_infinite=_O3_SHARED,
             invariant_finite=_O3_SHARED,
-            default_width=128,
+            default_width=32,  # paper 128
             check_resolution=_needs_window(_w),
             meta={"window": _w},
         )

@@ -74,6 +74,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         print(f"         finite width:   {fin}")
         if a.same_kernel_as:
             print(f"         same kernel as: {', '.join(a.same_kernel_as)}")
+        print(f"         default width:  {a.default_width} (of its finite networks; sgd.widths overrides it)")
     return 0
 
 

@@ -29,7 +29,8 @@ Columns (RUN_COLUMNS):
     reason       why it failed, in words; empty otherwise
     steps        SGD steps taken
     epochs       SGD epochs taken (steps / steps per epoch)
-    eta0         eta0 = 2 / lambda_max of the finite-width NTK (SGD), lr = factor * eta0
+    eta0         eta0 = 2 N / lambda_max of the finite-width empirical NTK on N training images
+                 (sgd.lr_estimate_size; neural-tangents' max_learning_rate), lr = factor * eta0
     lr           the learning rate used
     ridge        kernel ridge chosen on the validation split, relative to the mean diagonal
     wall_time_s  wall time of the run

@@ -103,6 +103,19 @@ def test_the_schema_defaults_are_the_embedded_default():
     assert validate({}) == validate(yaml.safe_load((REPO / "config.yaml").read_text()))
 
 
+def test_default_widths_live_in_the_registry():
+    from symflow.architectures import ARCHITECTURES
+    from symflow.jobs import Jobs
+
+    assert validate({})["sgd"]["widths"] == {}  # neither the schema nor config.yaml restates them
+    assert yaml.safe_load((REPO / "config.yaml").read_text())["sgd"]["widths"] == {}
+    widths = Jobs(validate({})).widths()
+    assert widths == {a.name: a.default_width for a in ARCHITECTURES}
+    assert widths == {"FCN": 256, "LCN": 8, "VEC": 32, "GAP": 32, "LAP4": 32, "LAP8": 32}
+    # a config names some; the rest keep the registry's
+    assert Jobs(validate({"sgd": {"widths": {"VEC": 16}}})).widths() == {**widths, "VEC": 16}
+
+
 def test_the_sample_is_package_data():
     from symflow.data import SAMPLE_DIR, load_cifar10
     from symflow.package_data import CIFAR10_SAMPLE, path
