@@ -41,7 +41,8 @@ def build_layout(dest: Path, train_per_class: int = 24, val_per_class: int = 6) 
     root = Path(dest) / FOLDER
     (root / "README.txt").parent.mkdir(parents=True, exist_ok=True)
     (root / "README.txt").write_text(
-        "Not ImageNet: CIFAR-10 images from symflow's shipped sample (symflow/cifar-10-sample), upscaled to 64x64, laid out "
+        "Not ImageNet: CIFAR-10 images from symflow's shipped sample (symflow/cifar-10-sample), "
+        "upscaled to 64x64, laid out "
         "as an extracted ILSVRC2012 (class folders are CIFAR-10 label names) for symflow's tests.\n")
     val = []
     for label, name in CLASSES.items():

@@ -12,7 +12,8 @@ from symflow.figures.style import group_label, save, setup
 PAPER_PERM_CEILING = 0.35  # App. F.2: with P(3d), "test accuracy is below 35%"
 
 
-def plot_figS4(points_csv, history_csv, pdf, png, *, models=DEPTHS, transforms=("identity", "o3_pixel", "perm")) -> None:
+def plot_figS4(points_csv, history_csv, pdf, png, *, models=DEPTHS,
+               transforms=("identity", "o3_pixel", "perm")) -> None:
     from symflow.imagenet.results import load_history, load_points
 
     plt = setup()
@@ -30,7 +31,8 @@ def plot_figS4(points_csv, history_csv, pdf, png, *, models=DEPTHS, transforms=(
             h = history[history["path"].isin(ok["path"])]
             if len(h):
                 g = h.groupby("epoch")["test_top1"].agg(["mean", "min", "max"]).reset_index()
-                ax.plot(g["epoch"], g["mean"], color=colours[model], lw=1.3, label=f"{model} ({len(ok)}/{len(runs)} runs)")
+                ax.plot(g["epoch"], g["mean"], color=colours[model], lw=1.3,
+                        label=f"{model} ({len(ok)}/{len(runs)} runs)")
                 ax.fill_between(g["epoch"], g["min"], g["max"], color=colours[model], alpha=0.2, lw=0)
             else:
                 ax.plot([], [], color=colours[model], label=f"{model} (0/{len(runs)} runs)")

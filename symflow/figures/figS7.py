@@ -26,7 +26,8 @@ def sample_grid(shards_dir, transform: str, seed: int, images: int, image_size: 
     n = int(batch["mask"].sum())
     x = batch["image"][:n].astype(np.float64)
     names = shards.manifest.get("class_names") or []
-    labels = [(names[i].split(",")[0] if i < len(names) and names[i] else shards.classes[i]) for i in batch["label"][:n]]
+    labels = [names[i].split(",")[0] if i < len(names) and names[i] else shards.classes[i]
+              for i in batch["label"][:n]]
     if parse_spec(transform).group == "identity":
         return x / 255.0, labels
     z = transform_images(transform, seed, (x - np.asarray(MEAN_RGB)) / np.asarray(STDDEV_RGB))

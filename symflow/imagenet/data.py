@@ -97,7 +97,8 @@ def find_source(root: str | Path) -> Source:
     if any(has.values()):
         missing = [s for s in SPLITS if not has[s]]
         if missing:
-            raise ImageNetError(f"{root / missing[0]}: missing; an extracted ImageNet needs {root}/{missing[0]}/<wnid>/*.JPEG")
+            raise ImageNetError(f"{root / missing[0]}: missing; an extracted ImageNet needs "
+                                f"{root}/{missing[0]}/<wnid>/*.JPEG")
         return Source("folder", root)
     absent = [name for name, _ in ARCHIVES.values() if not (root / name).is_file()]
     if len(absent) == len(ARCHIVES):
@@ -360,7 +361,8 @@ class Shards:
                                 f"(run the conversion again)")
         self.manifest = json.loads(path.read_text())
         if self.manifest.get("format") != FORMAT:
-            raise ImageNetError(f"{path}: format {self.manifest.get('format')}, this symflow reads {FORMAT}; convert again")
+            raise ImageNetError(f"{path}: format {self.manifest.get('format')}, this symflow reads {FORMAT}; "
+                                f"convert again")
         with np.load(self.folder / INDEX) as index:
             self._index = {k: index[k] for k in index.files}
         for split in SPLITS:

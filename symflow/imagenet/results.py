@@ -74,8 +74,9 @@ def gather_points(point_files: list[str | os.PathLike], out: str | os.PathLike) 
         if tuple(f.columns) != POINT_COLUMNS:
             raise ValueError(f"{p}: columns are not symflow's ImageNet POINT_COLUMNS")
     frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(POINT_COLUMNS))
+    numeric = ("seed", "m")
     frame = frame.sort_values(["model", "transform", "seed", "m"], kind="stable",
-                              key=lambda c: pd.to_numeric(c, errors="coerce").fillna(0) if c.name in ("seed", "m") else c)
+                              key=lambda c: pd.to_numeric(c, errors="coerce").fillna(0) if c.name in numeric else c)
     with atomic_path(out, suffix=".csv") as tmp:
         frame.to_csv(tmp, index=False)
     return len(frame)

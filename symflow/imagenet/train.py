@@ -357,7 +357,8 @@ def train_and_evaluate(
     if checkpoint_dir is not None:
         ckpt = Checkpoints(checkpoint_dir, fingerprint(
             model=model, overrides=model_overrides or {}, transform=tau.spec, seed=int(seed), m=int(m),
-            subset_seed=int(subset_seed), recipe=asdict(recipe), data=shards.digest, eval_limit=eval_limit, format=1), log)
+            subset_seed=int(subset_seed), recipe=asdict(recipe), data=shards.digest, eval_limit=eval_limit,
+            format=1), log)
         state, meta = ckpt.restore(state)
         if meta is not None:
             start, spent, rates = int(meta["step"]), float(meta["wall_time_s"]), list(meta["rates"])
@@ -383,7 +384,8 @@ def train_and_evaluate(
             rate = len(got) * recipe.batch_size / max(time.perf_counter() - window_start, 1e-9)
             rates.append(rate)
             log.info("step %d/%d (epoch %.2f/%g): train loss %.4f, top-1 %.4f, lr %.4g, %.0f images/s", step, total,
-                     step / recipe.steps_per_epoch(m), recipe.epochs, last["loss"], last["top1"], float(learning_rate(recipe, m, step)), rate)
+                     step / recipe.steps_per_epoch(m), recipe.epochs, last["loss"], last["top1"],
+                     float(learning_rate(recipe, m, step)), rate)
             window = []
             if not math.isfinite(last["loss"]):
                 failed, reason = True, f"training loss is {last['loss']} at step {step}"
@@ -489,7 +491,8 @@ def run_imagenet(
         accuracy=result.top1, best_test_accuracy=result.best_top1, train_accuracy=result.train_top1,
         failed=result.failed, failure="diverged" if result.failed else "", reason=result.reason, steps=result.steps,
         epochs=round(result.epochs, 3), lr=recipe.peak_lr, wall_time_s=round(result.wall_time_s, 3), path=str(run_path))
-    write_rows(metrics_path, [{k: _cell(v) for k, v in row.items()}])  # complete rows: results.make_row knows no 'imagenet' stage yet
+    # a complete row, written as it is: results.make_row knows no 'imagenet' stage yet
+    write_rows(metrics_path, [{k: _cell(v) for k, v in row.items()}])
     write_point(point_path, model=model, transform=spec.id, group=spec.group, seed=int(seed),
                 subset_seed=int(subset_seed), subset=subset, m=int(m), image_size=recipe.image_size,
                 epochs=round(result.epochs, 3), steps=result.steps, batch_size=recipe.batch_size, top1=result.top1,
