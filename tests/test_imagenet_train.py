@@ -142,3 +142,36 @@ def test_a_checkpoint_of_other_settings_is_ignored(shards, tmp_path, caplog):
         other = train_and_evaluate(shards, seed=3, **kw)
     assert "belongs to other run settings; starting from step 0" in caplog.text
     assert other.steps == 24 and len(other.history.rows) == 3 and other.loss != first.loss
+
+
+_TWO_DEVICES = """
+import json, os, sys
+os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
+import jax
+from symflow.imagenet import data as D
+from symflow.imagenet.train import Recipe, train_and_evaluate
+recipe = Recipe(**json.loads(sys.argv[2]))
+res = train_and_evaluate(D.Shards(sys.argv[1]), model="ResNetTiny", transform="o3_pixel", seed=0, m=64, recipe=recipe,
+                         log_every=4, threads=2)
+print(json.dumps({"devices": jax.device_count(), "loss": res.loss, "top1": res.top1}))
+"""
+
+
+@pytest.mark.slow  # a second process with two (CPU) devices, about 20 s
+def test_data_parallel_over_two_devices_gives_the_one_device_result(shards):
+    import dataclasses
+    import json
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    recipe = dataclasses.replace(TINY, epochs=2)
+    one = train_and_evaluate(shards, model="ResNetTiny", transform="o3_pixel", seed=0, m=64, recipe=recipe,
+                             log_every=4, threads=2)
+    args = [sys.executable, "-c", _TWO_DEVICES, str(shards.folder), json.dumps(dataclasses.asdict(recipe))]
+    proc = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    two = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert two["devices"] == 2  # the batch split over both, BatchNorm statistics over the whole batch
+    assert two["loss"] == pytest.approx(one.loss, rel=1e-5) and two["top1"] == one.top1
