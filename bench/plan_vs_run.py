@@ -5,9 +5,11 @@ folder that holds its benchmarks/:
 
     .venv/bin/python bench/plan_vs_run.py [--workdir .] [--configfile extra.yaml ...]
 
-Each job of the default target (symflow.jobs) whose benchmark file exists
-(`Job.benchmark()`, written by Snakemake) gives its CPU time (`cpu_time`: all threads,
-start-up included); the plan's estimate of the same job comes from symflow.plan (the
+Each job of the default target (symflow.jobs) whose log ends in symflow.logs' "process
+usage" line gives its CPU time (the whole process: start-up, all threads; unlike the
+benchmark files' cpu_time, which Snakemake samples every 30 s and which misses short jobs'
+last second, and unlike their wall time, which grows when other work shares the cores;
+the logs mirror the benchmark files' paths); the plan's estimate of the same job comes from symflow.plan (the
 rates of symflow.plan.RATES). Prints per stage the jobs planned and measured, the
 estimated and measured CPU-hours of the measured jobs and their ratio (so a partial run,
 or one target such as results/fig4.pdf, is compared job for job), the plan's CPU-hours
@@ -18,6 +20,7 @@ figures: almost only a job's start-up, RATES['job_start_s']).
 from __future__ import annotations
 
 import argparse
+import re
 import statistics
 import sys
 from pathlib import Path
@@ -42,10 +45,13 @@ def stage_of(path: Path, root: Path) -> str:
     return "figures"
 
 
-def read_cpu(path: Path) -> float:
-    lines = path.read_text().splitlines()
-    head, row = lines[0].split("\t"), lines[1].split("\t")
-    return float(row[head.index("cpu_time")])
+USAGE = re.compile(r"process usage: cpu ([0-9.]+) s")
+
+
+def read_cpu(log: Path) -> float | None:
+    """The job's CPU seconds: the last 'process usage' line of its log (symflow.logs)."""
+    found = USAGE.findall(log.read_text(errors="replace")) if log.exists() else []
+    return float(found[-1]) if found else None
 
 
 def main(argv=None) -> int:
@@ -78,9 +84,9 @@ def main(argv=None) -> int:
             on_cpu = not (gpu and cost.gpu)
             row["jobs"] += 1
             row["plan_h"] += cost.seconds * cost.threads / 3600 if on_cpu else 0.0
-            tsv = workdir / job.benchmark()
-            if tsv.exists() and on_cpu:
-                cpu = read_cpu(tsv)
+            log = workdir / ("logs/" + job.benchmark().removeprefix("benchmarks/").removesuffix(".tsv") + ".log")
+            cpu = read_cpu(log) if on_cpu else None
+            if cpu is not None:
                 row["measured"] += 1
                 row["est_s"] += cost.seconds * cost.threads
                 row["cpu_s"] += cpu

@@ -456,10 +456,9 @@ class Jobs:
 
         return int(self.config["sgd"]["widths"].get(arch, ARCHITECTURES.get(arch).default_width))
 
-    def widths(self) -> dict[str, int]:
-        from symflow.architectures import ARCHITECTURES
-
-        return {a: self.width(a) for a in ARCHITECTURES.names()}
+    def widths(self, archs) -> dict[str, int]:
+        """The width of each architecture a figure shows (so another's width does not touch it)."""
+        return {a: self.width(a) for a in archs}
 
     def block_size(self, arch: str) -> int:
         from symflow.kernels import block_size_for
@@ -583,14 +582,19 @@ class Jobs:
         """Keyword arguments of the figure's plot function (what the config asks it to show)."""
         e = self.exp.get(fig, {})
         if fig == "fig2":
-            return dict(architectures=e["architectures"], transforms=e["transforms"], m=e["m"], widths=self.widths())
+            return dict(
+                architectures=e["architectures"],
+                transforms=e["transforms"],
+                m=e["m"],
+                widths=self.widths(e["architectures"]),
+            )
         if fig == "fig3":
             return dict(widths=e["widths"], transforms=e["transforms"], recipes=e["recipes"], m=e["m"])
         if fig == "fig4":
             return dict(
                 sizes=self.fig4_sizes(),
                 recipe=e["recipe"],
-                widths=self.widths(),
+                widths=self.widths(sorted({a for a, _ in FIG4_NETWORKS})),
                 fit_points=e["fit_points"],
                 flip_m=self.flip_m,
             )
@@ -600,7 +604,7 @@ class Jobs:
                 transforms=e["transforms"],
                 recipes=e["recipes"],
                 m=e["m"],
-                widths=self.widths(),
+                widths=self.widths(e["architectures"]),
             )
         if fig == "figS1":
             return {}

@@ -9,6 +9,19 @@ from contextlib import contextmanager
 from typing import Iterator
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# the last line of every job's log: its process's CPU time and peak memory (read by
+# bench/plan_vs_run.py: CPU time does not grow when other jobs share the cores, wall time does)
+USAGE_LINE = "process usage: cpu {cpu:.2f} s (user {user:.2f}, system {system:.2f}), max rss {rss_mb:.0f} MB"
+
+
+def process_usage() -> dict[str, float]:
+    """CPU seconds of this process since it started (user, system, and of waited-for children), peak RSS."""
+    import resource
+
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    user, system = me.ru_utime + kids.ru_utime, me.ru_stime + kids.ru_stime
+    rss_mb = max(me.ru_maxrss, kids.ru_maxrss) / 1024  # kB on Linux
+    return {"cpu": user + system, "user": user, "system": system, "rss_mb": rss_mb}
 
 
 def log_to(path: str | None, name: str = "symflow") -> logging.Logger:
@@ -26,7 +39,13 @@ def log_to(path: str | None, name: str = "symflow") -> logging.Logger:
     logging.captureWarnings(True)
     for noisy in ("jax._src", "absl", "matplotlib", "fontTools", "PIL", "h5py"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    return logging.getLogger(name)
+    log = logging.getLogger(name)
+    if path and not getattr(log_to, "_usage_registered", False):
+        import atexit
+
+        atexit.register(lambda: log.info(USAGE_LINE.format(**process_usage())))
+        log_to._usage_registered = True
+    return log
 
 
 @contextmanager
