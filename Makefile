@@ -2,6 +2,8 @@
 #   make run    install into .venv, then build the default target on the embedded config
 #   make test   install into .venv (with test tools), then run the test suite (CI: .ci/run)
 # and for development:
+#   make test-fast    the unit tests, without the tests that run Snakemake jobs (markers slow,
+#                     workflow) or SLURM: a few minutes on a 2-core machine
 #   make test-slurm   the SLURM profile on a real single-node SLURM: as root, apt-get installs
 #                     slurmctld, slurmd, slurm-client and munge where missing and writes
 #                     /etc/slurm (put back afterwards); `make test` skips it unless
@@ -12,7 +14,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check
 TARGET ?=
 
-.PHONY: install install-test run test test-slurm clean-results
+.PHONY: install install-test run test test-fast test-slurm clean-results
 
 install: $(VENV)/.installed
 
@@ -34,6 +36,9 @@ run: install
 
 test: install-test
 	$(BIN)/python -m pytest -q tests
+
+test-fast: install-test
+	$(BIN)/python -m pytest -q -m "not slow and not workflow and not slurm" tests
 
 test-slurm: install-test
 	SYMFLOW_SLURM_INSTALL=1 SYMFLOW_REQUIRE_SLURM=1 $(BIN)/python -m pytest -q -m slurm tests

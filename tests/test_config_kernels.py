@@ -10,8 +10,8 @@ from symflow.configuration import ConfigError, kernel_sizes, validate
 def test_defaults_pass_and_list_every_kernel_regression():
     config = validate({})
     sizes = kernel_sizes(config)
-    assert ("experiments.fig4.m", "VEC", 3500) in sizes
-    assert ("experiments.fig2.m", "GAP", 250) in sizes
+    assert ("experiments.fig4.m", "VEC", 1000) in sizes
+    assert ("experiments.fig2.m", "GAP", 100) in sizes
 
 
 def test_block_size_must_divide_m():

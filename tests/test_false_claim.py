@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parent.parent
 TINY = REPO / "tests" / "configs" / "tiny.yaml"
 
@@ -45,11 +47,11 @@ DATASET = "cifar10-sample.0e454ec3-r4-n200.40.40-split0"
 HP = "L2-w2-b0.01-f3"
 
 
+@pytest.mark.workflow
 def test_refuted_claim_fails_the_run(tmp_path):
     (tmp_path / "config.yaml").write_text((REPO / "config.yaml").read_text())
     (tmp_path / "override.yaml").write_text(OVERRIDE)
     (tmp_path / "false_claim.py").write_text(PLUGIN)
-    (tmp_path / "data").symlink_to(REPO / "data")
     regression = f"results/regression/{DATASET}/GAPFALSE/{HP}/engine-float32/o3_pixel/s0/m40/ntk.csv"
     cmd = [
         sys.executable,

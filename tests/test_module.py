@@ -17,7 +17,7 @@ import pytest
 
 from conftest import REPO, TINY, clean_env, stack_venv
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.workflow]
 
 PROJECT_SNAKEFILE = f"""\
 configfile: "config/config.yaml"

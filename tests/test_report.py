@@ -6,7 +6,11 @@ from __future__ import annotations
 
 import csv
 
+import pytest
+
 from conftest import REPORT, TINY, snakemake_with
+
+pytestmark = pytest.mark.workflow  # the smallest whole default target, run once (complete_run)
 
 
 def test_report_builds_with_claims(complete_run):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 
 import h5py
+import pytest
 
 from conftest import REPO, run_snakemake, snakemake_cmd
 
@@ -25,6 +26,7 @@ def test_snakefmt_is_clean():
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+@pytest.mark.workflow
 def test_figS2_on_the_tiny_config(workdir):
     run_snakemake(workdir, "results/figS2.pdf", "results/figS2.png")
     assert (workdir / "results" / "figS2.pdf").stat().st_size > 10_000
@@ -41,6 +43,7 @@ def test_figS2_on_the_tiny_config(workdir):
     assert "Nothing to be done" in proc.stdout + proc.stderr
 
 
+@pytest.mark.workflow
 def test_report_tables_on_the_tiny_config(workdir):
     """The report's config and paper-values tables (the default target's last job; it once
     failed only when run from the Snakefile, on a path built from snakemake.scriptdir)."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import subprocess
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -114,6 +115,7 @@ def test_sizes(n_train, n_val, n_test, resolution, m):
         assert 0 < m <= n_train and n_train + n_val <= 4068 and n_test <= 1017 and resolution in (8, 16, 32)
 
 
+@pytest.mark.workflow
 def test_a_few_valid_mutations_plan_through_snakemake(tmp_path):
     """Valid configs also give a valid run plan (snakemake -n) in a few seconds."""
     variants = [

@@ -67,6 +67,7 @@ def _checkpoint(path: Path) -> None:
     Checkpoint(path, "run").save({"step": 20, "params": np.arange(500.0), "curve": np.zeros((2, 10))})
 
 
+@pytest.mark.workflow  # (its `reference` fixture runs the workflow)
 def test_every_corruption_is_refused_with_the_file_name(reference, tmp_path, capsys):
     """4 corruptions x 5 kinds of artifact: the reader raises naming the file; verify-cache lists all 20."""
     ref_work, _ = reference

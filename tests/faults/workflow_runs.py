@@ -37,11 +37,11 @@ TIMING = {"wall_time_s", "seconds"}
 
 
 def new_workdir(path: Path) -> Path:
-    """An empty project folder: the default config (read by the Snakefile), the data, the override."""
+    """An empty project folder: the default config (read by the Snakefile; its data.sample_dir
+    null is the sample shipped in the package), the override."""
     path.mkdir(parents=True, exist_ok=True)
     (path / "config.yaml").write_text((REPO / "config.yaml").read_text())
     (path / "override.yaml").write_text(OVERRIDE + OVERRIDE_DATA)
-    (path / "data").symlink_to(REPO / "data")
     return path
 
 
