@@ -58,6 +58,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--workdir", default=".", help="the run's working directory (holds benchmarks/)")
     ap.add_argument("--configfile", nargs="*", default=[], help="config files merged over config.yaml, as the run had")
+    ap.add_argument("--rules", action="store_true", help="also one line per rule (median CPU s per job, est./run)")
     args = ap.parse_args(argv)
 
     import os
@@ -75,6 +76,7 @@ def main(argv=None) -> int:
     gpu = bool(cfg["resources"]["gpu"])
     stage_of = {rule: stage for stage, rules in STAGES.items() for rule in rules}
     rows = {stage: {"jobs": 0, "plan_h": 0.0, "measured": 0, "est_s": 0.0, "cpu_s": 0.0, "cpu": []} for stage in STAGES}
+    per_rule: dict[str, list[tuple[float, float]]] = {}
     for rule, jobs in Jobs(cfg).walk().items():
         if rule == "all":
             continue
@@ -91,6 +93,7 @@ def main(argv=None) -> int:
                 row["est_s"] += cost.seconds * cost.threads
                 row["cpu_s"] += cpu
                 row["cpu"].append(cpu)
+                per_rule.setdefault(rule, []).append((cost.seconds * cost.threads, cpu))
 
     head = (f"{'stage':<14} {'jobs':>6} {'measured':>9} {'est. CPU-h':>11} {'run CPU-h':>10} {'est./run':>9}"
             f" {'plan CPU-h (all)':>17}")
@@ -106,6 +109,12 @@ def main(argv=None) -> int:
     print("-" * len(head))
     print(f"{'total':<14} {'':>6} {'':>9} {tot['est_s'] / 3600:>11.3f} {tot['cpu_s'] / 3600:>10.3f}"
           f" {tot['est_s'] / max(tot['cpu_s'], 1e-9):>9.2f} {tot['plan_h']:>17.3f}")
+    if args.rules:
+        print(f"\n{'rule':<24} {'measured':>8} {'median CPU s':>13} {'median est. s':>14} {'est./run':>9}")
+        for rule, pairs in sorted(per_rule.items()):
+            est, cpu = zip(*pairs)
+            print(f"{rule:<24} {len(pairs):>8} {statistics.median(cpu):>13.2f} {statistics.median(est):>14.2f}"
+                  f" {sum(est) / max(sum(cpu), 1e-9):>9.2f}")
     small = rows["figures"]["cpu"]
     if small:
         print(f"median CPU time of the {len(small)} table and figure jobs: {statistics.median(small):.1f} s")
