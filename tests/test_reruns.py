@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, REPORT, TINY, planned, snakemake_cmd
+from conftest import REPO, REPORT, SAMPLE, TINY, planned, snakemake_cmd
 from symflow.cli import _load_configs
 from symflow.configuration import load_schema, validate
 from symflow.jobs import SPEED_KNOBS, Jobs, reruns
@@ -164,6 +164,7 @@ def describe(jobs: dict[str, set], total: int) -> str:
 
 
 @pytest.mark.slow
+@pytest.mark.workflow
 def test_a_config_edit_reruns_exactly_what_it_changes(complete_run, monkeypatch):
     workdir = complete_run
     monkeypatch.chdir(workdir)  # the model reads the source folder's digest as snakemake does
