@@ -16,6 +16,12 @@ include: "workflow/rules/figures.smk"
 include: "workflow/rules/claims.smk"
 
 
+# ImageNet (Fig. 5, S3, S4, S7-S9) only where the config asks for it (config/imagenet.yaml)
+if config["imagenet"]:
+
+    include: "workflow/rules/imagenet.smk"
+
+
 rule all:
     default_target: True
     input:

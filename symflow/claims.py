@@ -11,6 +11,8 @@ Tables (what :func:`load_tables` reads from a results folder):
     audit   results/symmetry_audit.csv (symflow.audit.AUDIT_COLUMNS)
     figS1   results/tables/figS1.csv (symflow.ensemble.sdist_table)
     runs, fig2, fig3, fig4, figS5, figS6   results/tables/<name>.csv (symflow.results.RUN_COLUMNS)
+    imagenet_slopes   results/tables/imagenet_slopes.csv (symflow.imagenet.curves.SLOPE_COLUMNS), only
+            where the config has an ``imagenet`` section (the claims on it are untestable otherwise)
 
 The noise model of accuracy comparisons is stated in claims.yaml's header.
 """
@@ -54,8 +56,14 @@ CLAIM_COLUMNS = (
     "quote",
 )
 RUN_TABLES = ("runs", "fig2", "fig3", "fig4", "figS5", "figS6")
+PLAIN_TABLES = ("figS1", "imagenet_slopes")  # read as they are (imagenet_slopes: symflow.imagenet.curves.SLOPE_COLUMNS)
 TABLE_FILES = {"audit": "results/symmetry_audit.csv",
-               **{name: f"results/tables/{name}.csv" for name in (*RUN_TABLES, "figS1")}}
+               **{name: f"results/tables/{name}.csv" for name in (*RUN_TABLES, *PLAIN_TABLES)}}
+# why a claim on a table is untestable when the table is absent, where that has a reason of its own
+MISSING_TABLE = {
+    "imagenet_slopes": "no ImageNet runs: the config has no `imagenet` section (config/imagenet.yaml; it needs "
+                       "the user's ILSVRC2012 and a GPU cluster, docs/imagenet.md)",
+}
 FAILED_RUN_COLUMNS = ("architecture", "width", "transform", "recipe", "m", "seed", "member", "init", "failure",
                       "reason", "path")
 
@@ -101,7 +109,7 @@ def load_claims(path: str | os.PathLike | None = None) -> list[Claim]:
         claim = Claim(**{**entry, "params": dict(entry.get("params") or {})})
         if claim.predicate not in PREDICATES:
             raise ValueError(f"claim {claim.id!r}: unknown predicate {claim.predicate!r}; known: {', '.join(PREDICATES)}")
-        if claim.table not in ("audit", "figS1", *RUN_TABLES):
+        if claim.table not in ("audit", *PLAIN_TABLES, *RUN_TABLES):
             raise ValueError(f"claim {claim.id!r}: unknown table {claim.table!r}")
         claims.append(claim)
     ids = [c.id for c in claims]
@@ -113,7 +121,7 @@ def load_claims(path: str | os.PathLike | None = None) -> list[Claim]:
 def table_paths(results_dir: str | os.PathLike = "results") -> dict[str, Path]:
     """Where each table of a results folder lives."""
     root = Path(results_dir)
-    out = {name: root / "tables" / f"{name}.csv" for name in (*RUN_TABLES, "figS1")}
+    out = {name: root / "tables" / f"{name}.csv" for name in (*RUN_TABLES, *PLAIN_TABLES)}
     out["audit"] = root / "symmetry_audit.csv"
     return out
 
@@ -699,11 +707,65 @@ def exponent_chain(frame, params: dict, ctx: dict) -> Outcome:
     return _outcome(ok, parts, rows)
 
 
+def imagenet_slope(slopes, params: dict, ctx: dict) -> Outcome:
+    """Fig. 5: alpha of one (model, transform) learning curve in one phase (first: i >= 6, second:
+    i < 6, all) lies within `tol` of the paper's `value`, for the test error or the test loss (the
+    paper does not say which it fits: either counts, both are reported); with `max_bend`, that
+    quantity's curve is also one power law (second-phase alpha within max_bend of the first's).
+    Untestable below the paper's scale: fewer than `min_points` sizes in the phase, or a largest
+    m under `min_max_m`."""
+    model, transform, phase = params["model"], params["transform"], params["phase"]
+    value, tol = float(params["value"]), float(params["tol"])
+    rows = slopes[(slopes["model"] == model) & (slopes["transform"] == transform) & (slopes["phase"] == phase)]
+    label = f"{model} on {transform}"
+    if rows.empty:
+        raise Untestable(f"too few successful runs: no learning curve of {label} in the slope table")
+    first = rows.iloc[0]
+    runs, failed = int(first["runs"]), int(first["failed"])
+    scale = (f"ImageNet, m {first['m_min']:,.0f} to {first['m_max']:,.0f}, {int(rows['points'].max())} sizes in the "
+             f"{phase} phase" if _finite(first["m_max"]) else "")
+    if "min_max_m" in params and not (_finite(first["m_max"]) and first["m_max"] >= float(params["min_max_m"])):
+        largest = f"{first['m_max']:,.0f}" if _finite(first["m_max"]) else "none"
+        raise Untestable(f"scale: the largest m of {label} is {largest}; the paper's curves reach "
+                         f"{float(params['min_max_m']):,.0f} ({scale or 'no runs'})")
+    need = int(params.get("min_points", 2))
+    usable = rows[(rows["points"] >= need) & rows["alpha"].notna()]
+    if usable.empty:
+        raise Untestable(f"too few successful runs: {label} has {int(rows['points'].max())} sizes with successful "
+                         f"runs in the {phase} phase (the paper fits {need})")
+    parts, ok = [], False
+    for q in params.get("quantities", ["error", "loss"]):
+        r = usable[usable["quantity"] == q]
+        if r.empty:
+            continue
+        alpha = float(r["alpha"].iloc[0])
+        good = abs(alpha - value) <= tol
+        text = f"{q} {alpha:.3f}"
+        if "max_bend" in params:
+            by_phase = slopes[(slopes["model"] == model) & (slopes["transform"] == transform)
+                              & (slopes["quantity"] == q)].set_index("phase")["alpha"]
+            bend = float(by_phase.get("second", math.nan)) - float(by_phase.get("first", math.nan))
+            good &= abs(bend) <= float(params["max_bend"])  # a NaN bend (a phase not fitted) is no power law
+            text += f" (phases {by_phase.get('first', math.nan):.3f} -> {by_phase.get('second', math.nan):.3f})"
+        ok |= good
+        parts.append(f"{text}{'' if good else ' (off)'}")
+    if not parts:
+        raise Untestable(f"no fitted quantity among {params.get('quantities')} for {label}")
+    bend = f", phases within {params['max_bend']} of each other" if "max_bend" in params else ""
+    measured = (f"alpha of {label}, {phase} phase: " + ", ".join(parts)
+                + f"; the paper's {value} +- {tol}{bend} (error or loss: the paper does not say which it fits)")
+    return Outcome(ok, measured, runs - failed, failed, scale)
+
+
+def _finite(x) -> bool:
+    return x is not None and not (isinstance(x, float) and math.isnan(x))  # numpy's float64 is a float
+
+
 PREDICATES: dict[str, Callable] = {
     f.__name__: f
     for f in (audit_invariant, audit_equality, non_increasing_chain, close, compare_inference, monotone_in_width,
               below_kernel, peak_width, curves_close, slopes_comparable, cusp, monotone_path, init_close,
-              power_law_fits, exponent_chain)
+              power_law_fits, exponent_chain, imagenet_slope)
 }
 
 
@@ -779,7 +841,8 @@ def evaluate(tables: dict[str, Any], claims: list[Claim] | None = None):
                "reason": "", "measured": "", "n_runs": 0, "n_failed": 0, "run_scale": ""}
         try:
             if tables.get(claim.table) is None:
-                raise Untestable(f"missing table {TABLE_FILES.get(claim.table, claim.table)}")
+                raise Untestable(MISSING_TABLE.get(claim.table)
+                                 or f"missing table {TABLE_FILES.get(claim.table, claim.table)}")
             out = PREDICATES[claim.predicate](tables[claim.table], claim.params, ctx)
             row.update(verdict="holds" if out.holds else "fails", measured=out.measured, n_runs=out.n_runs,
                        n_failed=out.n_failed, run_scale=out.run_scale)

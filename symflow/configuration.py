@@ -226,6 +226,39 @@ def _check_experiments(config: dict) -> None:
             raise ConfigError(f"experiments.{fig}.m: {m} exceeds data.n_train = {n_train}")
 
 
+def _check_imagenet(config: dict) -> None:
+    """The ImageNet section (when there is one): registered models, transforms with an action on
+    the device that fits the image size, a batch that the GPUs of a job divide."""
+    inet = config.get("imagenet")
+    if inet is None:
+        return
+    from symflow.imagenet.models import MODELS
+    from symflow.imagenet.transforms import DEVICE_ACTIONS, O3D_MAX_DIM
+
+    def transforms(key: str, names) -> None:
+        check_group_names(key, names)
+        for i, name in enumerate(names):
+            if name not in DEVICE_ACTIONS:
+                raise ConfigError(f"{key}[{i}]: {name!r} has no action on the device; those that do: "
+                                  f"{', '.join(DEVICE_ACTIONS)}")
+            if name == "o3d" and 3 * inet["image_size"] ** 2 > O3D_MAX_DIM:
+                raise ConfigError(f"{key}[{i}]: o3d at imagenet.image_size {inet['image_size']} would be a "
+                                  f"{3 * inet['image_size'] ** 2}^2 matrix (at most {O3D_MAX_DIM}^2)")
+
+    selections = [("fig5.curves", inet["fig5"]["curves"]), ("fig5.depths", inet["fig5"]["depths"]),
+                  ("figS3", inet["figS3"]), ("figS4", inet["figS4"])]
+    for key, sel in selections:
+        for i, name in enumerate(sel["models"]):
+            if name not in MODELS:
+                raise ConfigError(f"imagenet.{key}.models[{i}]: {MODELS.unknown_message(name)}")
+        transforms(f"imagenet.{key}.transforms", sel["transforms"])
+    transforms("imagenet.samples.transform", [inet["samples"]["transform"]])
+    gpus, batch = inet["resources"]["gpus_per_job"], inet["recipe"]["batch_size"]
+    if gpus and batch % gpus:
+        raise ConfigError(f"imagenet.recipe.batch_size: {batch} is not a multiple of "
+                          f"imagenet.resources.gpus_per_job ({gpus}): the batch is split over the GPUs")
+
+
 def kernel_sizes(config: dict) -> list[tuple[str, str, int]]:
     """(key, architecture, m) of every kernel regression the experiments ask for."""
     exps = config["experiments"]
@@ -269,7 +302,7 @@ def validate(config: dict, schema: dict | None = None) -> dict:
         load_plugins(config["plugins"])
     except ImportError as exc:
         raise ConfigError(f"plugins: {exc}") from None
-    for check in [_check_data, _check_figS2, _check_experiments, _check_kernels, *_CHECKS]:
+    for check in [_check_data, _check_figS2, _check_experiments, _check_kernels, _check_imagenet, *_CHECKS]:
         try:
             check(config)
         except ConfigError:

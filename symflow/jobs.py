@@ -358,6 +358,89 @@ class FailedRuns(Job):
         return "benchmarks/tables/failed_runs.tsv"
 
 
+# ImageNet (Sec. 6.2, Fig. 5, App. B.2, Figs. S3, S4, S7-S9): only where the config has an
+# `imagenet` section (symflow.imagenet; docs/imagenet.md)
+
+
+@dataclass(frozen=True)
+class ConvertImageNet(Job):
+    """The user's ILSVRC2012 converted once into ArrayRecord shards (symflow.imagenet.data.convert)."""
+
+    rule: ClassVar[str] = "convert_imagenet"
+
+    def outputs(self):
+        return {"shards": "results/imagenet/shards"}
+
+    def benchmark(self):
+        return "benchmarks/imagenet/convert.tsv"
+
+
+@dataclass(frozen=True)
+class ImageNetRun(Job):
+    """One ImageNet training run (symflow.imagenet.train.run_imagenet): run.h5 (history and
+    provenance), a metrics row (RUN_COLUMNS, stage imagenet) and its learning-curve point.
+    `tag` names the recipe and subset settings (symflow.imagenet.jobs.settings_tag)."""
+
+    rule: ClassVar[str] = "train_imagenet"
+    tag: str
+    model: str
+    transform: str
+    m: int
+    seed: int
+
+    def folder(self) -> str:
+        return f"{self.tag}/{self.model}/{self.transform}/m{self.m}/s{self.seed}"
+
+    def outputs(self):
+        d = f"results/imagenet/runs/{self.folder()}"
+        return {"run": f"{d}/run.h5", "metrics": f"{d}/metrics.csv", "point": f"{d}/point.csv"}
+
+    def benchmark(self):
+        return f"benchmarks/imagenet/{self.folder()}.tsv"
+
+    def checkpoint(self) -> str:
+        """Not an output (Snakemake deletes the outputs of a job it reruns): resumed from."""
+        return f"checkpoints/imagenet/{self.folder()}"
+
+
+@dataclass(frozen=True)
+class GatherImageNet(Job):
+    """The runs' points, their histories, and the learning-curve slopes (symflow.imagenet.curves)."""
+
+    rule: ClassVar[str] = "gather_imagenet"
+
+    def outputs(self):
+        return {
+            "points": "results/tables/imagenet_points.csv",
+            "history": "results/tables/imagenet_history.csv",
+            "slopes": "results/tables/imagenet_slopes.csv",
+        }
+
+    def benchmark(self):
+        return "benchmarks/tables/imagenet.tsv"
+
+
+@dataclass(frozen=True)
+class ImageNetFigure(Job):
+    """Fig. 5, S3 or S4, from the gathered points (and histories)."""
+
+    rule: ClassVar[str] = "plot_imagenet_figure"
+    figure: str
+
+    def outputs(self):
+        return {"pdf": f"results/{self.figure}.pdf", "png": f"results/{self.figure}.png"}
+
+    def benchmark(self):
+        return f"benchmarks/figures/{self.figure}.tsv"
+
+
+@dataclass(frozen=True)
+class ImageNetSamples(ImageNetFigure):
+    """Fig. S7, S8 (rotated, the first and second seed) or S9 (clean): test images from the shards."""
+
+    rule: ClassVar[str] = "plot_imagenet_samples"
+
+
 @dataclass(frozen=True)
 class All(Job):
     rule: ClassVar[str] = "all"
@@ -400,6 +483,8 @@ def ref(job: Job, name: str | None = None) -> Ref:
 # -- names of paths ------------------------------------------------------------------------------
 
 FIGURES = ("fig2", "fig3", "fig4", "figS1", "figS5", "figS6")
+IMAGENET_FIGURES = ("fig5", "figS3", "figS4")  # plot_imagenet_figure
+IMAGENET_SAMPLES = ("figS7", "figS8", "figS9")  # plot_imagenet_samples
 TABLES = ("fig2", "fig3", "fig4", "figS5", "figS6")  # gathered by aggregate_runs (Fig. S1's by gather_s_dist)
 INITS = ("gaussian", "uniform")
 FIGS1_GAP_T = 0.0  # Fig. S1's GAP_n ensembles train on the clean end of the path
@@ -444,6 +529,7 @@ class Jobs:
         self.kspec = f"{config['kernels']['backend']}-{config['kernels']['dtype']}"
         self.kernels = list(config["regression"]["kernels"])
         self.exp = config["experiments"]
+        self.imagenet = config.get("imagenet")  # None: no ImageNet jobs
 
     # -- names -----------------------------------------------------------------------------
 
@@ -576,6 +662,7 @@ class Jobs:
         """Every metrics row: the figures' runs and Fig. S1's ensembles (their mean's row)."""
         rows = {r for t in TABLES for r in self.figure_rows(t)}
         rows |= {ref(s.ensemble(), "metrics") for s in self.figS1_s_dists()}
+        rows |= {Ref(r, "metrics") for r in self.imagenet_runs()}
         return sorted(rows, key=lambda r: r.path)
 
     def figure_options(self, fig: str) -> dict:
@@ -611,6 +698,46 @@ class Jobs:
         if fig == "figS6":
             return dict(architectures=e["architectures"], transforms=e["transforms"], sizes=e["m"])
         raise ValueError(f"no figure {fig!r}")
+
+    # -- ImageNet ----------------------------------------------------------------------------
+
+    @functools.cached_property
+    def imagenet_tag(self) -> str | None:
+        """The digest that names the ImageNet runs' recipe and subsets (None without ImageNet)."""
+        if not self.imagenet:
+            return None
+        from symflow.imagenet.jobs import settings_tag
+
+        return settings_tag(self.imagenet)
+
+    @functools.cached_property
+    def _imagenet_runs(self) -> tuple[ImageNetRun, ...]:
+        if not self.imagenet:
+            return ()
+        from symflow.imagenet.jobs import runs
+
+        return tuple(ImageNetRun(self.imagenet_tag, r.model, r.transform, r.m, r.seed) for r in runs(self.imagenet))
+
+    def imagenet_runs(self) -> list[ImageNetRun]:
+        """Every ImageNet training run the figures ask for (symflow.imagenet.jobs.runs), each once."""
+        return list(self._imagenet_runs)
+
+    def imagenet_figure_options(self, fig: str) -> dict:
+        """Keyword arguments of an ImageNet figure's plot function."""
+        inet = self.imagenet
+        if fig == "fig5":
+            f = inet["fig5"]
+            return dict(curve_models=f["curves"]["models"], transforms=f["curves"]["transforms"],
+                        depth_models=f["depths"]["models"], quantities=f["quantities"])
+        if fig in ("figS3", "figS4"):
+            return dict(models=inet[fig]["models"], transforms=inet[fig]["transforms"])
+        if fig in IMAGENET_SAMPLES:
+            samples = inet["samples"]
+            clean = fig == "figS9"
+            return dict(transform="identity" if clean else samples["transform"],
+                        seed=0 if clean else samples["seeds"][IMAGENET_SAMPLES.index(fig)],
+                        images=samples["images"], image_size=inet["image_size"])
+        raise ValueError(f"no ImageNet figure {fig!r}")
 
     # -- kernels -----------------------------------------------------------------------------
 
@@ -690,6 +817,8 @@ class Jobs:
         """The default target: figures, tables, the audit, the claims."""
         jobs = [FigS2(), Table("runs"), GatherAudit(), ReportTables(), Claims(), FailedRuns()]
         jobs += [Figure(f) for f in FIGURES]
+        if self.imagenet:
+            jobs += [ImageNetFigure(f) for f in IMAGENET_FIGURES] + [ImageNetSamples(f) for f in IMAGENET_SAMPLES]
         return [Ref(j, name) for j in jobs for name in j.outputs()]
 
     def inputs(self, job: Job) -> dict[str, Input | list[Input]]:
@@ -753,12 +882,25 @@ class Jobs:
             return {}
         if isinstance(job, Claims):
             out = {name: ref(Table(name)) for name in ["runs", *TABLES]}
+            if self.imagenet:
+                out["imagenet_slopes"] = Ref(GatherImageNet(), "slopes")
             return {
                 **out,
                 "claims": Source(_package_file("claims.yaml")),
                 "audit": ref(GatherAudit()),
                 "figS1": ref(GatherSDist()),
             }
+        if isinstance(job, ConvertImageNet):
+            return {}  # the user's folder (imagenet.root): a location, checked by the conversion
+        if isinstance(job, ImageNetRun):
+            return {"shards": ref(ConvertImageNet())}
+        if isinstance(job, GatherImageNet):
+            runs = self.imagenet_runs()
+            return {"points": [Ref(r, "point") for r in runs], "runs": [Ref(r, "run") for r in runs]}
+        if isinstance(job, ImageNetSamples):
+            return {"shards": ref(ConvertImageNet())}
+        if isinstance(job, ImageNetFigure):
+            return {"points": Ref(GatherImageNet(), "points"), "history": Ref(GatherImageNet(), "history")}
         if isinstance(job, FailedRuns):
             return {"runs": ref(Table("runs"))}
         if isinstance(job, All):
@@ -830,6 +972,15 @@ class Jobs:
             return {"transforms": self.figS2_transforms(), "images": c["figS2"]["images"]}
         if isinstance(job, ReportTables):
             return {"config": without_speed_knobs(c)}
+        if isinstance(job, ConvertImageNet):
+            inet = self.imagenet
+            return {"md5": inet["md5"], "shard_size": inet["shard_size"], "train_images": inet["train_images"]}
+        if isinstance(job, ImageNetRun):
+            from symflow.imagenet.jobs import recipe_settings
+
+            return recipe_settings(self.imagenet)
+        if isinstance(job, ImageNetFigure):  # and ImageNetSamples
+            return {"options": self.imagenet_figure_options(job.figure)}
         return {}
 
     def speed(self, job: Job) -> dict[str, int | str]:
@@ -843,6 +994,16 @@ class Jobs:
         if isinstance(job, Run):
             s = c["sgd"]
             return {"checkpoint_every": int(s["checkpoint_every"]), "keep_checkpoint": int(bool(s["keep_checkpoints"]))}
+        if isinstance(job, ConvertImageNet):
+            return {"root": self.imagenet["root"]}
+        if isinstance(job, ImageNetRun):
+            knobs = self.imagenet["knobs"]
+            return {
+                "workers": int(knobs["workers"]),
+                "input_threads": int(knobs["threads"]),
+                "log_every": int(knobs["log_every"]),
+                "checkpoint_every": int(knobs["checkpoint_every"]),
+            }
         return {}
 
 
@@ -859,6 +1020,9 @@ SPEED_KNOBS = (
     ("sgd", "checkpoint_every"),
     ("sgd", "keep_checkpoints"),
     ("resources", None),
+    ("imagenet", "root"),  # a location: the conversion records the source's MD5s or listing digest
+    ("imagenet", "resources"),
+    ("imagenet", "knobs"),
 )
 
 

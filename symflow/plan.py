@@ -86,6 +86,16 @@ RATES: dict[str, Rate] = {
         Rate("base_mem_mb", 1500.0, "MB",
              "a JAX process before it holds data: RSS after importing jax + nt ~0.6 GB, with XLA's compilation "
              "buffers 1-1.5 GB (max_rss of the benchmark files)"),
+        Rate("imagenet_resnet50_images_per_s", 62_500 * 2_048 / (4.3 * 3_600) / 8, "training images/s per GPU",
+             "published, not measured here: the flax ImageNet example's README, v100_x8_mixed_precision (ResNet-50, "
+             "batch 2,048): 62,500 steps in 4.3 h on 8 V100s = 8,269 images/s, evaluations included; other models "
+             "scale by forward FLOPs (symflow.imagenet.cost); imagenet.resources.per_gpu_rate replaces it with a "
+             "rate measured on your GPUs (bench/imagenet_throughput.py)"),
+        Rate("imagenet_convert_mb_per_s", 150.0, "MB/s",
+             "assumed: one sequential read of the archives for their MD5s and one to copy the JPEG bytes into "
+             "shards (no decoding), on a cluster's shared disk"),
+        Rate("imagenet_jpeg_bytes", 108_000.0, "bytes per image",
+             "ILSVRC2012: 138 GB of training and 6.3 GB of validation JPEGs over 1,331,167 images (the archives' sizes)"),
     ]
 }
 
@@ -120,10 +130,12 @@ STAGES: dict[str, tuple[str, ...]] = {
     "regression": ("fit_kernel_regression",),
     "eta0": ("estimate_eta0",),
     "sgd": ("train_sgd", "average_ensemble", "compute_s_dist"),
-    "figures": ("aggregate_runs", "gather_s_dist", "plot_figure", "plot_figS2", "write_report_tables",
-                "evaluate_claims", "list_failed_runs", "all"),
+    "imagenet": ("convert_imagenet", "train_imagenet"),  # only where the config has `imagenet`
+    "figures": ("aggregate_runs", "gather_s_dist", "plot_figure", "plot_figS2", "gather_imagenet",
+                "plot_imagenet_figure", "plot_imagenet_samples", "write_report_tables", "evaluate_claims",
+                "list_failed_runs", "all"),
 }
-GPU_RULES = ("compute_gram_block", "estimate_eta0", "train_sgd")
+GPU_RULES = ("compute_gram_block", "estimate_eta0", "train_sgd")  # on a GPU where resources.gpu > 0
 
 
 def jobs(config: dict, model=None) -> dict[str, set]:
@@ -154,6 +166,7 @@ class Cost:
     threads: int = 1
     gpu: bool = False
     bound_seconds: float | None = None  # the most it may take (the runtime limit's base), if more
+    gpus: int = 1  # GPUs the job holds where `gpu` (its GPU-hours are seconds x gpus)
 
     @property
     def limit_seconds(self) -> float:
@@ -387,6 +400,32 @@ DOWNLOAD = Cost(600.0, 1000, ARCHIVE_BYTES)
 EXTRACT = Cost(120.0, 2000, 185e6)
 
 
+def imagenet_train_cost(config: dict, model: str, m: int) -> Cost:
+    """An ImageNet training run (symflow.imagenet.cost): m x epochs images and the test-set
+    evaluations at a ResNet-50 rate per GPU scaled by forward FLOPs, on gpus_per_job GPUs."""
+    from symflow.imagenet.cost import job_cost as train_cost
+
+    inet = config["imagenet"]
+    recipe, res = inet["recipe"], inet["resources"]
+    gpus = int(res["gpus_per_job"])
+    rate = res["per_gpu_rate"] or RATES["imagenet_resnet50_images_per_s"].value
+    cost = train_cost(model, int(m), epochs=recipe["epochs"], gpus=max(1, gpus),
+                      eval_every_epochs=recipe["eval_every_epochs"], per_gpu_rate=rate, image_size=inet["image_size"])
+    threads = int(inet["knobs"]["workers"]) + 1  # as the rule: the input workers and the training process
+    return Cost(cost.wall_hours * 3600, int(res["mem_mb"]), 1e6, threads, gpus > 0, gpus=max(1, gpus))
+
+
+def imagenet_convert_cost(config: dict) -> Cost:
+    """Read the archives (MD5) and copy every JPEG into shards: disk-bound."""
+    from symflow.imagenet.data import TRAIN_IMAGES, VAL_IMAGES
+
+    train = config["imagenet"]["train_images"]
+    images = train + VAL_IMAGES * min(1.0, train / TRAIN_IMAGES)  # a smaller source: its test set in proportion
+    size = images * RATES["imagenet_jpeg_bytes"].value
+    seconds = JOB_START_S + 2 * size / (RATES["imagenet_convert_mb_per_s"].value * 1e6)
+    return Cost(seconds, 8000, size, 8, False)
+
+
 def job_cost(config: dict, job) -> Cost:
     """The cost of one job (a symflow.jobs record)."""
     from symflow import jobs as J
@@ -410,6 +449,10 @@ def job_cost(config: dict, job) -> Cost:
         return DOWNLOAD
     if isinstance(job, J.Extract):
         return EXTRACT
+    if isinstance(job, J.ImageNetRun):
+        return imagenet_train_cost(config, job.model, job.m)
+    if isinstance(job, J.ConvertImageNet):
+        return imagenet_convert_cost(config)
     if isinstance(job, J.All):
         return Cost(0.0, 0)
     return SMALL
@@ -478,8 +521,8 @@ def plan(config: dict) -> Plan:
         if not keys:
             continue
         costs = [job_cost(config, job) for job in keys]
-        on_gpu = gpu and rule in GPU_RULES
-        hours = sum(c.seconds * (1 if on_gpu else c.threads) for c in costs) / 3600
+        on_gpu = (gpu and rule in GPU_RULES) or (rule == "train_imagenet" and all(c.gpu for c in costs))
+        hours = sum(c.seconds * (c.gpus if on_gpu else c.threads) for c in costs) / 3600
         rules.append(
             RulePlan(
                 rule,
@@ -513,6 +556,19 @@ def plan(config: dict) -> Plan:
         )
     if config["data"]["source"] == "official":
         notes.append("data.source official: download_cifar10 needs the internet (or the archive put in place).")
+    if model.imagenet:
+        inet = model.imagenet
+        rate = inet["resources"]["per_gpu_rate"]
+        where = ("imagenet.resources.per_gpu_rate" if rate else
+                 "the flax example's published V100 rate, RATES['imagenet_resnet50_images_per_s']")
+        rate = rate or RATES["imagenet_resnet50_images_per_s"].value
+        gpus = inet["resources"]["gpus_per_job"]
+        notes.append(
+            f"ImageNet: {len(model.imagenet_runs())} training runs, "
+            + (f"each on {gpus} GPUs (GPU-hours = wall hours x GPUs)" if gpus else "on CPU (gpus_per_job 0)")
+            + f", at {rate:,.0f} ResNet-50 images/s per GPU ({where}), other models scaled by forward FLOPs; "
+            f"convert_imagenet needs the user's ILSVRC2012 in {inet['root']}."
+        )
     return Plan(rules, ckpt, "GPU" if gpu else "CPU", notes)
 
 

@@ -2,7 +2,7 @@
 the gathered table (results/tables/runs.csv) is one pandas call away.
 
 Columns (RUN_COLUMNS):
-    stage        regression | sgd | ensemble
+    stage        regression | sgd | ensemble | imagenet (a run of symflow.imagenet.train)
     dataset      the dataset name (symflow.configuration.dataset_id)
     transform    the transform spec (e.g. o3_pixel, so3_path-t0.5)
     group        the transform group (so3_path for every t)
@@ -10,7 +10,7 @@ Columns (RUN_COLUMNS):
     architecture registry name (FCN, LCN, VEC, GAP, LAP4, LAP8, plug-ins)
     width        hidden width n of a finite network; empty for kernels (n = inf)
     init         first-layer initialisation of a finite network: gaussian | uniform
-    inference    ntk | nngp | nn | nn_plus
+    inference    ntk | nngp | nn | nn_plus | sgd (ImageNet: the flax example's recipe, App. B.2)
     m            training-set size
     seed         the run's seed (draws tau; with `member`, the init)
     member       ensemble member (0 for an ordinary run)
@@ -76,8 +76,8 @@ RUN_COLUMNS = (
     "wall_time_s",
     "path",
 )
-STAGES = ("regression", "sgd", "ensemble")
-INFERENCES = ("ntk", "nngp", "nn", "nn_plus")
+STAGES = ("regression", "sgd", "ensemble", "imagenet")
+INFERENCES = ("ntk", "nngp", "nn", "nn_plus", "sgd")
 FAILURES = ("collapsed", "diverged", "budget", "members")
 SELECTIONS = ("val", "test")
 

@@ -41,6 +41,15 @@ BAD = [
     ("negative seed", {"experiments": {"fig2": {"seeds": [-1]}}}, ["experiments.fig2.seeds[0]", ">= 0"]),
     ("not a mapping", {"data": [1, 2]}, ["data", "not of type object"]),
     ("bad kernel dtype", {"kernels": {"dtype": "float16"}}, ["kernels.dtype", "float32, float64"]),
+    ("unknown ImageNet model", {"imagenet": {"fig5": {"curves": {"models": ["ResNet101", "ResNet99"]}}}},
+     ["imagenet.fig5.curves.models[1]", "unknown ImageNet model 'ResNet99'", "ResNet101"]),
+    ("typo under imagenet", {"imagenet": {"recipe": {"epoch": 10}}},
+     ["unknown key 'epoch' under imagenet.recipe", "did you mean 'epochs'"]),
+    ("ImageNet batch not split over the GPUs", {"imagenet": {"recipe": {"batch_size": 1000},
+                                                             "resources": {"gpus_per_job": 16}}},
+     ["imagenet.recipe.batch_size", "not a multiple", "gpus_per_job (16)"]),
+    ("O(3d) on ImageNet-sized images", {"imagenet": {"figS4": {"transforms": ["identity", "o3d"]}}},
+     ["imagenet.figS4.transforms[1]", "o3d at imagenet.image_size 224"]),
 ]
 
 
@@ -89,6 +98,18 @@ def test_default_and_tiny_configs_validate():
     validate(tiny)
 
 
+def test_imagenet_is_off_by_default_and_its_config_validates():
+    assert validate({})["imagenet"] is None
+    cfg = validate(merged(yaml.safe_load((REPO / "config" / "imagenet.yaml").read_text())))
+    inet = cfg["imagenet"]
+    assert inet["train_images"] == 1_281_167 and inet["recipe"]["epochs"] == 150 and inet["image_size"] == 224
+    assert inet["fig5"]["curves"]["models"] == ["ResNet101", "MixerS16"]
+    # a bare section takes the schema's defaults: the paper's settings
+    bare = validate({"imagenet": {}})["imagenet"]
+    assert {k: bare[k] for k in ("recipe", "fig5", "figS3", "figS4", "subsets")} == {
+        k: inet[k] for k in ("recipe", "fig5", "figS3", "figS4", "subsets")}
+
+
 def test_defaults_fill_an_empty_config():
     cfg = validate({})
     assert cfg["model"] == {"depth": 8, "weight_variance": 2.0, "bias_variance": 0.01, "filter_size": 3}
@@ -109,11 +130,11 @@ def test_default_widths_live_in_the_registry():
 
     assert validate({})["sgd"]["widths"] == {}  # neither the schema nor config.yaml restates them
     assert yaml.safe_load((REPO / "config.yaml").read_text())["sgd"]["widths"] == {}
-    widths = Jobs(validate({})).widths()
+    widths = Jobs(validate({})).widths(ARCHITECTURES.names())
     assert widths == {a.name: a.default_width for a in ARCHITECTURES}
     assert widths == {"FCN": 256, "LCN": 8, "VEC": 32, "GAP": 32, "LAP4": 32, "LAP8": 32}
     # a config names some; the rest keep the registry's
-    assert Jobs(validate({"sgd": {"widths": {"VEC": 16}}})).widths() == {**widths, "VEC": 16}
+    assert Jobs(validate({"sgd": {"widths": {"VEC": 16}}})).widths(ARCHITECTURES.names()) == {**widths, "VEC": 16}
 
 
 def test_the_sample_is_package_data():
@@ -139,7 +160,8 @@ def test_every_schema_key_has_a_description_and_a_default():
                 missing.append(f"{where}: description")
             if "default" not in resolved and key not in (inherited or {}):
                 missing.append(f"{where}: default")  # (a key its parent's default sets counts)
-            if resolved.get("type") == "object":
+            kind = resolved.get("type")
+            if kind == "object" or (isinstance(kind, list) and "object" in kind):  # imagenet: object or null
                 walk(resolved, where, inherited=resolved.get("default"))
 
     walk(schema, "", top=True)

@@ -19,6 +19,10 @@ from symflow.cli import _load_configs, main
 from symflow.configuration import validate
 
 PAPER = REPO / "config" / "paper.yaml"
+IMAGENET = REPO / "config" / "imagenet.yaml"
+IMAGENET_TINY = REPO / "tests" / "configs" / "imagenet_tiny.yaml"
+# the tiny ImageNet section on two GPUs a job: whole nodes for train_imagenet, nothing else on a GPU
+IMAGENET_GPUS = "imagenet: {resources: {gpus_per_job: 2}}\n"
 # a second variant: the official source (download and extraction planned, offline too),
 # no kernel reuse, a GPU per job, the flipped 90k-style point and an LAP architecture
 VARIANT = """
@@ -51,11 +55,14 @@ def dry_run(workdir: Path, *configs: Path) -> str:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("variant", ["tiny", "official-gpu-noreuse", "plugins"])
+@pytest.mark.parametrize("variant", ["tiny", "official-gpu-noreuse", "plugins", "imagenet"])
 def test_jobs_equal_snakemake_dry_run(tmp_path, variant):
     configs = [TINY]
     if variant == "plugins":  # the worked plug-in example: a new group and architecture
         configs.append(REPO / "examples" / "channel_symmetry.yaml")
+    elif variant == "imagenet":
+        (tmp_path / "gpus.yaml").write_text(IMAGENET_GPUS)
+        configs += [IMAGENET_TINY, tmp_path / "gpus.yaml"]
     elif variant != "tiny":
         (tmp_path / "variant.yaml").write_text(VARIANT)
         configs.append(tmp_path / "variant.yaml")
@@ -70,7 +77,15 @@ def test_jobs_equal_snakemake_dry_run(tmp_path, variant):
         if rule != "all"
     }
     assert model_paths == snakemake_paths
-    if variant != "official-gpu-noreuse":
+    if variant == "imagenet":
+        assert {"results/fig5.pdf", "results/figS9.png"} <= snakemake_paths["plot_imagenet_figure"] | snakemake_paths[
+            "plot_imagenet_samples"]
+        assert len(snakemake_paths["train_imagenet"]) == 3 * 4  # (identity, o3_pixel) x (m 96, 67), 3 files each
+        for rule in ("train_imagenet", "compute_gram_block", "train_sgd"):
+            lines = output.split(f"rule {rule}:", 1)[1].split("resources:", 1)[1].splitlines()[0]
+            whole_node = "gpu=2" in lines and "slurm_extra='--exclusive'" in lines
+            assert whole_node == (rule == "train_imagenet"), (rule, lines)
+    elif variant != "official-gpu-noreuse":
         assert "gpu=" not in output  # no GPU request on a CPU config
     else:
         assert expected["download_cifar10"] == 1 and expected["extract_cifar10"] == 1
@@ -126,7 +141,7 @@ def test_paper_config_is_valid_and_planned():
     assert raw["sgd"]["widths"] == {"FCN": 1024, "LCN": 32, "VEC": 128, "GAP": 128, "LAP4": 128, "LAP8": 128}
     p = costs.plan(cfg)
     stages = p.stage_totals()
-    assert set(stages) == set(costs.STAGES)
+    assert set(stages) == set(costs.STAGES) - {"imagenet"}
     assert stages["kernel blocks"]["gpu_hours"] > 0 and stages["regression"]["cpu_hours"] > 0
     assert sum(r.jobs for r in p.rules) < 10_000  # snakemake plans it in under a minute
 
@@ -135,7 +150,7 @@ def test_plan_command(capsys):
     assert main(["plan", "--configfile", str(TINY)]) == 0
     out = capsys.readouterr().out
     for stage in costs.STAGES:
-        assert stage in out
+        assert (stage in out) == (stage != "imagenet")  # ImageNet only where the config asks for it
     assert re.search(r"^total\s+161\s", out, re.M), out
     assert "CPU-hours" in out and "GPU-hours" in out
 
@@ -145,3 +160,49 @@ def test_plan_command_bad_config(tmp_path, capsys):
     bad.write_text("data: {n_trian: 3}\n")
     assert main(["plan", "--configfile", str(bad)]) == 2
     assert "n_trian" in capsys.readouterr().err
+
+
+def test_imagenet_config_is_planned_with_gpu_hours(capsys):
+    """config/imagenet.yaml over config.yaml: the CIFAR-10 jobs as before, and the ImageNet stage
+    (the conversion and 144 training runs on 8-GPU nodes) with its GPU-hours from the rate table."""
+    base, cfg = config_of(), config_of(IMAGENET)
+    before, after = costs.job_counts(base), costs.job_counts(cfg)
+    assert sum(before.values()) == 438 and {r: n for r, n in after.items() if r in before} == before
+    assert after["train_imagenet"] == 144 and after["convert_imagenet"] == 1
+    assert after["plot_imagenet_figure"] == after["plot_imagenet_samples"] == 3 and after["gather_imagenet"] == 1
+    stages = costs.plan(cfg).stage_totals()
+    assert 6_000 < stages["imagenet"]["gpu_hours"] < 6_600
+    run = next(iter(costs.jobs(cfg)["train_imagenet"]))
+    cost = costs.job_cost(cfg, run)
+    assert cost.gpu and cost.gpus == 8 and cost.mem_mb == 64_000
+    # a rate measured on faster GPUs shrinks the GPU-hours in proportion
+    fast = {**cfg, "imagenet": {**cfg["imagenet"], "resources": {**cfg["imagenet"]["resources"],
+                                                                  "per_gpu_rate": 4 * costs.RATES[
+                                                                      "imagenet_resnet50_images_per_s"].value}}}
+    assert costs.plan(fast).stage_totals()["imagenet"]["gpu_hours"] == pytest.approx(
+        stages["imagenet"]["gpu_hours"] / 4, rel=1e-6)
+    assert main(["plan", "--configfile", str(IMAGENET)]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^imagenet\s+145\s+6,\d{3}\.\d\s", out, re.M), out
+    assert re.search(r"^  train_imagenet\s+144\s", out, re.M) and "note: ImageNet: 144 training runs" in out
+
+
+def test_imagenet_records_name_the_rules_paths():
+    from symflow import jobs as J
+
+    cfg = config_of(IMAGENET)
+    model = Jobs(cfg)
+    run = J.ImageNetRun(model.imagenet_tag, "ResNet101", "o3_pixel", 28_310, 0)
+    assert run in model.imagenet_runs()
+    assert run.outputs()["run"] == f"results/imagenet/runs/{model.imagenet_tag}/ResNet101/o3_pixel/m28310/s0/run.h5"
+    assert run.benchmark() == f"benchmarks/imagenet/{model.imagenet_tag}/ResNet101/o3_pixel/m28310/s0.tsv"
+    assert J.ImageNetRun.from_wildcards(dict(tag=model.imagenet_tag, model="ResNet101", transform="o3_pixel",
+                                              m="28310", seed="0")) == run
+    # speed knobs are resources, never settings: a new worker count names the same runs
+    assert model.settings(run) == Jobs(config_of(IMAGENET)).settings(run)
+    knobs = {**cfg, "imagenet": {**cfg["imagenet"], "knobs": {**cfg["imagenet"]["knobs"], "workers": 3},
+                                 "root": "/elsewhere"}}
+    assert Jobs(knobs).imagenet_runs() == model.imagenet_runs() and Jobs(knobs).speed(run)["workers"] == 3
+    recipe = {**cfg, "imagenet": {**cfg["imagenet"], "recipe": {**cfg["imagenet"]["recipe"], "epochs": 100}}}
+    assert Jobs(recipe).imagenet_tag != model.imagenet_tag
+

@@ -104,6 +104,7 @@ CHANGES: dict[str, object] = {
     "experiments.figS6.transforms": ["o3_pixel"],
     "experiments.figS6.m": [20, 80],
     "experiments.figS6.seeds": [1],
+    "imagenet": {},  # on, at the paper's settings (the schema's defaults): the ImageNet jobs, and runs.csv, claims
 }
 # a second case of data.sample_dir: a folder whose SHA256SUMS differ (a new source)
 OTHER_SOURCE = "data/sample-other"

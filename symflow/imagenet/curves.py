@@ -17,7 +17,8 @@ from symflow.curves import PowerLaw, fit_power_law
 
 SPLIT = 6  # i >= SPLIT: first phase; i < SPLIT: second phase
 QUANTITIES = ("error", "loss")
-SLOPE_COLUMNS = ("model", "transform", "quantity", "phase", "alpha", "points", "m_min", "m_max")
+PHASES = ("first", "second", "all")  # i >= SPLIT, i < SPLIT, every point (one power law)
+SLOPE_COLUMNS = ("model", "transform", "quantity", "phase", "alpha", "points", "m_min", "m_max", "runs", "failed")
 
 
 def first_phase(subset, m, split: int = SPLIT) -> np.ndarray:
@@ -29,12 +30,14 @@ def first_phase(subset, m, split: int = SPLIT) -> np.ndarray:
     return subset >= split
 
 
-def phase_fits(subset, m, y, split: int = SPLIT) -> dict[str, PowerLaw | None]:
-    """{'first': fit on i >= split, 'second': fit on i < split} (None where < 2 usable points)."""
+def phase_fits(subset, m, y, split: int = SPLIT, whole: bool = False) -> dict[str, PowerLaw | None]:
+    """{'first': fit on i >= split, 'second': fit on i < split} (None where < 2 usable points),
+    and with `whole` 'all': one fit on every point."""
     m, y = np.asarray(m, dtype=float), np.asarray(y, dtype=float)
     first = first_phase(subset, m, split)
     out: dict[str, PowerLaw | None] = {}
-    for phase, sel in (("first", first), ("second", ~first)):
+    phases = [("first", first), ("second", ~first)] + ([("all", np.ones_like(first))] if whole else [])
+    for phase, sel in phases:
         ok = sel & np.isfinite(y) & (y > 0)
         out[phase] = fit_power_law(m[ok], y[ok]) if ok.sum() >= 2 else None
     return out
@@ -54,20 +57,36 @@ def curve_means(points, by=("model", "transform"), quantities=QUANTITIES):
 
 
 def slope_table(points, by=("model", "transform"), quantities=QUANTITIES, split: int = SPLIT):
-    """alpha of each (model, transform, quantity, phase): a tidy table (SLOPE_COLUMNS)."""
+    """alpha of each (model, transform, quantity, phase): a tidy table (SLOPE_COLUMNS). Phases:
+    first (i >= split), second (i < split), all (every point); `points` counts the sizes fitted,
+    `runs` and `failed` the runs of the phase's sizes and how many of them failed."""
     import pandas as pd
 
     means = curve_means(points, by, quantities)
     rows = []
     for key, g in means.groupby(list(by), sort=True):
         key = key if isinstance(key, tuple) else (key,)
+        first = first_phase(g["subset"], g["m"], split)
+        parts = {"first": g[first], "second": g[~first], "all": g}
         for q in quantities:
-            fits = phase_fits(g["subset"], g["m"], g[q], split)
-            first = first_phase(g["subset"], g["m"], split)
+            fits = phase_fits(g["subset"], g["m"], g[q], split, whole=True)
             for phase, fit in fits.items():
-                part = g[first if phase == "first" else ~first]
+                part = parts[phase]
                 rows.append({**dict(zip(by, key)), "quantity": q, "phase": phase,
                              "alpha": np.nan if fit is None else -fit.slope, "points": 0 if fit is None else fit.points,
                              "m_min": part["m"].min() if len(part) else np.nan,
-                             "m_max": part["m"].max() if len(part) else np.nan})
+                             "m_max": part["m"].max() if len(part) else np.nan,
+                             "runs": int(part["runs"].sum()), "failed": int((part["runs"] - part["ok"]).sum())})
     return pd.DataFrame(rows, columns=list(by) + list(SLOPE_COLUMNS[2:]))
+
+
+def write_slope_table(points_csv, out_csv, split: int = SPLIT) -> int:
+    """The slope table of a gathered point table (symflow.imagenet.results), written to out_csv;
+    returns its row count."""
+    from symflow.h5io import atomic_path
+    from symflow.imagenet.results import load_points
+
+    table = slope_table(load_points(points_csv), split=split)
+    with atomic_path(out_csv, suffix=".csv") as tmp:
+        table.to_csv(tmp, index=False)
+    return len(table)

@@ -1,10 +1,10 @@
-"""The ImageNet training runs that a set of settings asks for, enumerated once, with their paths
-and cost: what the rules (workflow/rules/imagenet.smk) and the plan both read.
+"""The ImageNet training runs that a set of settings asks for, enumerated once, with their cost.
 
-`settings` is the plain mapping under ``imagenet:`` of config/imagenet.yaml (this module reads
-no file). A run is (model, transform, m, seed); Fig. 5's curves and Fig. S3 ask for every
-subset m_i, Fig. 5's depths and Fig. S4 for the full training set; a run asked for by several
-figures is one run.
+`settings` is the plain mapping under ``imagenet:`` of a config (config/imagenet.yaml; this
+module reads no file). A run is (model, transform, m, seed) (:class:`RunKey`); Fig. 5's curves
+and Fig. S3 ask for every subset m_i, Fig. 5's depths and Fig. S4 for the full training set; a
+run asked for by several figures is one run. The workflow's job records
+(symflow.jobs.ImageNetRun: the run's paths under :func:`settings_tag`) are built from these.
 """
 
 from __future__ import annotations
@@ -16,23 +16,14 @@ from typing import Any, Mapping
 
 from symflow.imagenet.data import TRAIN_IMAGES, subset_sizes
 
-RESULTS = "results/imagenet"
-
-
 @dataclass(frozen=True, order=True)
-class ImageNetRun:
+class RunKey:
+    """What tells one run from another under the same settings (the rest: :func:`recipe_settings`)."""
+
     model: str
     transform: str
     m: int
     seed: int
-
-    def folder(self, tag: str) -> str:
-        """results/imagenet/runs/<tag>/<model>/<transform>/m<m>/s<seed>: the run's files (run.h5,
-        metrics.csv, point.csv); `tag` names the recipe and data settings (:func:`settings_tag`)."""
-        return f"{RESULTS}/runs/{tag}/{self.model}/{self.transform}/m{self.m}/s{self.seed}"
-
-    def checkpoint(self, tag: str) -> str:
-        return f"checkpoints/imagenet/{tag}/{self.model}/{self.transform}/m{self.m}/s{self.seed}"
 
 
 def recipe_settings(settings: Mapping[str, Any]) -> dict:
@@ -57,19 +48,19 @@ def train_images(settings: Mapping[str, Any]) -> int:
     return int(settings.get("train_images", TRAIN_IMAGES))
 
 
-def runs(settings: Mapping[str, Any]) -> list[ImageNetRun]:
+def runs(settings: Mapping[str, Any]) -> list[RunKey]:
     """Every run the figures of `settings` need, each once, sorted."""
     total = train_images(settings)
     sizes = subset_sizes(total, int(settings.get("subsets", {}).get("count", 12)))
     fig5 = settings.get("fig5", {})
-    want: set[ImageNetRun] = set()
+    want: set[RunKey] = set()
 
     def add(section: Mapping[str, Any] | None, ms: list[int]) -> None:
         section = section or {}
         for model in section.get("models", []):
             for transform in section.get("transforms", []):
                 for seed in section.get("seeds", [0]):
-                    want.update(ImageNetRun(model, transform, int(m), int(seed)) for m in ms)
+                    want.update(RunKey(model, transform, int(m), int(seed)) for m in ms)
 
     add(fig5.get("curves"), sizes)
     add(settings.get("figS3"), sizes)

@@ -447,7 +447,7 @@ def run_imagenet(
     from symflow.groups import parse_spec
     from symflow.h5io import package_versions, write_h5
     from symflow.imagenet.results import write_point
-    from symflow.results import RUN_COLUMNS, _cell, write_rows
+    from symflow.results import make_row, write_row
 
     log = log or _log
     shards = D.Shards(shards_dir)
@@ -485,14 +485,13 @@ def run_imagenet(
         "versions": {**package_versions(), **_versions("grain", "array-record", "orbax-checkpoint")},
         "history": "one entry per evaluation: epoch, step, test top-1/top-5/loss, last train loss/top-1, lr, images/s",
     })
-    row = {c: "" for c in RUN_COLUMNS} | dict(
+    row = make_row(
         stage=STAGE, dataset=dataset, transform=spec.id, group=spec.group, t="" if spec.t is None else spec.t,
         architecture=model, inference=INFERENCE, m=int(m), seed=int(seed), member=0, ensemble=1,
         accuracy=result.top1, best_test_accuracy=result.best_top1, train_accuracy=result.train_top1,
         failed=result.failed, failure="diverged" if result.failed else "", reason=result.reason, steps=result.steps,
         epochs=round(result.epochs, 3), lr=recipe.peak_lr, wall_time_s=round(result.wall_time_s, 3), path=str(run_path))
-    # a complete row, written as it is: results.make_row knows no 'imagenet' stage yet
-    write_rows(metrics_path, [{k: _cell(v) for k, v in row.items()}])
+    write_row(metrics_path, row)
     write_point(point_path, model=model, transform=spec.id, group=spec.group, seed=int(seed),
                 subset_seed=int(subset_seed), subset=subset, m=int(m), image_size=recipe.image_size,
                 epochs=round(result.epochs, 3), steps=result.steps, batch_size=recipe.batch_size, top1=result.top1,

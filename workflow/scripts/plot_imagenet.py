@@ -1,4 +1,4 @@
-# Adapter: log, then one symflow call (issue 19 draft: workflow/rules/imagenet.smk is not included yet).
+# Adapter: log, then one symflow call (Fig. 5, S3 or S4 from the gathered ImageNet tables).
 import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/../..")
@@ -8,13 +8,12 @@ from symflow.figures.figS3 import plot_figS3  # noqa: E402
 from symflow.figures.figS4 import plot_figS4  # noqa: E402
 
 log = log_to(snakemake.log[0])
-s, out = snakemake.params.settings, snakemake.output
-if snakemake.wildcards.figure == "fig5":
-    plot_fig5(snakemake.input.points, out.pdf, out.png, curve_models=s["curves"]["models"],
-              transforms=s["curves"]["transforms"], depth_models=s["depths"]["models"], quantities=s["quantities"])
-elif snakemake.wildcards.figure == "figS3":
-    plot_figS3(snakemake.input.points, out.pdf, out.png, models=s["models"], transforms=s["transforms"])
+options, out, inp = snakemake.params.settings["options"], snakemake.output, snakemake.input
+figure = snakemake.wildcards.figure
+if figure == "fig5":
+    plot_fig5(inp.points, out.pdf, out.png, **options)
+elif figure == "figS3":
+    plot_figS3(inp.points, out.pdf, out.png, **options)
 else:
-    plot_figS4(snakemake.input.points, snakemake.input.history, out.pdf, out.png, models=s["models"],
-               transforms=s["transforms"])
+    plot_figS4(inp.points, inp.history, out.pdf, out.png, **options)
 log.info("wrote %s and %s", out.pdf, out.png)
