@@ -64,6 +64,20 @@ class Job:
 
 
 @dataclass(frozen=True)
+class _Fixed(Job):
+    """A job of a rule without wildcards: its outputs and benchmark file are constants."""
+
+    OUTPUTS: ClassVar[dict[str, str]] = {}
+    BENCHMARK: ClassVar[str] = ""
+
+    def outputs(self):
+        return dict(self.OUTPUTS)
+
+    def benchmark(self):
+        return self.BENCHMARK
+
+
+@dataclass(frozen=True)
 class Download(Job):
     rule: ClassVar[str] = "download_cifar10"
     folder: str
@@ -153,14 +167,10 @@ class EqualityAudit(Job):
 
 
 @dataclass(frozen=True)
-class GatherAudit(Job):
+class GatherAudit(_Fixed):
     rule: ClassVar[str] = "gather_symmetry_audit"
-
-    def outputs(self):
-        return {"csv": "results/symmetry_audit.csv"}
-
-    def benchmark(self):
-        return "benchmarks/audit/gather_symmetry_audit.tsv"
+    OUTPUTS: ClassVar[dict[str, str]] = {"csv": "results/symmetry_audit.csv"}
+    BENCHMARK: ClassVar[str] = "benchmarks/audit/gather_symmetry_audit.tsv"
 
 
 @dataclass(frozen=True)
@@ -295,11 +305,10 @@ class Table(Job):
 
 
 @dataclass(frozen=True)
-class GatherSDist(Job):
+class GatherSDist(_Fixed):
     rule: ClassVar[str] = "gather_s_dist"
-
-    def outputs(self):
-        return {"csv": "results/tables/figS1.csv"}
+    OUTPUTS: ClassVar[dict[str, str]] = {"csv": "results/tables/figS1.csv"}
+    BENCHMARK: ClassVar[str] = "benchmarks/tables/figS1.tsv"
 
 
 @dataclass(frozen=True)
@@ -315,47 +324,37 @@ class Figure(Job):
 
 
 @dataclass(frozen=True)
-class FigS2(Job):
+class FigS2(_Fixed):
     rule: ClassVar[str] = "plot_figS2"
-
-    def outputs(self):
-        return {"pdf": "results/figS2.pdf", "png": "results/figS2.png"}
-
-    def benchmark(self):
-        return "benchmarks/figures/figS2.tsv"
+    OUTPUTS: ClassVar[dict[str, str]] = {"pdf": "results/figS2.pdf", "png": "results/figS2.png"}
+    BENCHMARK: ClassVar[str] = "benchmarks/figures/figS2.tsv"
 
 
 @dataclass(frozen=True)
-class ReportTables(Job):
+class ReportTables(_Fixed):
     rule: ClassVar[str] = "write_report_tables"
-
-    def outputs(self):
-        return {"config": "results/tables/config.yaml", "paper": "results/tables/paper_values.csv"}
-
-    def benchmark(self):
-        return "benchmarks/tables/report_tables.tsv"
+    OUTPUTS: ClassVar[dict[str, str]] = {
+        "config": "results/tables/config.yaml",
+        "paper": "results/tables/paper_values.csv",
+    }
+    BENCHMARK: ClassVar[str] = "benchmarks/tables/report_tables.tsv"
 
 
 @dataclass(frozen=True)
-class Claims(Job):
+class Claims(_Fixed):
     rule: ClassVar[str] = "evaluate_claims"
-
-    def outputs(self):
-        return {"csv": "results/claims.csv"}
-
-    def benchmark(self):
-        return "benchmarks/claims/claims.tsv"
+    OUTPUTS: ClassVar[dict[str, str]] = {"csv": "results/claims.csv"}
+    BENCHMARK: ClassVar[str] = "benchmarks/claims/claims.tsv"
 
 
 @dataclass(frozen=True)
-class FailedRuns(Job):
+class FailedRuns(_Fixed):
     rule: ClassVar[str] = "list_failed_runs"
-
-    def outputs(self):
-        return {"csv": "results/tables/failed_runs.csv", "summary": "results/tables/training.csv"}
-
-    def benchmark(self):
-        return "benchmarks/tables/failed_runs.tsv"
+    OUTPUTS: ClassVar[dict[str, str]] = {
+        "csv": "results/tables/failed_runs.csv",
+        "summary": "results/tables/training.csv",
+    }
+    BENCHMARK: ClassVar[str] = "benchmarks/tables/failed_runs.tsv"
 
 
 # ImageNet (Sec. 6.2, Fig. 5, App. B.2, Figs. S3, S4, S7-S9): only where the config has an
@@ -363,16 +362,12 @@ class FailedRuns(Job):
 
 
 @dataclass(frozen=True)
-class ConvertImageNet(Job):
+class ConvertImageNet(_Fixed):
     """The user's ILSVRC2012 converted once into ArrayRecord shards (symflow.imagenet.data.convert)."""
 
     rule: ClassVar[str] = "convert_imagenet"
-
-    def outputs(self):
-        return {"shards": "results/imagenet/shards"}
-
-    def benchmark(self):
-        return "benchmarks/imagenet/convert.tsv"
+    OUTPUTS: ClassVar[dict[str, str]] = {"shards": "results/imagenet/shards"}
+    BENCHMARK: ClassVar[str] = "benchmarks/imagenet/convert.tsv"
 
 
 @dataclass(frozen=True)
@@ -404,20 +399,16 @@ class ImageNetRun(Job):
 
 
 @dataclass(frozen=True)
-class GatherImageNet(Job):
+class GatherImageNet(_Fixed):
     """The runs' points, their histories, and the learning-curve slopes (symflow.imagenet.curves)."""
 
     rule: ClassVar[str] = "gather_imagenet"
-
-    def outputs(self):
-        return {
-            "points": "results/tables/imagenet_points.csv",
-            "history": "results/tables/imagenet_history.csv",
-            "slopes": "results/tables/imagenet_slopes.csv",
-        }
-
-    def benchmark(self):
-        return "benchmarks/tables/imagenet.tsv"
+    OUTPUTS: ClassVar[dict[str, str]] = {
+        "points": "results/tables/imagenet_points.csv",
+        "history": "results/tables/imagenet_history.csv",
+        "slopes": "results/tables/imagenet_slopes.csv",
+    }
+    BENCHMARK: ClassVar[str] = "benchmarks/tables/imagenet.tsv"
 
 
 @dataclass(frozen=True)
@@ -442,14 +433,10 @@ class ImageNetSamples(ImageNetFigure):
 
 
 @dataclass(frozen=True)
-class All(Job):
+class All(_Fixed):
     rule: ClassVar[str] = "all"
-
-    def outputs(self):
-        return {}
-
-    def benchmark(self):
-        return ""
+    OUTPUTS: ClassVar[dict[str, str]] = {}
+    BENCHMARK: ClassVar[str] = ""
 
 
 @dataclass(frozen=True)
