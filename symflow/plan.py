@@ -48,12 +48,15 @@ class Rate:
 
 
 DEV = "the 2-core development machine (2 vCPU, 24 GB)"
+H200 = "one NVIDIA H200, bash bench/gpu_checks.sh, 2026-11-30"
+CAL = "the default make run's job logs (process CPU time, symflow.logs), bench/plan_vs_run.py --rules, 2026-12-01"
 RATES: dict[str, Rate] = {
     r.name: r
     for r in [
-        Rate("cpu_kernel_gflops", 4.4, "GFLOP/s per 1-thread job",
-             f"kernel engine, median over 6 architectures x 8/16/32 px (2.5-8.1): bench/kernel_bench.py on {DEV}, "
-             "bench/results/kernel_bench.csv"),
+        Rate("cpu_kernel_gflops", 6.5, "GFLOP/s per 1-thread job",
+             f"kernel engine: 2.5-8.1 GFLOP/s (median 4.4) over 6 architectures x 8/16/32 px by bench/kernel_bench.py on "
+             f"{DEV} (bench/results/kernel_bench.csv); 6.5 fits the default's GAP and LAP4 blocks at 8 x 8 "
+             f"(500 x 250 pairs: 13-19 CPU s measured; {CAL})"),
         Rate("nt_slowdown_same_state", 6.0, "x the engine",
              "neural-tangents where it carries the engine's state (FCN, VEC, LCN: 2.8-6.3x), same CSV, column ratio"),
         Rate("nt_slowdown_pixel_pairs", 45.0, "x the engine per entry",
@@ -63,8 +66,9 @@ RATES: dict[str, Rate] = {
         Rate("gpu_kernel_efficiency", 0.30, "of the roofline",
              "assumed: the engine's median fraction of its CPU roofline (kernel_bench.csv, 0.11-0.62); an H200 "
              "measured GAP at 32 x 32 at 0.31 of its bandwidth limit (bench/README.md, On a GPU)"),
-        Rate("cpu_sgd_gflops", 15.0, "GFLOP/s per 1-thread job",
-             f"conv width 32 at 8 x 8, ~60 ms a step of batch 40: bench/train_bench.py on {DEV} (bench/README.md)"),
+        Rate("cpu_sgd_gflops", 25.0, "GFLOP/s per 1-thread job",
+             "a step of batch 40 and its share of evaluations: VEC_32 and GAP_32 at 8 x 8, 35-39 ms a step "
+             f"(slope of CPU s against steps over 9 runs of 300-3,700 steps), VEC_16 12 ms; {CAL}"),
         Rate("cpu_sgd_gflops_local", 0.5, "GFLOP/s per 1-thread job",
              f"LCN_8 at 8 x 8, ~125 ms a step (patches + einsum): bench/train_bench.py on {DEV}"),
         Rate("gpu_sgd_gflops", 10_000.0, "GFLOP/s",
@@ -72,16 +76,45 @@ RATES: dict[str, Rate] = {
              "on wide networks, bench/README.md)"),
         Rate("gpu_sgd_gflops_local", 1_000.0, "GFLOP/s", "assumed: 10x less than conv layers, as on CPU and more"),
         Rate("gpu_step_floor_s", 0.002, "s per step", "assumed: kernel launches of ~50 layers forward and backward"),
-        Rate("sgd_epochs_to_fit", 400.0, "epochs",
-             "expected epochs to 100% train accuracy (a run stops there; the budget bounds the runtime limit): "
-             f"median 222 over the 64 runs of the default make run, GAP_32 1,350 (results/tables/training.csv, {DEV}, "
-             "2026-12-01); 400 makes the default's SGD CPU-hours match that run's benchmark files (bench/plan_vs_run.py)"),
+        # Measured on one NVIDIA H200 by `bash bench/gpu_checks.sh` (jax 0.11.2, CUDA 13, 2026-11-30; bench/results/gpu/,
+        # bench/README.md "On a GPU"). GPU costs use these (GPU_* below); the A100 entries above are the
+        # assumptions they replaced, kept for comparison.
+        Rate("h200_peak_gflops", 98_793.0, "GFLOP/s", f"{H200}: a 2048^3 float32 matmul (bench/kernel_bench.py)"),
+        Rate("h200_bandwidth_gbs", 2_375.0, "GB/s", f"{H200}: a copy of a 268 MB array (bench/kernel_bench.py)"),
+        Rate("h200_kernel_efficiency", 0.30, "of the roofline",
+             f"{H200}: the engine's GAP at 32 x 32 at 0.305 of its bandwidth limit, LAP8 0.23 (8 x 8: 0.36)"),
+        Rate("h200_kernel_efficiency_small_state", 0.0027, "of the roofline",
+             f"{H200}: the engine's VEC at 32 x 32, 45.5k pairs/s in calls of 64 pairs (per-call overheads: an upper "
+             "bound on the time of FCN, LCN and VEC blocks, whose pairs carry no pixel pairs)"),
+        Rate("h200_sgd_gflops", 125_000.0, "GFLOP/s",
+             f"{H200}: VEC_128 and GAP_128 at 32 x 32, batch 40, 489 and 498 steps/s "
+             "(bench/train_bench.py --resolution 32 --width 128)"),
+        Rate("sgd_epochs_to_fit", 300.0, "epochs",
+             "expected epochs to 100% train accuracy of an architecture without its own entry below (a run stops "
+             "there; its runtime limit allows the whole budget): the median over the 64 runs of a default make run "
+             f"was 222 (README's training table, results/tables/training.csv, {DEV}, 2026-12-01)"),
+        *[
+            Rate(f"sgd_epochs_to_fit_{arch}", epochs, "epochs",
+                 f"{arch}: medians of the default make run's training table (NN / NN+: {medians}; README, "
+                 "results/tables/training.csv, 2026-12-01)")
+            for arch, epochs, medians in [
+                ("FCN", 100.0, "150 / 50"),
+                ("LCN", 75.0, "100 / 50"),
+                ("VEC", 250.0, "VEC_16 700 / 275, VEC_32 650 / 267, VEC_64 150 / 100; NN+ makes most of the default's runs"),
+                ("GAP", 1350.0, "NN+ 1,350; NN does not fit GAP at depth 8 within the budget"),
+                ("LAP4", 700.0, "NN+ 700"),
+            ]
+        ],
         Rate("cpu_eigh_gflops", 20.0, "GFLOP/s per thread",
              f"numpy eigh (LAPACK syevd, float64) counted as 10 m^3 flop: 22.7-25.4 at m = 1000, 2000 on {DEV}"),
-        Rate("job_start_s", 6.0, "CPU seconds",
-             "a job's process start-up (python, jax, neural-tangents imports) and its small reads and writes: "
-             "median cpu_time of the table and figure jobs in the benchmark files of a default make run "
-             f"({DEV}, 2026-12-01; bench/plan_vs_run.py)"),
+        Rate("job_start_s", 1.0, "CPU seconds",
+             "a job's process start-up (python, numpy, h5py, pandas) and its small reads and writes: 0.2-0.5 s for "
+             f"the table jobs, 0.5 s for a tiny data job, 1.4 s for a tiny kernel block; {CAL} and the tiny run's"),
+        Rate("jax_job_start_s", 6.0, "CPU seconds",
+             "a training or eta0 job's start-up: importing jax and flax and compiling its network's steps: the "
+             f"intercept of CPU s against steps, 5 s (FCN_256) to 8 s (VEC_32); eta0 jobs 4-11 s; {CAL}"),
+        Rate("plot_job_s", 4.0, "CPU seconds",
+             f"a figure job (matplotlib, seaborn, two files): plot_figure 3.9 s, plot_figS2 3.6 s; {CAL} (tiny run)"),
         Rate("data_mb_per_s", 20.0, "MB/s", "standardise, downsample and tau of the source pool, one core"),
         Rate("base_mem_mb", 1500.0, "MB",
              "a JAX process before it holds data: RSS after importing jax + nt ~0.6 GB, with XLA's compilation "
@@ -102,17 +135,20 @@ RATES: dict[str, Rate] = {
 CPU_KERNEL_GFLOPS = RATES["cpu_kernel_gflops"].value
 NT_SLOWDOWN_SAME_STATE = RATES["nt_slowdown_same_state"].value
 NT_SLOWDOWN_PIXEL_PAIRS = RATES["nt_slowdown_pixel_pairs"].value
-GPU_PEAK_GFLOPS = RATES["gpu_peak_gflops"].value
-GPU_BANDWIDTH_GBS = RATES["gpu_bandwidth_gbs"].value
-GPU_KERNEL_EFFICIENCY = RATES["gpu_kernel_efficiency"].value
+GPU_PEAK_GFLOPS = RATES["h200_peak_gflops"].value
+GPU_BANDWIDTH_GBS = RATES["h200_bandwidth_gbs"].value
+GPU_KERNEL_EFFICIENCY = RATES["h200_kernel_efficiency"].value
+GPU_KERNEL_EFFICIENCY_SMALL_STATE = RATES["h200_kernel_efficiency_small_state"].value
 CPU_SGD_GFLOPS = RATES["cpu_sgd_gflops"].value
 CPU_SGD_GFLOPS_LOCAL = RATES["cpu_sgd_gflops_local"].value
-GPU_SGD_GFLOPS = RATES["gpu_sgd_gflops"].value
+GPU_SGD_GFLOPS = RATES["h200_sgd_gflops"].value
 GPU_SGD_GFLOPS_LOCAL = RATES["gpu_sgd_gflops_local"].value
 GPU_STEP_FLOOR_S = RATES["gpu_step_floor_s"].value
 SGD_EPOCHS_TO_FIT = RATES["sgd_epochs_to_fit"].value
 CPU_EIGH_GFLOPS = RATES["cpu_eigh_gflops"].value
 JOB_START_S = RATES["job_start_s"].value
+JAX_JOB_START_S = RATES["jax_job_start_s"].value
+PLOT_JOB_S = RATES["plot_job_s"].value
 BASE_MEM_MB = int(RATES["base_mem_mb"].value)
 # Runtime limits (not rates): RUNTIME_MARGIN x the bound + RUNTIME_FLOOR_MIN minutes, x attempt.
 RUNTIME_MARGIN = 3.0
@@ -227,7 +263,7 @@ def kernel_seconds_per_pair(config: dict, arch: str, gpu: bool | None = None) ->
     cost = _pair_cost(arch, _hp(config), _shape(config), _itemsize(config))
     if gpu:
         seconds = max(cost["flops"] / (GPU_PEAK_GFLOPS * 1e9), cost["bytes"] / (GPU_BANDWIDTH_GBS * 1e9))
-        seconds /= GPU_KERNEL_EFFICIENCY
+        seconds /= GPU_KERNEL_EFFICIENCY if _nt_entries(config, arch)[1] else GPU_KERNEL_EFFICIENCY_SMALL_STATE
     else:
         seconds = cost["flops"] / (CPU_KERNEL_GFLOPS * 1e9)
     from symflow import engine
@@ -326,8 +362,8 @@ def _sgd_rate(config: dict, local: bool) -> float:
 
 
 def sgd_cost(config: dict, arch: str, width: int, m: int) -> Cost:
-    """A run: expected to stop at 100% training accuracy after about SGD_EPOCHS_TO_FIT epochs,
-    bounded by its budget (sgd.max_steps and sgd.max_epochs), which sizes its runtime limit."""
+    """A run: expected to stop at 100% training accuracy after its architecture's measured
+    epochs to fit (RATES['sgd_epochs_to_fit_*']), bounded by its budget (sgd.max_steps and sgd.max_epochs), which sizes its runtime limit."""
     from symflow.train import step_budget
 
     s, d = config["sgd"], config["data"]
@@ -335,7 +371,8 @@ def sgd_cost(config: dict, arch: str, width: int, m: int) -> Cost:
     m = int(m)
     batch = min(s["batch_size"], m)
     budget = step_budget(m, s["batch_size"], s["max_steps"], s.get("max_epochs"))
-    expected = min(budget, step_budget(m, s["batch_size"], budget, SGD_EPOCHS_TO_FIT))
+    epochs = RATES.get(f"sgd_epochs_to_fit_{arch}", RATES["sgd_epochs_to_fit"]).value
+    expected = min(budget, step_budget(m, s["batch_size"], budget, epochs))
     rate = _sgd_rate(config, net["local"])
     step_s = 3 * batch * net["gflop"] * 1e9 / rate
     if config["resources"]["gpu"]:
@@ -343,7 +380,7 @@ def sgd_cost(config: dict, arch: str, width: int, m: int) -> Cost:
     eval_s = net["gflop"] * 1e9 * (m + d["n_val"] + d["n_test"]) / rate
 
     def seconds(steps: int) -> float:
-        return JOB_START_S + steps * step_s + (steps // s["eval_every"] + 1) * eval_s
+        return JAX_JOB_START_S + steps * step_s + (steps // s["eval_every"] + 1) * eval_s
 
     # data on host and device copies, parameters x (params, gradients, momentum, checkpoint),
     # activations of a batch kept for the backward pass (x3 for temporaries)
@@ -360,13 +397,17 @@ def checkpoint_bytes(config: dict, arch: str, width: int) -> float:
 
 
 def eta0_cost(config: dict, arch: str, width: int, m: int) -> Cost:
-    """eta0 = 2 / lambda_max of the empirical NTK on min(lr_estimate_size, m) images."""
+    """eta0 = 2 n / lambda_max of the empirical NTK on n = min(lr_estimate_size, m) images."""
     s = config["sgd"]
     net = network_size(config, arch, width)
     n = min(s["lr_estimate_size"], int(m))
     samples = s["lr_estimate_samples"] if s["lr_estimate"] == "mc" else 1
-    flop = samples * (3 * NUM_CLASSES * n * net["gflop"] * 1e9 + 2 * NUM_CLASSES * n * n * net["params"])
-    seconds = JOB_START_S + flop / _sgd_rate(config, net["local"])
+    # the Jacobians at the layers' own rate (slow for locally connected ones), then their contraction
+    # into the n x n x 10 x 10 NTK: a dense matmul at the dense rate whatever the layers
+    jacobians_flop = samples * 3 * NUM_CLASSES * n * net["gflop"] * 1e9
+    contraction_flop = samples * 2 * NUM_CLASSES * n * n * net["params"]
+    seconds = JAX_JOB_START_S + jacobians_flop / _sgd_rate(config, net["local"])
+    seconds += contraction_flop / _sgd_rate(config, False)
     # Jacobian blocks are bounded at 4 GB (symflow.train.ntk_block_size)
     jacobians = min(4e9, 3 * 2 * 4 * n * NUM_CLASSES * net["largest"])
     mem = BASE_MEM_MB + (_data_bytes(config) + jacobians + 16 * net["params"]) / 1e6
@@ -394,7 +435,8 @@ def audit_cost(config: dict, arch: str) -> Cost:
     return Cost(seconds, int(mem), 4096, 1, False)
 
 
-SMALL = Cost(JOB_START_S, 2000, 100e3)  # tables, figures, report (they read only small tables)
+SMALL = Cost(JOB_START_S, 2000, 100e3)  # tables and the report's (they read only small tables)
+PLOT = Cost(PLOT_JOB_S, 2000, 300e3)  # a figure: PDF and PNG
 ARCHIVE_BYTES = 170_498_071  # cifar-10-python.tar.gz
 DOWNLOAD = Cost(600.0, 1000, ARCHIVE_BYTES)
 EXTRACT = Cost(120.0, 2000, 185e6)
@@ -455,6 +497,8 @@ def job_cost(config: dict, job) -> Cost:
         return imagenet_convert_cost(config)
     if isinstance(job, J.All):
         return Cost(0.0, 0)
+    if isinstance(job, (J.Figure, J.FigS2)):
+        return PLOT
     return SMALL
 
 
@@ -537,15 +581,15 @@ def plan(config: dict) -> Plan:
         )
     ckpt = sum(checkpoint_bytes(config, run.arch, run.width) for run in all_jobs.get("train_sgd", ()))
     notes = [
-        f"SGD hours expect a run to reach 100% train accuracy in about {SGD_EPOCHS_TO_FIT:.0f} epochs (RATES['sgd_epochs_to_fit']); "
+        "SGD hours expect a run to reach 100% train accuracy in its architecture's measured epochs (RATES['sgd_epochs_to_fit_*']); "
         "runtime limits are sized from the budget (sgd.max_steps, sgd.max_epochs).",
     ]
     if gpu:
         notes.append(
-            "GPU hours are for an assumed A100: FLOP/byte counts at its FP32 peak and bandwidth with "
-            f"{GPU_KERNEL_EFFICIENCY:.0%} efficiency for kernels, {GPU_SGD_GFLOPS / 1e3:.0f} TFLOP/s for SGD "
-            "(symflow/plan.py says where each number comes from). Measured on an H200 (bench/README.md): "
-            "GAP kernels at 32x32 ran at 31% of its limit; SGD at about 125 TFLOP/s, so SGD hours are an upper bound."
+            "GPU hours are H200-hours from rates measured on one H200 (RATES['h200_*'], bench/gpu_checks.sh): "
+            f"FLOP/byte counts at its measured peak and bandwidth with {GPU_KERNEL_EFFICIENCY:.0%} efficiency for "
+            f"GAP/LAP kernels ({GPU_KERNEL_EFFICIENCY_SMALL_STATE:.2%} for the others), "
+            f"{GPU_SGD_GFLOPS / 1e3:.0f} TFLOP/s for SGD and at least {GPU_STEP_FLOOR_S * 1e3:g} ms a step (assumed)."
         )
     flip_m, flip_dataset = model.flip_m, model.flip_dataset
     if flip_m:
