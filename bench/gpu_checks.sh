@@ -20,3 +20,11 @@ timeout 150 python3 bench/kernel_bench.py --archs VEC GAP LAP8 --resolutions 32 
 echo "== SGD throughput at 32x32, the paper's widths"
 timeout 120 python3 bench/train_bench.py --threads 1 --resolution 32 --arch VEC GAP --width 128 \
     --chunk 100 --repeats 2 2>&1 | tail -4
+echo "== packed training equals runs made one by one (full float32 products: XLA's TF32 would blur it)"
+JAX_DEFAULT_MATMUL_PRECISION=highest timeout 150 python3 -m pytest -q -p no:cacheprovider --tb=line \
+    tests/test_train_packed.py 2>&1 | tail -6
+echo "== packed training: run-steps/s of 8 VEC runs packed against one by one"
+timeout 420 python3 bench/packed_training.py --resolutions 8 32 --widths 16 32 64 128 --pack 8 --steps 200 \
+    --repeats 1 --csv "$OUT/packed_training.csv" 2>&1 | tail -30
+echo "== symflow plan --configfile config/gpu.yaml (H200-hours at the rates in symflow/plan.py)"
+timeout 60 python3 -m symflow.cli plan --configfile config/gpu.yaml 2>&1 | grep -E "^(total|kernel|eta0|sgd) "

@@ -47,6 +47,7 @@ The package, one module a concern (each imports only those above it):
     eta0         eta0 and the empirical NTK
     checkpoints  a run's resumable state in one checksummed file, and its fingerprint
     loop         TrainConfig, train_and_evaluate and its RunResult
+    packed       several runs of one network trained as one vmapped program (train_packed)
     run          the workflow's entry points, which write files, and RunIdentity
 
 Every name below is importable from ``symflow.train`` as it was from the single module.
@@ -92,7 +93,8 @@ from symflow.train.model import (
     init_params,
     order_key,
 )
-from symflow.train.run import RunIdentity, load_splits, run_estimate_eta0, run_sgd, write_curve
+from symflow.train.packed import PackedRun, train_packed
+from symflow.train.run import RunIdentity, load_splits, run_estimate_eta0, run_sgd, run_sgd_packed, write_curve
 from symflow.train.steps import (
     _epoch_perm,  # noqa: F401  (tests/test_train_loop.py checks the per-epoch permutation)
     batch_layout,
@@ -115,6 +117,7 @@ __all__ = [
     "Checkpoint",
     "Eta0",
     "Model",
+    "PackedRun",
     "RunIdentity",
     "RunResult",
     "Split",
@@ -144,10 +147,12 @@ __all__ = [
     "read_eta0",
     "run_estimate_eta0",
     "run_sgd",
+    "run_sgd_packed",
     "s_dist",
     "select_evaluation",
     "step_budget",
     "train_and_evaluate",
+    "train_packed",
     "train_step",
     "train_steps",
     "write_curve",

@@ -75,12 +75,23 @@ class _Evaluator:
         self.batch_size = max(1, min(int(batch_size), max(s.x.shape[0] for s in self.splits.values())))
 
     def __call__(self, params) -> dict[str, Any]:
+        return self.metrics(
+            {
+                name: predict(self.apply_fn, params, s.x, self.batch_size, self.f, pad=True)
+                for name, s in self.splits.items()
+                if s.x.shape[0] > 0
+            }
+        )
+
+    def metrics(self, outputs: Mapping[str, np.ndarray]) -> dict[str, Any]:
+        """The evaluation from the network's outputs on each non-empty split (a packed job
+        computes the outputs of all its runs at once, symflow.train.packed)."""
         out: dict[str, Any] = {}
         for name, s in self.splits.items():
             if s.x.shape[0] == 0:
                 out[f"{name}_accuracy"], out[f"{name}_mse"], out[f"{name}_outputs"] = math.nan, math.nan, s.y
                 continue
-            o = predict(self.apply_fn, params, s.x, self.batch_size, self.f, pad=True)
+            o = outputs[name]
             out[f"{name}_outputs"] = o
             out[f"{name}_accuracy"] = accuracy(o, s.labels)
             out[f"{name}_mse"] = mse(o, self.y[name])

@@ -1,5 +1,6 @@
 """The training loop: TrainConfig, train_and_evaluate (chunks of steps, evaluations, the
-two snapshots, the stopping and failure criteria, checkpoints) and the RunResult it returns."""
+two snapshots, the stopping and failure criteria, checkpoints) and the RunResult it returns.
+A run's bookkeeping between chunks is one _RunTracker, which symflow.train.packed drives too."""
 
 from __future__ import annotations
 
@@ -133,6 +134,247 @@ class RunResult:
 _SNAPSHOT_KEYS = ("step", "test_accuracy", "test_mse", "val_accuracy", "val_mse")
 
 
+class _RunTracker:
+    """One run's bookkeeping between chunks of steps: the curve, the two snapshots and their
+    outputs, the stopping and failure criteria, its checkpoint, and the RunResult.
+
+    train_and_evaluate drives one of these; symflow.train.packed drives one per run of a
+    packed job, so a packed run stops, fails, selects and checkpoints exactly as a lone one.
+    The caller owns the train state: it trains `chunk()` steps, evaluates, and hands the
+    numbers to `end_chunk`; `restore` returns a checkpoint's state dict for it to load and
+    `save` takes the state dict to write.
+    """
+
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        *,
+        m: int,
+        lr: float,
+        eta0: float,
+        val_shape: tuple[int, ...],
+        test_shape: tuple[int, ...],
+        checkpoint: Checkpoint | None,
+        log: logging.Logger,
+        start: float | None = None,
+    ):
+        self.cfg, self.lr, self.eta0 = cfg, float(lr), float(eta0)
+        self.checkpoint, self.log = checkpoint, log
+        self.shapes = {"val": tuple(val_shape), "test": tuple(test_shape)}
+        self.start = time.perf_counter() if start is None else start
+        _, self.steps_per_epoch = batch_layout(m, cfg.batch_size)
+        self.budget = cfg.step_budget(m)
+        # snapshots: the evaluation of best validation accuracy and the one of best test accuracy
+        self.snap: dict[str, dict | None] = {"val": None, "test": None}
+        self.outs: dict[str, dict] = {"val": {"test": None, "val": None}, "test": {"test": None, "val": None}}
+        self.train_best = 0.0
+        self.reference = {"spread": math.nan, "mse": math.nan}  # at initialisation
+        self.curve: list[list[float]] = []
+        self.wall_before = 0.0
+        self.resumed_from = 0
+        self.stop, self.reason, self.failure = "cap", "", ""
+        self.step = 0
+        self.last_saved = 0
+        self.done = False
+
+    def wall(self) -> float:
+        return self.wall_before + time.perf_counter() - self.start
+
+    def restore(self) -> dict | None:
+        """Load the checkpoint if it holds a matching state: the bookkeeping is restored here
+        and the train state's dict returned (None: start from step 0)."""
+        checkpoint, log = self.checkpoint, self.log
+        restored = checkpoint.load() if checkpoint is not None else None
+        if restored is not None and int(restored["step"]) > self.budget:
+            log.warning(
+                "checkpoint at step %s is past the budget of %d steps; starting from step 0", restored["step"], self.budget
+            )
+            restored = None
+        if restored is not None and "snapshots" not in restored:
+            log.warning("checkpoint %s is of an older format; starting from step 0", checkpoint.path)
+            restored = None
+        if restored is None:
+            return None
+        for which in ("val", "test"):
+            stored = restored["snapshots"][which]
+            self.snap[which] = {k: (int(stored[k]) if k == "step" else float(stored[k])) for k in _SNAPSHOT_KEYS}
+            self.outs[which] = {
+                "test": np.asarray(restored["outputs"][which]["test"]),
+                "val": np.asarray(restored["outputs"][which]["val"]),
+            }
+        self.train_best = float(restored["train_best"])
+        self.reference = {k: float(v) for k, v in restored["reference"].items()}
+        self.curve = [list(map(float, r)) for r in np.asarray(restored["curve"]).tolist()]
+        self.wall_before = float(restored["wall_time_s"])
+        self.resumed_from = int(restored["step"])
+        log.info("resumed from checkpoint %s at step %d", checkpoint.path, self.resumed_from)
+        return restored["state"]
+
+    def begin(self, step: int, ev: dict | None) -> None:
+        """At the start of training at `step`: ev is the evaluation at initialisation (None
+        for a run resumed from its checkpoint)."""
+        if ev is not None:
+            self._record(0, math.nan, ev)
+            self.reference = {"spread": ev["train_spread"], "mse": ev["train_mse"]}
+            if not ev["finite"]:
+                self.stop, self.reason, self.failure = "nonfinite", "non-finite outputs at initialisation", "diverged"
+        self.step = self.last_saved = int(step)
+        if self.curve and self.curve[-1][3] >= 1.0 and not self.reason:
+            self.stop = "early"
+        self.done = bool(self.reason) or self.stop == "early" or self.step >= self.budget
+
+    def chunk(self) -> int:
+        """The number of steps to the run's next evaluation."""
+        return min(self.cfg.eval_every, self.budget - self.step)
+
+    def _record(self, step: int, train_loss: float, ev: dict) -> None:
+        self.curve.append(
+            [step, step / self.steps_per_epoch, train_loss]
+            + [ev[f"{s}_{q}"] for s in ("train", "val", "test") for q in ("accuracy", "mse")]
+            + [self.wall()]
+        )
+        if not ev["finite"]:
+            return
+        self.train_best = max(self.train_best, ev["train_accuracy"])
+        now = {k: (step if k == "step" else ev[k]) for k in _SNAPSHOT_KEYS}
+        for which in ("val", "test"):
+            if _better(now, self.snap[which], which):
+                self.snap[which] = now
+                self.outs[which] = {"test": ev["test_outputs"], "val": ev["val_outputs"]}
+
+    def end_chunk(self, step: int, mean_loss: float, first_bad: int, ev: Callable[[], dict] | dict) -> bool:
+        """After a chunk that ended at `step`: the mean mini-batch loss over it, the first step
+        with a non-finite loss (or -1), and the evaluation (or a function that makes it,
+        called only when a finite chunk needs it). Returns whether the run stopped here
+        (a failure, or 100% train accuracy); `done` also says whether it reached its budget."""
+        self.step = step = int(step)
+        stopped = self._criteria(step, mean_loss, int(first_bad), ev)
+        self.done = stopped or step >= self.budget
+        return stopped
+
+    def _criteria(self, step: int, mean_loss: float, first_bad: int, ev) -> bool:
+        cfg, log = self.cfg, self.log
+        if first_bad >= 0:
+            self.stop, self.failure = "nonfinite", "diverged"
+            self.reason = f"non-finite loss at step {first_bad} (diverged)"
+            self.curve.append([step, step / self.steps_per_epoch, math.nan] + [math.nan] * 6 + [self.wall()])
+            log.warning("%s", self.reason)
+            return True
+        ev = ev() if callable(ev) else ev
+        self._record(step, float(mean_loss), ev)
+        if not ev["finite"]:
+            self.stop, self.failure = "nonfinite", "diverged"
+            self.reason = f"non-finite outputs at step {step} (diverged)"
+            log.warning("%s", self.reason)
+            return True
+        reference = self.reference
+        if ev["train_mse"] > DIVERGE_MSE_RATIO * reference["mse"]:
+            self.stop, self.failure = "exploded", "diverged"
+            self.reason = (
+                f"training MSE {ev['train_mse']:.3g} at step {step} is over {DIVERGE_MSE_RATIO:g}x its initial "
+                f"{reference['mse']:.3g} (diverged)"
+            )
+            log.warning("%s", self.reason)
+            return True
+        if ev["train_spread"] <= COLLAPSE_SPREAD_RATIO * reference["spread"]:
+            self.stop = "collapsed"
+            collapse = (
+                f"outputs constant over the training set at step {step} (spread {ev['train_spread']:.2g}, "
+                f"{reference['spread']:.2g} at init; train accuracy {ev['train_accuracy']:.4f}): collapsed"
+            )
+            log.warning("%s", collapse)
+            if self.train_best < cfg.success_train_accuracy:
+                self.reason, self.failure = collapse, "collapsed"
+            return True
+        log.info(
+            "step %d (epoch %.1f): loss %.4g, train %.4f, val %.4f, test %.4f (selected on %s: test %.4f at %d)",
+            step,
+            step / self.steps_per_epoch,
+            float(mean_loss),
+            ev["train_accuracy"],
+            ev["val_accuracy"],
+            ev["test_accuracy"],
+            cfg.selection,
+            self.snap[cfg.selection]["test_accuracy"],
+            self.snap[cfg.selection]["step"],
+        )
+        if ev["train_accuracy"] >= 1.0:
+            self.stop = "early"
+            return True
+        return False
+
+    def checkpoint_due(self) -> bool:
+        """Whether to save now: a checkpoint every cfg.checkpoint_every steps (at the
+        evaluation at or after each multiple), never at the budget's end."""
+        every = self.cfg.checkpoint_every
+        return self.checkpoint is not None and self.step // every > self.last_saved // every and self.step < self.budget
+
+    def save(self, state_dict: dict) -> None:
+        """Write the checkpoint: the train state's dict (flax serialization.to_state_dict, on
+        the host) and the bookkeeping."""
+        self.checkpoint.save(
+            {
+                "step": self.step,
+                "state": state_dict,
+                "snapshots": self.snap,
+                "outputs": self.outs,
+                "train_best": self.train_best,
+                "reference": self.reference,
+                "curve": np.asarray(self.curve, np.float64),
+                "wall_time_s": self.wall(),
+            }
+        )
+        self.last_saved = self.step
+        self.log.info("checkpoint at step %d -> %s", self.step, self.checkpoint.path)
+
+    def after_eval(self, on_eval: Callable[[int], None] | None) -> None:
+        """What follows an evaluation the run goes on from: the on_eval hook, the fault point."""
+        from symflow.faults import fault_point
+
+        if on_eval is not None:
+            on_eval(self.step)
+        fault_point("train.eval", str(self.checkpoint.path) if self.checkpoint is not None else "")
+
+    def result(self) -> RunResult:
+        cfg, step = self.cfg, self.step
+        if not self.reason and self.train_best < cfg.success_train_accuracy:
+            self.failure = "budget"
+            limit = f"{self.budget} steps = {self.budget / self.steps_per_epoch:g} epochs"
+            self.reason = (
+                f"best train accuracy {self.train_best:.4f} < {cfg.success_train_accuracy:g} "
+                f"after {step} steps ({'the budget of ' + limit if self.stop == 'cap' else self.stop})"
+            )
+        chosen = self.snap[cfg.selection]
+        out = self.outs[cfg.selection]
+        if chosen is None:  # nothing finite was ever evaluated
+            chosen = dict(step=0, test_accuracy=math.nan, test_mse=math.nan, val_accuracy=math.nan, val_mse=math.nan)
+            out = {"test": np.full(self.shapes["test"], np.nan), "val": np.full(self.shapes["val"], np.nan)}
+        best_test = self.snap["test"] or dict(step=0, test_accuracy=math.nan)
+        return RunResult(
+            eta0=self.eta0,
+            lr=self.lr,
+            steps=step,
+            best_step=int(chosen["step"]),
+            test_accuracy=float(chosen["test_accuracy"]),
+            test_mse=float(chosen["test_mse"]),
+            val_accuracy=float(chosen["val_accuracy"]),
+            train_accuracy=float(self.train_best),
+            failed=bool(self.reason),
+            reason=self.reason,
+            stop=self.stop,
+            test_outputs=np.asarray(out["test"]),
+            val_outputs=np.asarray(out["val"]),
+            curve=np.asarray(self.curve, np.float64).reshape(-1, len(CURVE_COLUMNS)),
+            wall_time_s=self.wall(),
+            resumed_from=self.resumed_from,
+            failure=self.failure,
+            selection=cfg.selection,
+            best_test_accuracy=float(best_test["test_accuracy"]),
+            best_test_step=int(best_test["step"]),
+            epochs=step / self.steps_per_epoch,
+        )
+
+
 def train_and_evaluate(
     apply_fn: Callable,
     params,
@@ -165,186 +407,36 @@ def train_and_evaluate(
     import jax.numpy as jnp
     from flax import serialization
 
-    from symflow.faults import fault_point
-
-    log = log or _log
     start = time.perf_counter()
     x_tr, y_tr = jnp.asarray(train.x), jnp.asarray(train.y)
     splits = [Split(x_tr, y_tr, np.asarray(train.labels))]
     splits += [Split(jnp.asarray(s.x), jnp.asarray(s.y), np.asarray(s.labels)) for s in (val, test)]
     evaluate = _Evaluator(apply_fn, *splits, batch_size=cfg.eval_batch_size)
-    batch, steps_per_epoch = batch_layout(x_tr.shape[0], cfg.batch_size)
-    budget = cfg.step_budget(x_tr.shape[0])
     state = create_train_state(apply_fn, params, lr, cfg.momentum, cfg.l2)
+    run = _RunTracker(
+        cfg,
+        m=x_tr.shape[0],
+        lr=lr,
+        eta0=eta0,
+        val_shape=val.y.shape,
+        test_shape=test.y.shape,
+        checkpoint=checkpoint,
+        log=log or _log,
+        start=start,
+    )
 
-    # snapshots: the evaluation of best validation accuracy and the one of best test accuracy
-    snap: dict[str, dict | None] = {"val": None, "test": None}
-    outs: dict[str, dict] = {"val": {"test": None, "val": None}, "test": {"test": None, "val": None}}
-    train_best = 0.0
-    reference = {"spread": math.nan, "mse": math.nan}  # at initialisation
-    curve: list[list[float]] = []
-    wall_before = 0.0
-    resumed_from = 0
-    stop, reason, failure = "cap", "", ""
-
-    restored = checkpoint.load() if checkpoint is not None else None
-    if restored is not None and int(restored["step"]) > budget:
-        log.warning("checkpoint at step %s is past the budget of %d steps; starting from step 0", restored["step"], budget)
-        restored = None
-    if restored is not None and "snapshots" not in restored:
-        log.warning("checkpoint %s is of an older format; starting from step 0", checkpoint.path)
-        restored = None
+    restored = run.restore()
     if restored is not None:
-        state = serialization.from_state_dict(state, restored["state"])
+        state = serialization.from_state_dict(state, restored)
         state = state.replace(step=jnp.asarray(state.step, jnp.int32))
         state = jax.tree_util.tree_map(jnp.asarray, state)
-        for which in ("val", "test"):
-            stored = restored["snapshots"][which]
-            snap[which] = {k: (int(stored[k]) if k == "step" else float(stored[k])) for k in _SNAPSHOT_KEYS}
-            outs[which] = {
-                "test": np.asarray(restored["outputs"][which]["test"]),
-                "val": np.asarray(restored["outputs"][which]["val"]),
-            }
-        train_best = float(restored["train_best"])
-        reference = {k: float(v) for k, v in restored["reference"].items()}
-        curve = [list(map(float, r)) for r in np.asarray(restored["curve"]).tolist()]
-        wall_before = float(restored["wall_time_s"])
-        resumed_from = int(restored["step"])
-        log.info("resumed from checkpoint %s at step %d", checkpoint.path, resumed_from)
-
-    def record(step: int, train_loss: float, ev: dict) -> None:
-        nonlocal train_best
-        curve.append(
-            [step, step / steps_per_epoch, train_loss]
-            + [ev[f"{s}_{q}"] for s in ("train", "val", "test") for q in ("accuracy", "mse")]
-            + [wall_before + time.perf_counter() - start]
-        )
-        if not ev["finite"]:
-            return
-        train_best = max(train_best, ev["train_accuracy"])
-        now = {k: (step if k == "step" else ev[k]) for k in _SNAPSHOT_KEYS}
-        for which in ("val", "test"):
-            if _better(now, snap[which], which):
-                snap[which] = now
-                outs[which] = {"test": ev["test_outputs"], "val": ev["val_outputs"]}
-
-    def save(step: int) -> None:
-        checkpoint.save(
-            {
-                "step": step,
-                "state": serialization.to_state_dict(jax.device_get(state)),
-                "snapshots": snap,
-                "outputs": outs,
-                "train_best": train_best,
-                "reference": reference,
-                "curve": np.asarray(curve, np.float64),
-                "wall_time_s": wall_before + time.perf_counter() - start,
-            }
-        )
-        log.info("checkpoint at step %d -> %s", step, checkpoint.path)
-
-    step = int(state.step)
-    if restored is None:
-        ev = evaluate(state.params)
-        record(0, math.nan, ev)
-        reference = {"spread": ev["train_spread"], "mse": ev["train_mse"]}
-        if not ev["finite"]:
-            stop, reason, failure = "nonfinite", "non-finite outputs at initialisation", "diverged"
-    last_saved = step
-    if curve and curve[-1][3] >= 1.0 and not reason:
-        stop = "early"
-    while not reason and stop != "early" and step < budget:
-        n = min(cfg.eval_every, budget - step)
-        state, mean_loss, first_bad = train_steps(state, x_tr, y_tr, key, n, cfg.batch_size)
+    run.begin(int(state.step), evaluate(state.params) if restored is None else None)
+    while not run.done:
+        state, mean_loss, first_bad = train_steps(state, x_tr, y_tr, key, run.chunk(), cfg.batch_size)
         first_bad = int(first_bad)  # the one host sync of the chunk
-        step = int(state.step)
-        if first_bad >= 0:
-            stop, reason, failure = "nonfinite", f"non-finite loss at step {first_bad} (diverged)", "diverged"
-            curve.append(
-                [step, step / steps_per_epoch, math.nan] + [math.nan] * 6 + [wall_before + time.perf_counter() - start]
-            )
-            log.warning("%s", reason)
+        if run.end_chunk(int(state.step), float(mean_loss), first_bad, lambda: evaluate(state.params)):
             break
-        ev = evaluate(state.params)
-        record(step, float(mean_loss), ev)
-        if not ev["finite"]:
-            stop, reason, failure = "nonfinite", f"non-finite outputs at step {step} (diverged)", "diverged"
-            log.warning("%s", reason)
-            break
-        if ev["train_mse"] > DIVERGE_MSE_RATIO * reference["mse"]:
-            stop, failure = "exploded", "diverged"
-            reason = (
-                f"training MSE {ev['train_mse']:.3g} at step {step} is over {DIVERGE_MSE_RATIO:g}x its initial "
-                f"{reference['mse']:.3g} (diverged)"
-            )
-            log.warning("%s", reason)
-            break
-        if ev["train_spread"] <= COLLAPSE_SPREAD_RATIO * reference["spread"]:
-            stop = "collapsed"
-            collapse = (
-                f"outputs constant over the training set at step {step} (spread {ev['train_spread']:.2g}, "
-                f"{reference['spread']:.2g} at init; train accuracy {ev['train_accuracy']:.4f}): collapsed"
-            )
-            log.warning("%s", collapse)
-            if train_best < cfg.success_train_accuracy:
-                reason, failure = collapse, "collapsed"
-            break
-        log.info(
-            "step %d (epoch %.1f): loss %.4g, train %.4f, val %.4f, test %.4f (selected on %s: test %.4f at %d)",
-            step,
-            step / steps_per_epoch,
-            float(mean_loss),
-            ev["train_accuracy"],
-            ev["val_accuracy"],
-            ev["test_accuracy"],
-            cfg.selection,
-            snap[cfg.selection]["test_accuracy"],
-            snap[cfg.selection]["step"],
-        )
-        if ev["train_accuracy"] >= 1.0:
-            stop = "early"
-            break
-        if checkpoint is not None and step // cfg.checkpoint_every > last_saved // cfg.checkpoint_every and step < budget:
-            save(step)
-            last_saved = step
-        if on_eval is not None:
-            on_eval(step)
-        fault_point("train.eval", str(checkpoint.path) if checkpoint is not None else "")
-
-    if not reason and train_best < cfg.success_train_accuracy:
-        failure = "budget"
-        limit = f"{budget} steps = {budget / steps_per_epoch:g} epochs"
-        reason = (
-            f"best train accuracy {train_best:.4f} < {cfg.success_train_accuracy:g} "
-            f"after {step} steps ({'the budget of ' + limit if stop == 'cap' else stop})"
-        )
-    failed = bool(reason)
-    chosen = snap[cfg.selection]
-    out = outs[cfg.selection]
-    if chosen is None:  # nothing finite was ever evaluated
-        chosen = dict(step=0, test_accuracy=math.nan, test_mse=math.nan, val_accuracy=math.nan, val_mse=math.nan)
-        out = {"test": np.full(test.y.shape, np.nan), "val": np.full(val.y.shape, np.nan)}
-    best_test = snap["test"] or dict(step=0, test_accuracy=math.nan)
-    return RunResult(
-        eta0=float(eta0),
-        lr=float(lr),
-        steps=step,
-        best_step=int(chosen["step"]),
-        test_accuracy=float(chosen["test_accuracy"]),
-        test_mse=float(chosen["test_mse"]),
-        val_accuracy=float(chosen["val_accuracy"]),
-        train_accuracy=float(train_best),
-        failed=failed,
-        reason=reason,
-        stop=stop,
-        test_outputs=np.asarray(out["test"]),
-        val_outputs=np.asarray(out["val"]),
-        curve=np.asarray(curve, np.float64).reshape(-1, len(CURVE_COLUMNS)),
-        wall_time_s=wall_before + time.perf_counter() - start,
-        resumed_from=resumed_from,
-        failure=failure,
-        selection=cfg.selection,
-        best_test_accuracy=float(best_test["test_accuracy"]),
-        best_test_step=int(best_test["step"]),
-        epochs=step / steps_per_epoch,
-    )
+        if run.checkpoint_due():
+            run.save(serialization.to_state_dict(jax.device_get(state)))
+        run.after_eval(on_eval)
+    return run.result()

@@ -1,5 +1,6 @@
 """The workflow's entry points, which read a data-stage file and write files:
-run_estimate_eta0 (eta0.json) and run_sgd (predictions.h5, curve.csv, metrics.csv)."""
+run_estimate_eta0 (eta0.json) and run_sgd (predictions.h5, curve.csv, metrics.csv); run_sgd_packed
+trains several such runs as one packed job (symflow.train.packed), each writing its own files."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -18,6 +19,7 @@ from symflow.train.eta0 import Eta0, estimate_eta0, eta0_keys, read_eta0
 from symflow.train.evaluation import Split
 from symflow.train.loop import CURVE_COLUMNS, RunResult, TrainConfig, train_and_evaluate
 from symflow.train.model import build_model, init_key, init_params, order_key
+from symflow.train.packed import PackedRun, train_packed
 from symflow.train.steps import batch_layout
 
 _log = logging.getLogger("symflow.train")  # the package's one logger, named as before the split
@@ -291,6 +293,80 @@ class RunIdentity:
         )
 
 
+@dataclass
+class _SgdJob:
+    """One run of the sgd stage between reading its inputs and writing its outputs."""
+
+    run: RunIdentity
+    train: Split
+    val: Split
+    test: Split
+    data_checksum: str
+    eta0: float
+    lr: float
+    model: Any  # symflow.train.model.Model
+    params: Any
+    checkpoint: Checkpoint | None
+    log: logging.Logger
+
+
+def _read_sgd_job(data_path, eta0_path, *, checkpoint_path, dataset, transform, arch, hp, width, init, recipe, m, seed,
+                  member, cfg, log) -> _SgdJob:  # fmt: skip
+    """Read a run's data and eta0, build its network and initial parameters, open its
+    checkpoint, and log the line that opens the run."""
+    log = log or _log
+    run = RunIdentity(dataset, transform, arch, hp, width, init, recipe, m, seed, member, cfg)
+    train, val, test, attrs = load_splits(data_path, m)
+    data_checksum = attrs.get("content_sha256", "")
+    eta0 = read_eta0(eta0_path)
+    lr = cfg.lr_factor * eta0
+    model = build_model(arch, hp, width)
+    dtype = np.asarray(train.x).dtype
+    params = init_params(model.init_fn, init_key(seed, member), tuple(train.x.shape[1:]), init, dtype=dtype)
+    ckpt = None
+    if checkpoint_path is not None:
+        ckpt = Checkpoint(checkpoint_path, run.fingerprint(lr=lr, data_checksum=data_checksum, dtype=dtype), log)
+    log.info("%s", run.log_line(eta0, lr))
+    return _SgdJob(run, train, val, test, data_checksum, eta0, lr, model, params, ckpt, log)
+
+
+def _write_sgd_outputs(job: _SgdJob, result: RunResult, *, metrics_path, predictions_path, curve_path,
+                       keep_checkpoint: bool) -> None:  # fmt: skip
+    """Log the run's summary, write predictions.h5, curve.csv and metrics.csv, and remove its
+    checkpoint (unless keep_checkpoint)."""
+    from symflow.h5io import write_h5
+    from symflow.results import write_row
+
+    job.log.info(
+        "done: %s after %d steps (%.1f epochs); test accuracy %.4f at step %d (selected on %s), best test "
+        "accuracy %.4f at step %d, best train accuracy %.4f%s",
+        result.stop,
+        result.steps,
+        result.epochs,
+        result.test_accuracy,
+        result.best_step,
+        result.selection,
+        result.best_test_accuracy,
+        result.best_test_step,
+        result.train_accuracy,
+        f"; FAILED ({result.failure}): {result.reason}" if result.failed else "",
+    )
+    write_h5(
+        predictions_path,
+        {
+            "test_outputs": result.test_outputs.astype(np.float32),
+            "val_outputs": result.val_outputs.astype(np.float32),
+            "labels_test": np.asarray(job.test.labels, np.int64),
+            "labels_val": np.asarray(job.val.labels, np.int64),
+        },
+        job.run.attrs(result, job.data_checksum),
+    )
+    write_curve(curve_path, result)
+    write_row(metrics_path, job.run.row(result, predictions_path))
+    if job.checkpoint is not None and not keep_checkpoint:
+        job.checkpoint.remove()
+
+
 def run_sgd(
     data_path: str | os.PathLike,
     eta0_path: str | os.PathLike,
@@ -319,62 +395,59 @@ def run_sgd(
     A failed run (diverged, or below the success threshold) writes the same files with
     failed=True and its reason; only a broken input raises.
     """
-    from symflow.h5io import write_h5
-    from symflow.results import write_row
-
-    log = log or _log
-    run = RunIdentity(dataset, transform, arch, hp, width, init, recipe, m, seed, member, cfg)
-    train, val, test, attrs = load_splits(data_path, m)
-    data_checksum = attrs.get("content_sha256", "")
-    eta0 = read_eta0(eta0_path)
-    lr = cfg.lr_factor * eta0
-    model = build_model(arch, hp, width)
-    dtype = np.asarray(train.x).dtype
-    params = init_params(model.init_fn, init_key(seed, member), tuple(train.x.shape[1:]), init, dtype=dtype)
-    ckpt = None
-    if checkpoint_path is not None:
-        ckpt = Checkpoint(checkpoint_path, run.fingerprint(lr=lr, data_checksum=data_checksum, dtype=dtype), log)
-    log.info("%s", run.log_line(eta0, lr))
+    job = _read_sgd_job(
+        data_path, eta0_path, checkpoint_path=checkpoint_path, dataset=dataset, transform=transform, arch=arch, hp=hp,
+        width=width, init=init, recipe=recipe, m=m, seed=seed, member=member, cfg=cfg, log=log,
+    )  # fmt: skip
     result = train_and_evaluate(
-        model.apply_fn,
-        params,
-        train,
-        val,
-        test,
+        job.model.apply_fn,
+        job.params,
+        job.train,
+        job.val,
+        job.test,
         cfg,
-        lr=lr,
+        lr=job.lr,
         key=order_key(seed),
-        eta0=eta0,
-        checkpoint=ckpt,
-        log=log,
+        eta0=job.eta0,
+        checkpoint=job.checkpoint,
+        log=job.log,
         on_eval=on_eval,
     )
-    log.info(
-        "done: %s after %d steps (%.1f epochs); test accuracy %.4f at step %d (selected on %s), best test "
-        "accuracy %.4f at step %d, best train accuracy %.4f%s",
-        result.stop,
-        result.steps,
-        result.epochs,
-        result.test_accuracy,
-        result.best_step,
-        result.selection,
-        result.best_test_accuracy,
-        result.best_test_step,
-        result.train_accuracy,
-        f"; FAILED ({result.failure}): {result.reason}" if result.failed else "",
-    )
-    write_h5(
-        predictions_path,
-        {
-            "test_outputs": result.test_outputs.astype(np.float32),
-            "val_outputs": result.val_outputs.astype(np.float32),
-            "labels_test": np.asarray(test.labels, np.int64),
-            "labels_val": np.asarray(val.labels, np.int64),
-        },
-        run.attrs(result, data_checksum),
-    )
-    write_curve(curve_path, result)
-    write_row(metrics_path, run.row(result, predictions_path))
-    if ckpt is not None and not keep_checkpoint:
-        ckpt.remove()
+    _write_sgd_outputs(job, result, metrics_path=metrics_path, predictions_path=predictions_path,
+                       curve_path=curve_path, keep_checkpoint=keep_checkpoint)  # fmt: skip
     return result
+
+
+def run_sgd_packed(
+    runs: Sequence[Mapping[str, Any]],
+    *,
+    loop: str | None = None,
+    on_eval: Callable[[int, int], None] | None = None,
+) -> list[RunResult]:
+    """Several runs of the sgd stage as one packed job (symflow.train.packed): `runs` holds
+    each run's keyword arguments of :func:`run_sgd` (data_path and eta0_path included, no
+    on_eval); every run is of one network (arch, hp, width) and data shape. Each run reads
+    its own inputs and writes its own predictions.h5, curve.csv, metrics.csv and
+    checkpoint, as run_sgd would; on_eval(i, step) is called as train_packed says.
+    """
+    jobs = []
+    for kw in runs:
+        kw = dict(kw)
+        outputs = {k: kw.pop(k) for k in ("metrics_path", "predictions_path", "curve_path")}
+        outputs["keep_checkpoint"] = bool(kw.pop("keep_checkpoint", False))
+        kw.setdefault("log", None)
+        jobs.append((_read_sgd_job(kw.pop("data_path"), kw.pop("eta0_path"), **kw), outputs))
+    first = jobs[0][0].run
+    for i, (job, _) in enumerate(jobs[1:], 1):
+        if (job.run.arch, job.run.hp, job.run.width) != (first.arch, first.hp, first.width):
+            raise ValueError(f"run {i} is {job.run.arch}-w{job.run.width}, run 0 {first.arch}-w{first.width}: "
+                             "a packed job trains one network")  # fmt: skip
+    specs = [
+        PackedRun(job.params, job.train, job.val, job.test, job.run.cfg, lr=job.lr, key=order_key(job.run.seed),
+                  eta0=job.eta0, checkpoint=job.checkpoint, log=job.log)  # fmt: skip
+        for job, _ in jobs
+    ]
+    results = train_packed(jobs[0][0].model.apply_fn, specs, loop=loop, on_eval=on_eval)
+    for (job, outputs), result in zip(jobs, results):
+        _write_sgd_outputs(job, result, **outputs)
+    return results
