@@ -17,7 +17,7 @@ rule compute_gram_block:
     group:
         block_group
     conda:
-        CONDA_ENV
+        GPU_CONDA_ENV
     threads: config["kernels"]["threads"]
     resources:
         **GPU,

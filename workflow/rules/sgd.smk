@@ -25,7 +25,7 @@ rule estimate_eta0:
     benchmark:
         f"benchmarks/sgd/{SGD_RUN}/eta0/m{{m}}/s{{seed}}/i{{member}}.tsv"
     conda:
-        CONDA_ENV
+        GPU_CONDA_ENV
     threads: config["sgd"]["threads"]
     resources:
         **GPU,
@@ -48,7 +48,7 @@ rule train_sgd:
     benchmark:
         f"benchmarks/sgd/{SGD_RUN}/{{recipe}}/m{{m}}/s{{seed}}/i{{member}}.tsv"
     conda:
-        CONDA_ENV
+        GPU_CONDA_ENV
     threads: config["sgd"]["threads"]
     resources:
         **GPU,
