@@ -20,11 +20,12 @@ Where the cost numbers come from (each constant below names its source):
   ``bench/results/kernel_bench.csv`` (``bench/kernel_bench.py``), SGD steps in
   ``bench/README.md`` (``bench/train_bench.py``), numpy's ``eigh`` by a one-off timing
   (recorded at ``CPU_EIGH_GFLOPS``).
-* No GPU was available when these were written. GPU times are *assumed*, derived from
-  FLOP and byte counts (``symflow.engine.cost_per_pair`` for the kernels, layer shapes
-  for the networks) and the stated throughputs of an NVIDIA A100 (``GPU_*``), with the
-  efficiency the engine reached on CPU. Measure a few jobs (their ``benchmarks/*.tsv``)
-  and correct the constants before trusting GPU-hours to better than a factor of a few.
+* GPU times are H200-hours, derived from FLOP and byte counts (``symflow.engine.cost_per_pair``
+  for the kernels, layer shapes for the networks) and the peak, bandwidth, kernel efficiency
+  and SGD throughput measured on one NVIDIA H200 (``RATES['h200_*']``, bench/gpu_checks.sh);
+  the per-step floor and the locally connected layers' rate are still assumed. Measure a few
+  jobs (their ``benchmarks/*.tsv``) and correct the constants before trusting GPU-hours to
+  better than a factor of two.
 """
 
 from __future__ import annotations
