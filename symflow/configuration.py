@@ -118,13 +118,22 @@ def _format_error(error, schema: dict) -> str:
 
 
 def merge_config(base: dict, override: dict) -> dict:
-    """Merge `override` into `base` in place, mapping by mapping, as Snakemake merges --configfile."""
-    for k, v in override.items():
-        if isinstance(v, dict) and isinstance(base.get(k), dict):
-            merge_config(base[k], v)
-        else:
-            base[k] = v
-    return base
+    """Merge `override` into `base` in place, mapping by mapping, exactly as Snakemake merges
+    --configfile (snakemake.utils.update_config): a mapping merges into a mapping; a non-empty
+    mapping replaces a value that is not one; an empty mapping leaves such a value alone
+    (so `imagenet: {}` over `imagenet: null` stays null, as the Snakefile sees it)."""
+
+    def update(config, over):
+        for key, value in over.items():
+            if not isinstance(config, dict):
+                config = {}
+            if isinstance(value, dict):
+                config[key] = update(config.get(key, {}), value)
+            else:
+                config[key] = value
+        return config
+
+    return update(base, override)
 
 
 def validate_schema(config: dict, schema: dict | None = None) -> dict:

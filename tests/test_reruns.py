@@ -104,7 +104,7 @@ CHANGES: dict[str, object] = {
     "experiments.figS6.transforms": ["o3_pixel"],
     "experiments.figS6.m": [20, 80],
     "experiments.figS6.seeds": [1],
-    "imagenet": {},  # on, at the paper's settings (the schema's defaults): the ImageNet jobs, and runs.csv, claims
+    "imagenet": {"train_images": 1281167},  # on, at the paper's settings (the schema's defaults)
 }
 # a second case of data.sample_dir: a folder whose SHA256SUMS differ (a new source)
 OTHER_SOURCE = "data/sample-other"
@@ -172,7 +172,7 @@ def test_a_config_edit_reruns_exactly_what_it_changes(complete_run, monkeypatch)
     copy, other = workdir / CHANGES["data.sample_dir"], workdir / OTHER_SOURCE
     for folder in (copy, other):
         if not folder.exists():
-            shutil.copytree(workdir / "data" / "cifar-10-sample", folder)
+            shutil.copytree(SAMPLE, folder)
     sums = (other / "SHA256SUMS").read_text().splitlines()
     (other / "SHA256SUMS").write_text("\n".join(reversed(sums)) + "\n")  # same batches, another listing
 
