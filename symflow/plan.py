@@ -108,9 +108,10 @@ RATES: dict[str, Rate] = {
         ],
         Rate("cpu_eigh_gflops", 20.0, "GFLOP/s per thread",
              f"numpy eigh (LAPACK syevd, float64) counted as 10 m^3 flop: 22.7-25.4 at m = 1000, 2000 on {DEV}"),
-        Rate("job_start_s", 1.0, "CPU seconds",
+        Rate("job_start_s", 0.5, "CPU seconds",
              "a job's process start-up (python, numpy, h5py, pandas) and its small reads and writes: 0.2-0.5 s for "
-             f"the table jobs, 0.5 s for a tiny data job, 1.4 s for a tiny kernel block; {CAL} and the tiny run's"),
+             "the table jobs, 0.41 s (median of 12) for a default kernel regression at m <= 250, 1.4 s for a default "
+             f"data job; {CAL}"),
         Rate("jax_job_start_s", 6.0, "CPU seconds",
              "a training or eta0 job's start-up: importing jax and flax and compiling its network's steps: the "
              f"intercept of CPU s against steps, 5 s (FCN_256) to 8 s (VEC_32); eta0 jobs 4-11 s; {CAL}"),
