@@ -3,7 +3,9 @@
 #   make test   install into .venv (with test tools), then run the test suite (CI: .ci/run)
 # and for development:
 #   make test-fast    the unit tests, without the tests that run Snakemake jobs (markers slow,
-#                     workflow) or SLURM: a few minutes on a 2-core machine
+#                     workflow) or SLURM; it keeps JAX's compiled programs between runs in
+#                     .cache/jax-tests (JAX's persistent compilation cache: no results, safe to
+#                     delete), so a second run compiles almost nothing
 #   make test-slurm   the SLURM profile on a real single-node SLURM: as root, apt-get installs
 #                     slurmctld, slurmd, slurm-client and munge where missing and writes
 #                     /etc/slurm (put back afterwards); `make test` skips it unless
@@ -37,8 +39,11 @@ run: install
 test: install-test
 	$(BIN)/python -m pytest -q tests
 
+TEST_JAX_CACHE ?= $(CURDIR)/.cache/jax-tests
+
 test-fast: install-test
-	$(BIN)/python -m pytest -q -m "not slow and not workflow and not slurm" tests
+	JAX_COMPILATION_CACHE_DIR=$(TEST_JAX_CACHE) JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0 \
+		$(BIN)/python -m pytest -q -m "not slow and not workflow and not slurm" tests
 
 test-slurm: install-test
 	SYMFLOW_SLURM_INSTALL=1 SYMFLOW_REQUIRE_SLURM=1 $(BIN)/python -m pytest -q -m slurm tests
