@@ -157,38 +157,63 @@ def dry_run(workdir: Path, extra: Path) -> dict[str, set[str]]:
 
 
 def describe(jobs: dict[str, set], total: int) -> str:
+    """'N: rule n, ...' (jobs per rule, most first) or 'nothing'."""
     n = sum(len(v) for v in jobs.values())
     if not n:
         return "nothing"
-    parts = ", ".join(f"{rule} {len(v)}" for rule, v in sorted(jobs.items(), key=lambda kv: -len(kv[1])))
-    return f"{n} of {total}: {parts}"
+    parts = ", ".join(f"{rule} {len(v)}" for rule, v in sorted(jobs.items(), key=lambda kv: (-len(kv[1]), kv[0])))
+    return f"{n}: {parts}"
+
+
+def prepare_sources(workdir: Path) -> None:
+    """The two other source folders the data.sample_dir cases point at: a copy of the shipped
+    sample, and one whose SHA256SUMS lists the same batches in another order (a new digest)."""
+    copy, other = workdir / CHANGES["data.sample_dir"], workdir / OTHER_SOURCE
+    for folder in (copy, other):
+        if not folder.exists():
+            shutil.copytree(SAMPLE, folder)
+    sums = (other / "SHA256SUMS").read_text().splitlines()
+    (other / "SHA256SUMS").write_text("\n".join(reversed(sums)) + "\n")
+
+
+def predictions(workdir: Path):
+    """(knob, value, the jobs the model says a complete run reruns, their total) for every case,
+    with `workdir` as the working directory (where the source folders are)."""
+    base = [str(REPO / "config.yaml"), str(TINY), str(REPORT)]
+    before = Jobs(validate(_load_configs(base)))
+    total = sum(len(v) for r, v in before.walk().items() if r != "all")
+    # the plug-ins last: they register their architectures and groups in this process for good
+    cases = [(k, v) for k, v in CHANGES.items() if k != "plugins"]
+    cases += [("data.sample_dir", OTHER_SOURCE), ("plugins", CHANGES["plugins"])]
+    for knob, value in cases:
+        extra = _write(workdir, override(knob, value))
+        after = Jobs(validate(_load_configs(base + [str(extra)])))
+        yield knob, value, extra, reruns(before, after), total
+
+
+def readme_table(rows: list[str], total: int) -> str:
+    head = f"| knob | changed to | jobs `snakemake -n` plans again (the complete run had {total}) |"
+    return "\n".join([BEGIN, head, "|---|---|---|", *rows, END])
+
+
+def write_readme(table: str) -> None:
+    readme = REPO / "README.md"
+    text = readme.read_text()
+    current = re.search(re.escape(BEGIN) + r".*?" + re.escape(END), text, re.S)
+    readme.write_text(text.replace(current.group(0), table) if current else text + "\n" + table + "\n")
 
 
 @pytest.mark.slow
 @pytest.mark.workflow
 def test_a_config_edit_reruns_exactly_what_it_changes(complete_run, monkeypatch):
     workdir = complete_run
-    monkeypatch.chdir(workdir)  # the model reads the source folder's digest as snakemake does
-    copy, other = workdir / CHANGES["data.sample_dir"], workdir / OTHER_SOURCE
-    for folder in (copy, other):
-        if not folder.exists():
-            shutil.copytree(SAMPLE, folder)
-    sums = (other / "SHA256SUMS").read_text().splitlines()
-    (other / "SHA256SUMS").write_text("\n".join(reversed(sums)) + "\n")  # same batches, another listing
-
-    base = [str(REPO / "config.yaml"), str(TINY), str(REPORT)]
-    before = Jobs(validate(_load_configs(base)))
-    total = sum(len(v) for r, v in before.walk().items() if r != "all")
+    monkeypatch.chdir(workdir)  # the model reads the source folders' digests as snakemake does
+    prepare_sources(workdir)
     assert dry_run(workdir, _write(workdir, {})) == {}, "the complete run is not complete"
 
-    # the plug-ins last: they register their architectures and groups in this process for good
-    cases = [(k, v) for k, v in CHANGES.items() if k != "plugins"]
-    cases += [("data.sample_dir", OTHER_SOURCE), ("plugins", CHANGES["plugins"])]
-    rows, wrong = [], []
-    for knob, value in cases:
-        extra = _write(workdir, override(knob, value))
-        after = Jobs(validate(_load_configs(base + [str(extra)])))
-        predicted = {r: {p for j in jobs for p in j.outputs().values()} for r, jobs in reruns(before, after).items()}
+    rows, wrong, total = [], [], 0
+    for knob, value, extra, jobs, total in predictions(workdir):
+        predicted = {r: {p for j in js for p in j.outputs().values()} for r, js in jobs.items()}
         seen = dry_run(workdir, extra)
         if seen != predicted:
             diff = {r: (sorted(seen.get(r, set()) - predicted.get(r, set()))[:2],
@@ -196,22 +221,18 @@ def test_a_config_edit_reruns_exactly_what_it_changes(complete_run, monkeypatch)
                     for r in set(seen) | set(predicted) if seen.get(r) != predicted.get(r)}
             wrong.append(f"{knob}: snakemake vs model differ (snakemake-only, model-only): {diff}")
         if is_speed(knob) and value != OTHER_SOURCE and seen:
-            wrong.append(f"{knob} is a speed knob but plans {describe(seen, total)}")
-        rows.append(f"| `{knob}` | `{_short(value)}` | {describe(seen, total)} |")
+            wrong.append(f"{knob} is a speed knob but plans {sorted(seen)}")
+        rows.append(f"| `{knob}` | `{_short(value)}` | {describe(jobs, total)} |")
     assert not wrong, "\n".join(wrong)
 
-    table = "\n".join(
-        [BEGIN, "| knob | changed to | what `snakemake -n` plans again |", "|---|---|---|", *rows, END]
-    )
-    readme = REPO / "README.md"
-    text = readme.read_text()
-    current = re.search(re.escape(BEGIN) + r".*?" + re.escape(END), text, re.S)
+    table = readme_table(rows, total)
     if os.environ.get("SYMFLOW_WRITE_README"):
-        readme.write_text(text.replace(current.group(0), table) if current else text + "\n" + table + "\n")
+        write_readme(table)
         return
+    current = re.search(re.escape(BEGIN) + r".*?" + re.escape(END), (REPO / "README.md").read_text(), re.S)
     assert current and current.group(0) == table, (
         "README.md's rerun table is out of date; regenerate it with "
-        "SYMFLOW_WRITE_README=1 pytest tests/test_reruns.py\n" + table
+        "python tests/test_reruns.py (the model's predictions, which this test checks against snakemake)\n" + table
     )
 
 
@@ -223,3 +244,17 @@ def _write(workdir: Path, content: dict) -> Path:
 
 def _short(value) -> str:
     return yaml.safe_dump(value, default_flow_style=True, width=200).strip().removesuffix("...").strip()
+
+
+if __name__ == "__main__":  # regenerate the README's table from the model (this test checks it against snakemake)
+    import sys
+    import tempfile
+
+    sys.path.insert(0, str(REPO))  # the plug-in example (examples/)
+    with tempfile.TemporaryDirectory() as tmp:
+        os.chdir(tmp)
+        prepare_sources(Path(tmp))
+        cases = list(predictions(Path(tmp)))
+        rows = [f"| `{knob}` | `{_short(value)}` | {describe(jobs, total)} |" for knob, value, _, jobs, total in cases]
+        write_readme(readme_table(rows, cases[0][-1]))
+    print("README.md: rerun table written")
