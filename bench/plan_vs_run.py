@@ -86,7 +86,7 @@ def main(argv=None) -> int:
             on_cpu = not (gpu and cost.gpu)
             row["jobs"] += 1
             row["plan_h"] += cost.seconds * cost.threads / 3600 if on_cpu else 0.0
-            log = workdir / ("logs/" + job.benchmark().removeprefix("benchmarks/").removesuffix(".tsv") + ".log")
+            log = workdir / job.log()
             cpu = read_cpu(log) if on_cpu else None
             if cpu is not None:
                 row["measured"] += 1

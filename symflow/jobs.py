@@ -53,6 +53,12 @@ class Job:
         stem = first.removeprefix("results/").rsplit(".", 1)[0]
         return f"benchmarks/{stem}.tsv"
 
+    def log(self) -> str:
+        """The job's log file: its benchmark file's path under logs/, ending in .log (the rules'
+        `log:` patterns mirror their `benchmark:` ones)."""
+        bench = self.benchmark()
+        return f"logs/{bench.removeprefix('benchmarks/').removesuffix('.tsv')}.log" if bench else ""
+
     def output(self, name: str | None = None) -> str:
         """One output path (the only one when `name` is None)."""
         outs = self.outputs()

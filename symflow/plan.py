@@ -146,7 +146,6 @@ CPU_SGD_GFLOPS_LOCAL = RATES["cpu_sgd_gflops_local"].value
 GPU_SGD_GFLOPS = RATES["h200_sgd_gflops"].value
 GPU_SGD_GFLOPS_LOCAL = RATES["gpu_sgd_gflops_local"].value
 GPU_STEP_FLOOR_S = RATES["gpu_step_floor_s"].value
-SGD_EPOCHS_TO_FIT = RATES["sgd_epochs_to_fit"].value
 CPU_EIGH_GFLOPS = RATES["cpu_eigh_gflops"].value
 JOB_START_S = RATES["job_start_s"].value
 JAX_JOB_START_S = RATES["jax_job_start_s"].value

@@ -17,7 +17,8 @@ wc = snakemake.wildcards
 res = snakemake.resources
 # the settings that change results (params), and the speed knobs (resources: no rerun)
 settings = dict(snakemake.params.settings)
-sgd = {**settings, "recipes": {wc.recipe: settings.pop("recipe")}, "checkpoint_every": res.checkpoint_every}
+recipe = settings.pop("recipe")  # this run's recipe: the sgd section holds it under its name
+sgd = {**settings, "recipes": {wc.recipe: recipe}, "checkpoint_every": res.checkpoint_every}
 run = Run.from_wildcards(wc)
 with timed(log, f"SGD {run.folder()}"):
     run_sgd(
