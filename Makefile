@@ -3,7 +3,8 @@
 #   make test   install into .venv (with test tools), then run the test suite (CI: .ci/run)
 # and for development:
 #   make test-fast    the unit tests, without the tests that run Snakemake jobs (markers slow,
-#                     workflow) or SLURM; it keeps JAX's compiled programs between runs in
+#                     workflow) or SLURM, in TEST_WORKERS processes (pytest-xdist; default 2,
+#                     the CI machine's cores); it keeps JAX's compiled programs between runs in
 #                     .cache/jax-tests (JAX's persistent compilation cache: no results, safe to
 #                     delete), so a second run compiles almost nothing
 #   make test-slurm   the SLURM profile on a real single-node SLURM: as root, apt-get installs
@@ -40,10 +41,11 @@ test: install-test
 	$(BIN)/python -m pytest -q tests
 
 TEST_JAX_CACHE ?= $(CURDIR)/.cache/jax-tests
+TEST_WORKERS ?= 2
 
 test-fast: install-test
 	JAX_COMPILATION_CACHE_DIR=$(TEST_JAX_CACHE) JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0 \
-		$(BIN)/python -m pytest -q -m "not slow and not workflow and not slurm" tests
+		$(BIN)/python -m pytest -q -n $(TEST_WORKERS) -m "not slow and not workflow and not slurm" tests
 
 test-slurm: install-test
 	SYMFLOW_SLURM_INSTALL=1 SYMFLOW_REQUIRE_SLURM=1 $(BIN)/python -m pytest -q -m slurm tests
