@@ -148,3 +148,35 @@ def test_pip_install_then_check_list_plan_outside_a_checkout(tmp_path):
     assert "plan of the default target for the embedded default" in plan and "total" in plan
     (elsewhere / "mine.yaml").write_text("data: {n_train: 1000}\nexperiments: {fig4: {m: [125, 250]}}\n")
     assert "n1000.250.1000" in run(symflow, "plan", "--configfile", "mine.yaml")
+
+
+def test_the_conda_envs_pip_line_installs_this_checkout(tmp_path):
+    """What conda does with an env file's `pip:` list: it writes the lines to a requirements
+    file and runs `pip install -r` on it, and pip expands `${SYMFLOW_PACKAGE}` there (pip's
+    requirement-file variables). With the variable set as common.smk sets it (the checkout
+    holding the rules), the symflow line resolves to this checkout's package and version.
+    Conda itself is not here (no channels offline): this checks the part symflow adds."""
+    import json
+    import subprocess
+    import sys
+    import tomllib
+
+    from conftest import clean_env
+
+    clone = _tracked_copy(tmp_path / "clone with space")  # a folder name with a space, as users have
+    version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+    for env_name in ("symflow-cpu", "symflow-cuda"):
+        spec = yaml.safe_load((REPO / "envs" / f"{env_name}.yaml").read_text())
+        pip_lines = next(d["pip"] for d in spec["dependencies"] if isinstance(d, dict))
+        requirements = tmp_path / f"condaenv.{env_name}.requirements.txt"
+        requirements.write_text(pip_lines[-1] + "\n")  # the symflow line; the pins are checked above
+        report = tmp_path / f"{env_name}.json"
+        proc = subprocess.run(
+            [sys.executable, "-m", "pip", "install", "--dry-run", "--no-deps", "--no-build-isolation",
+             "--no-index", "--ignore-installed", "--quiet", "--report", str(report), "-r", str(requirements)],
+            capture_output=True, text=True, env={**clean_env(), "SYMFLOW_PACKAGE": str(clone)},
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        (item,) = json.loads(report.read_text())["install"]
+        assert item["metadata"]["name"] == "symflow" and item["metadata"]["version"] == version
+        assert item["download_info"]["url"] == clone.as_uri()
