@@ -26,6 +26,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from symflow.results import accuracy as _accuracy
+from symflow.results import mse as _mse
+
 _log = logging.getLogger("symflow.regression")
 
 
@@ -48,14 +51,6 @@ class GridFit:
     @property
     def ridge(self) -> float:
         return float(self.ridge_grid[self.best])
-
-
-def _accuracy(outputs: np.ndarray, labels: np.ndarray) -> float:
-    return float(np.mean(np.argmax(outputs, axis=-1) == labels))
-
-
-def _mse(outputs: np.ndarray, targets: np.ndarray) -> float:
-    return float(np.mean((outputs - targets) ** 2))
 
 
 def fit_ridge_grid(

@@ -79,7 +79,7 @@ RUN_COLUMNS = (
 STAGES = ("regression", "sgd", "ensemble", "imagenet")
 INFERENCES = ("ntk", "nngp", "nn", "nn_plus", "sgd")
 FAILURES = ("collapsed", "diverged", "budget", "members")
-SELECTIONS = ("val", "test")
+SELECTIONS = ("val", "test")  # the reported snapshot: best validation accuracy, or best test (App. B.1)
 
 
 def _cell(value: Any) -> str:
@@ -142,12 +142,14 @@ def read_rows(paths: list[str | os.PathLike]) -> list[dict[str, str]]:
 
 
 def accuracy(outputs, labels) -> float:
+    """Fraction of examples whose largest output is their label (kernels and networks alike)."""
     import numpy as np
 
     return float(np.mean(np.argmax(outputs, axis=-1) == labels))
 
 
 def mse(outputs, targets) -> float:
+    """Mean over examples and outputs of (f - y)^2, in float64 (twice the loss without L2)."""
     import numpy as np
 
     return float(np.mean((np.asarray(outputs, dtype=np.float64) - targets) ** 2))

@@ -9,7 +9,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-SELECTIONS = ("val", "test")  # the reported snapshot: best validation accuracy, or best test (App. B.1)
+from symflow.results import SELECTIONS, accuracy, mse  # noqa: F401 (re-exported by symflow.train)
 
 
 @dataclass
@@ -43,15 +43,6 @@ def predict(
             xb = jnp.concatenate([xb, jnp.zeros((b - k,) + xb.shape[1:], xb.dtype)])
         out.append(np.asarray(f(params, xb))[:k])
     return np.concatenate(out)
-
-
-def accuracy(outputs: np.ndarray, labels: np.ndarray) -> float:
-    return float(np.mean(np.argmax(outputs, axis=-1) == labels))
-
-
-def mse(outputs: np.ndarray, targets: np.ndarray) -> float:
-    """Mean over examples and outputs of (f - y)^2 (twice the loss without L2)."""
-    return float(np.mean((np.asarray(outputs, np.float64) - targets) ** 2))
 
 
 def s_dist(a: np.ndarray, b: np.ndarray) -> float:
