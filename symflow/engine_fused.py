@@ -1,0 +1,323 @@
+"""The engine's conv-net recursion as one fused Pallas kernel (GAP, LAPk): layout "fused".
+
+Opt-in (``kernel_fn(arch, hp, layers="fused")``), for the spatial kinds only, until it
+has been measured on a GPU (issue 18, item 1: go past the one-pass-per-layer
+bandwidth bound of the "scan" layout by keeping a tile's state on chip across layers).
+
+What a kernel program does. symflow.engine carries a pair (a, b) of images as
+K[p, d], T[p, d], p a pixel and d a relative offset (q = p + d); a convolution is a
+wrapped F x F box filter over p alone, so every (pair, offset) runs its own depth-L
+recursion on an H x W plane. One program of the grid (n1, n2, D / DB) takes one pair
+and a block of DB offsets, holds their K and T planes (DB H W entries each) as
+values of the kernel (registers / shared memory on a GPU: on chip), and runs there
+
+    the input covariance  K~ = sigma_w^2 / F^2 / C * sum_c x1[a, p, c] x2[b, p + d, c],  T~ = 0
+    every layer           K = box(K~) + b,  T = box(T~ + K~) + b,  ReLU (engine._relu)
+                          with sqrt(v1[l, a, p] v2[l, b, p + d]) and its inverse
+    the readout           sum over the block of w[p, d] K~ and of w[p, d] T~
+
+writing back two numbers per program: the block's share of the pooled NNGP and NTK
+(engine._Layout.readout_weights), summed over blocks outside. Nothing of size
+H W D per pair ever goes to device memory.
+
+The box filter is a product with small circulant 0/1 matrices (entries: how often a
+tap lands on a pixel, so a filter wider than the image wraps as engine._box does),
+at full float32 precision (lax.Precision.HIGHEST: Triton's "ieee" dot):
+
+    "plane"      H W <= 64: state (DB, H W), box = X @ B with B = C_H (x) C_W (H W x H W)
+    "separable"  larger:    state (H, DB, W), rows C_H @ X.reshape(H, DB W), then
+                            columns X.reshape(H DB, W) @ C_W
+
+so the kernel has no rolls, slices or concatenations. The shift p + d reads the
+second image's features and variances through an index table G[d, p] = flat(p + d)
+(a load with computed addresses from a per-image array of L H W numbers, which stays
+in L1/L2; not a gather of values held on chip).
+
+Bytes per pair from device memory (float32): the two images' factors, 2 (L + C) H W x 4 B
+per image, shared by all of a row's or column's pairs and all offset blocks (L2), the
+tables G and w (D H W x 8 B, shared by all pairs), and 2 x 4 B per program written. At
+GAP 32 x 32 (D = 1024) the "scan" layout moves about (2 + 4 L) D H W x 4 B = 143 MB per
+pair (engine.cost_per_pair); the fused program's own traffic per pair is about
+D / DB x 8 B plus L1/L2 reads of the images, variances and tables: the kernel is
+compute-bound, not bandwidth-bound.
+
+Flop per pair: per entry and layer the box (plane: 2 x 2 H W, separable: 2 x 2 (H + W)
+multiply-adds counted as 2 flop), the ReLU (about 37, engine._RELU_FLOPS) and about 4
+more; so at GAP 32 x 32, L = 8: D H W x L x (2 x 2 x 64 + 41) ~ 2.5 GFLOP per pair
+(the separable box, done as dense 32 x 32 circulant products, is 256 of the 297 flop
+per entry; the "scan" layout's shifted adds need 12). At the H200's ~60 TFLOP/s of
+float32 FMA that bounds the fused kernel near 24,000 pairs/s if the dots ran at peak
+on CUDA cores ("ieee" dots do not use tensor cores); the target is >= 15,000. Ways to
+cut it, to be chosen on the GPU: a 3xTF32 dot (lax.DotAlgorithmPreset.TF32_TF32_F32_X3,
+tensor cores, about float32 accuracy; the circulants are exact in TF32 so two products
+would do), or shifted loads from a padded buffer instead of the circulant products.
+
+Where it runs. On a CPU, through Pallas' interpreter (interpret=True): for tests, slow.
+On a GPU, lowered by Pallas' Triton backend (explicitly: this jax's default GPU
+Pallas backend is Mosaic GPU), whose constraints it keeps: every array in the kernel
+has a power-of-2 size (H, W powers of 2, DB a power of 2, channels zero-padded to a
+power of 2, offsets padded to a multiple of DB with the offset 0 and readout weight 0),
+2-D dots only, no concatenation. Triton's tl.dot needs every dot dimension >= 16,
+which "plane" meets for H W >= 16 and DB >= 16, and "separable" for H, W >= 16.
+``lower_for_cuda`` lowers the kernel for CUDA on any machine (tests/test_engine.py);
+the Triton-to-PTX compile happens only on a GPU.
+
+To be measured on an H200 (bench/kernel_bench.py --layers scan fused): pairs/s of GAP
+and LAP4/LAP8 at 16 x 16 and 32 x 32 against "scan" (4,987 pairs/s at GAP 32 x 32)
+and the 15,000 target; the block size (block_entries: DB H W per program, default
+4096) and num_warps (default 4) for register pressure (K, T and the temporaries of
+one program: about 6 x 4096 x 4 B = 96 kB, i.e. ~190 registers per thread at 4 warps,
+so spills are likely: try 8 warps and 2048 entries); whether Triton compiles the
+"separable" reshapes without layout round trips; the agreement with nt on a GPU
+(1e-5), which the CPU interpreter does not test for Triton's own code generation.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import partial
+
+import numpy as np
+
+from symflow import engine as _engine
+
+MODES = ("plane", "separable")
+_PLANE_MAX = 64  # H W up to which the box is one (H W x H W) product ("plane")
+_BLOCK_ENTRIES = 4096  # DB H W per program (default)
+_NUM_WARPS = 4
+
+
+def _next_pow2(n: int) -> int:
+    return 1 << max(0, int(n) - 1).bit_length()
+
+
+def _circulant(n: int, f: int) -> np.ndarray:
+    """(n, n): entry [i, j] = how many of the f taps s in -r..r have i - j = s (mod n)."""
+    r = f // 2
+    c = np.zeros((n, n))
+    for s in range(-r, r + 1):
+        c += np.roll(np.eye(n), s, axis=0)
+    return c
+
+
+class _Plan:
+    """Static tables and block sizes of one architecture, hp and image shape."""
+
+    def __init__(self, layout, block_entries: int | None = None, mode: str | None = None):
+        if layout.recursion.kind != "spatial":
+            raise ValueError(f"the fused layout is for GAP and LAPk only, not {layout.recursion.kind!r} recursions")
+        h, w, c = layout.shape
+        hw = h * w
+        self.layout, self.h, self.w, self.c, self.hw = layout, h, w, c, hw
+        self.mode = mode or ("plane" if hw <= _PLANE_MAX else "separable")
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
+        d = layout.n_offsets
+        entries = int(block_entries or _BLOCK_ENTRIES)
+        self.db = min(_next_pow2(max(1, entries // hw)), _next_pow2(d))
+        self.nblk = -(-d // self.db)
+        dpad = self.nblk * self.db
+        self.cp = _next_pow2(c)
+        # index table G[d, p] = flat index of p + d; padded offsets: d = 0 (weight 0)
+        gh = np.zeros((h, dpad), np.int64)
+        gw = np.zeros((w, dpad), np.int64)
+        dh_n, dw_n = layout.gh.shape[1], layout.gw.shape[1]
+        gh[:, :d] = np.repeat(layout.gh, dw_n, axis=1)  # [p_h, d] -> p_h + dh(d)
+        gw[:, :d] = np.tile(layout.gw, (1, dh_n))  # [p_w, d] -> p_w + dw(d)
+        gh[:, d:] = np.arange(h)[:, None]
+        gw[:, d:] = np.arange(w)[:, None]
+        g = (gh[:, None, :] * w + gw[None, :, :]).astype(np.int32)  # (H, W, Dpad)
+        wts = np.zeros((h, w, dpad))
+        wts[:, :, :d] = layout.readout_weights
+        if self.mode == "plane":  # state (DB, H W)
+            self.g = np.ascontiguousarray(g.reshape(hw, dpad).T)
+            self.wts = np.ascontiguousarray(wts.reshape(hw, dpad).T)
+            self.boxes = (np.kron(_circulant(h, layout.f), _circulant(w, layout.f)),)
+        else:  # state (H, DB, W)
+            self.g = np.ascontiguousarray(g.transpose(0, 2, 1))
+            self.wts = np.ascontiguousarray(wts.transpose(0, 2, 1))
+            self.boxes = (_circulant(h, layout.f), _circulant(w, layout.f))
+
+    @property
+    def state_shape(self):
+        return (self.db, self.hw) if self.mode == "plane" else (self.h, self.db, self.w)
+
+
+def bytes_per_pair(layout, itemsize: int = 4, **plan_kw) -> int:
+    """Device memory per pair of a fused call: its partial sums (2 per offset block)."""
+    return 2 * _Plan(layout, **plan_kw).nblk * itemsize
+
+
+def _side(plan: _Plan, x):
+    """Per-image factors: features (n, Cp, H W), 1 / sqrt(v) and sqrt(v) (n, depth, H W)."""
+    import jax.numpy as jnp
+
+    layout = plan.layout
+    n, h, w, c = x.shape
+    v = _engine._variances(jnp.sum(x * x, axis=-1) / c, layout.hp, (1, 2), jnp)  # (depth, n, H, W)
+    v = jnp.moveaxis(v, 1, 0).reshape(n, layout.hp.depth, h * w)
+    feat = jnp.moveaxis(x, -1, 1).reshape(n, c, h * w)
+    if plan.cp != c:
+        feat = jnp.concatenate([feat, jnp.zeros((n, plan.cp - c, h * w), x.dtype)], axis=1)
+    return feat, _engine._inv_sqrt(v, jnp), jnp.sqrt(v)
+
+
+def _kernel(plan: _Plan, *refs):
+    """One program: pair (a, b) = (program 0, program 1), offsets block program 2."""
+    import jax.numpy as jnp
+    from jax import lax
+
+    x1_ref, i1_ref, s1_ref, x2_ref, i2_ref, s2_ref, g_ref, w_ref, *rest = refs
+    box_refs, (ok_ref, ot_ref) = rest[:-2], rest[-2:]
+    layout, hp = plan.layout, plan.layout.hp
+    h, w, db = plan.h, plan.w, plan.db
+    wv, bv, w2f = hp.weight_variance, hp.bias_variance, layout.w2f
+    hi = lax.Precision.HIGHEST
+    g = g_ref[...]
+    dtype = x1_ref.dtype
+
+    if plan.mode == "plane":
+        (b_ref,) = box_refs
+
+        def plane(v):  # (H W,) -> broadcast against (DB, H W)
+            return v[None, :]
+
+        def box(x):
+            return jnp.dot(x, b_ref[...], precision=hi, preferred_element_type=dtype)
+
+    else:
+        ch_ref, cw_ref = box_refs
+
+        def plane(v):  # (H W,) -> broadcast against (H, DB, W)
+            return v.reshape(h, w)[:, None, :]
+
+        def box(x):
+            y = jnp.dot(ch_ref[...], x.reshape(h, db * w), precision=hi, preferred_element_type=dtype)
+            y = jnp.dot(y.reshape(h * db, w), cw_ref[...], precision=hi, preferred_element_type=dtype)
+            return y.reshape(h, db, w)
+
+    # input covariance x1[p] . x2[p + d] / C, times the first layer's sigma_w^2 / F^2
+    k0 = plane(x1_ref[0, :]) * x2_ref[0, g]
+    for ch in range(1, plan.c):
+        k0 = k0 + plane(x1_ref[ch, :]) * x2_ref[ch, g]
+    k0 = k0 * (w2f / plan.c)
+
+    def layer(l, carry, scale):  # scale: the next layer's sigma_w^2 / F^2 (the readout's sigma_w^2 last)
+        kt, tt = carry
+        k = box(kt) + bv
+        t = box(tt + kt) + bv
+        inv_s = plane(i1_ref[l, :]) * i2_ref[l, g]
+        s = plane(s1_ref[l, :]) * s2_ref[l, g]
+        return _engine._relu(k, t, inv_s, s, scale, jnp)
+
+    # the last layer peeled off: its scale is a constant, as every other layer's
+    carry = lax.fori_loop(0, hp.depth - 1, partial(layer, scale=w2f), (k0, jnp.zeros_like(k0)))
+    kt, tt = layer(hp.depth - 1, carry, wv)
+    wts = w_ref[...]
+    ok_ref[0, 0, 0] = jnp.sum(kt * wts)
+    ot_ref[0, 0, 0] = jnp.sum(tt * wts)
+
+
+def _tile_fn(plan: _Plan, interpret: bool, num_warps: int | None = None):
+    """(side1, side2) -> (nngp, ntk) (n1, n2): one pallas_call over (n1, n2, offset blocks)."""
+    import jax
+    import jax.numpy as jnp
+    from jax.experimental import pallas as pl
+
+    hp = plan.layout.hp
+    st = plan.state_shape
+    if plan.mode == "plane":
+        table_spec = pl.BlockSpec(st, lambda a, b, j: (j, 0))
+    else:
+        table_spec = pl.BlockSpec(st, lambda a, b, j: (0, j, 0))
+    params = {}
+    if not interpret:
+        from jax.experimental.pallas import triton as pltriton
+
+        params["compiler_params"] = pltriton.CompilerParams(num_warps=num_warps or _NUM_WARPS, num_stages=1)
+
+    def tile(side1, side2):
+        f1, i1, s1 = side1
+        f2, i2, s2 = side2
+        n1, n2, dtype = f1.shape[0], f2.shape[0], f1.dtype
+        first = lambda a, b, j: (a, 0, 0)  # noqa: E731
+        second = lambda a, b, j: (b, 0, 0)  # noqa: E731
+        img = (None, plan.cp, plan.hw)
+        var = (None, hp.depth, plan.hw)
+        boxes = [jnp.asarray(m, dtype) for m in plan.boxes]
+        out = jax.ShapeDtypeStruct((n1, n2, plan.nblk), dtype)
+        ok, ot = pl.pallas_call(
+            partial(_kernel, plan),
+            out_shape=(out, out),
+            grid=(n1, n2, plan.nblk),
+            in_specs=[
+                pl.BlockSpec(img, first),
+                pl.BlockSpec(var, first),
+                pl.BlockSpec(var, first),
+                pl.BlockSpec(img, second),
+                pl.BlockSpec(var, second),
+                pl.BlockSpec(var, second),
+                table_spec,
+                table_spec,
+            ]
+            + [pl.BlockSpec(m.shape, lambda a, b, j: (0, 0)) for m in boxes],
+            out_specs=(
+                pl.BlockSpec((1, 1, 1), lambda a, b, j: (a, b, j)),
+                pl.BlockSpec((1, 1, 1), lambda a, b, j: (a, b, j)),
+            ),
+            interpret=interpret,
+            name="symflow_fused_layers",
+            **params,
+        )(f1, i1, s1, f2, i2, s2, jnp.asarray(plan.g), jnp.asarray(plan.wts, dtype), *boxes)
+        nngp = jnp.sum(ok, axis=-1) + hp.bias_variance
+        ntk = jnp.sum(ot, axis=-1) + nngp
+        return nngp, ntk
+
+    return tile
+
+
+def compiled(layout, *, block_entries: int | None = None, mode: str | None = None, interpret: bool | None = None):
+    """jitted (side1, side2, tile, whole), as engine._compiled returns them, for the fused layout."""
+    import jax
+
+    plan = _Plan(layout, block_entries, mode)
+    if interpret is None:
+        interpret = jax.default_backend() == "cpu"
+    side = jax.jit(partial(_side, plan))
+    tile = _tile_fn(plan, interpret)
+
+    def whole(x1, x2):
+        return tile(_side(plan, x1), _side(plan, x2))
+
+    return side, side, jax.jit(tile), jax.jit(whole)
+
+
+def lower_for_cuda(arch_name: str, hp, shape, n1: int = 2, n2: int = 2, *, dtype="float32", **plan_kw):
+    """jax.export of the fused tile for platforms=["cuda"] (Pallas Triton lowering), from any machine.
+
+    Returns the jax.export.Exported; raises what the lowering raises. The Triton
+    kernel inside is compiled to PTX only when a GPU runs it.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    layout = _engine._Layout(_engine._recursion(arch_name), hp, tuple(shape))
+    plan = _Plan(layout, **plan_kw)
+    tile = _tile_fn(plan, interpret=False)
+    h, w, _ = shape
+    dt = jnp.dtype(dtype)
+
+    def sds(n):
+        return (
+            jax.ShapeDtypeStruct((n, plan.cp, h * w), dt),
+            jax.ShapeDtypeStruct((n, hp.depth, h * w), dt),
+            jax.ShapeDtypeStruct((n, hp.depth, h * w), dt),
+        )
+
+    # the Triton custom call has no serialisation compatibility guarantee: allowed here, as
+    # the point is the lowering (nothing is stored)
+    check = jax.export.DisabledSafetyCheck.custom_call(_TRITON_CALL)
+    return jax.export.export(jax.jit(tile), platforms=["cuda"], disabled_checks=[check])(sds(n1), sds(n2))
+
+
+_TRITON_CALL = "__gpu$xla.gpu.triton"
