@@ -25,7 +25,7 @@ configfile: "config/config.yaml"
 
 module symflow:
     snakefile:
-        "{REPO / 'Snakefile'}"
+        "{REPO / 'workflow' / 'Snakefile'}"
     config:
         config
 
@@ -65,3 +65,44 @@ def test_the_workflow_runs_as_a_module_of_another_project(tmp_path):
     # the module's rules took the module's config (tiny over the project's config.yaml)
     assert "n_train: 200" in (project / "results" / "tables" / "config.yaml").read_text()
     print(f"module run: {seconds:.0f} s")
+
+
+def test_the_workflow_runs_as_a_module_from_a_git_repository(tmp_path):
+    """A catalog deployment: the module is read from a git repository (Snakemake's
+    gitfile, the local form of github(...)), so it has no folder of its own, and symflow is
+    the package pip installed (as the conda envs' `${SYMFLOW_PACKAGE}` line installs it)."""
+    from test_install import _tracked_copy
+
+    repo = _tracked_copy(tmp_path / "symflow-repo")
+    git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.org", "-c", "init.defaultBranch=main"]
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "snapshot"]):
+        subprocess.run([*git, *args], cwd=repo, check=True, capture_output=True)
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, check=True, capture_output=True, text=True).stdout
+    python = stack_venv(tmp_path / "venv")
+    env = clean_env()
+    install = subprocess.run(
+        [python, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--no-index", str(repo)],
+        capture_output=True, text=True, env=env,
+    )  # fmt: skip
+    assert install.returncode == 0, install.stdout[-3000:] + install.stderr[-3000:]
+    project = tmp_path / "project"
+    (project / "config").mkdir(parents=True)
+    (project / "Snakefile").write_text(
+        PROJECT_SNAKEFILE.replace(
+            f'"{REPO / "workflow" / "Snakefile"}"', f'gitfile("{repo}", "workflow/Snakefile", commit="{commit.strip()}")'
+        )
+    )
+    shutil.copy2(REPO / "config.yaml", project / "config" / "config.yaml")
+    shutil.rmtree(repo / "symflow")  # the rules must take symflow from the installed package
+    # Snakemake 9.27.1's LocalGitFile.join fails on a script path when it checks whether a
+    # script changed (the "code" rerun trigger; github(...)'s join formats the path and works):
+    # the other triggers are kept
+    triggers = ["--rerun-triggers", "mtime", "params", "input", "software-env"]
+    proc = subprocess.run(
+        [python, "-m", "snakemake", "--cores", "2", *triggers, "--configfile", str(TINY), "--", *TARGETS],
+        cwd=project, capture_output=True, text=True, env=env, timeout=900,
+    )  # fmt: skip
+    assert proc.returncode == 0, f"snakemake failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+    for target in TARGETS:
+        assert (project / target).stat().st_size > 0, target
+    assert "n_train: 200" in (project / "results" / "tables" / "config.yaml").read_text()
