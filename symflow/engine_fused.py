@@ -20,56 +20,74 @@ writing back two numbers per program: the block's share of the pooled NNGP and N
 (engine._Layout.readout_weights), summed over blocks outside. Nothing of size
 H W D per pair ever goes to device memory.
 
-The box filter is a product with small circulant 0/1 matrices (entries: how often a
-tap lands on a pixel, so a filter wider than the image wraps as engine._box does),
-at full float32 precision (lax.Precision.HIGHEST: Triton's "ieee" dot):
+The box filter is a product with small circulant matrices (entry [i, j]: how many
+taps land i on j, so a filter wider than the image wraps as engine._box does):
 
     "plane"      H W <= 64: state (DB, H W), box = X @ B with B = C_H (x) C_W (H W x H W)
     "separable"  larger:    state (H, DB, W), rows C_H @ X.reshape(H, DB W), then
                             columns X.reshape(H DB, W) @ C_W
 
-so the kernel has no rolls, slices or concatenations. The shift p + d reads the
-second image's features and variances through an index table G[d, p] = flat(p + d)
-(a load with computed addresses from a per-image array of L H W numbers, which stays
-in L1/L2; not a gather of values held on chip).
+so the kernel has no rolls, slices or concatenations. In float32 each product is,
+by default ("tf32x2"), two TF32 products: the state split as hi + mid, each rounded
+to TF32 by integer masking (round to nearest, ties away, as cvt.rna.tf32.f32), the
+circulant (small integers) exact in TF32; the split drops at most 2^-22 of each
+entry, about float32's own rounding. On a GPU these run on tensor cores (DEFAULT
+precision is TF32 in Pallas' Triton lowering); on a CPU the same products of the
+same TF32 numbers run in float32, so the CPU tests check the split itself. "ieee"
+(lax.Precision.HIGHEST: Triton's "ieee" dot, CUDA-core FMAs) is the alternative;
+float64 (CPU tests) always uses it. The shift p + d reads the second image's
+features and variances through an index table G[d, p] = flat(p + d) (loads from
+computed addresses in a per-image array of L H W numbers, which stays in L1/L2; not
+a gather of values held on chip).
 
-Bytes per pair from device memory (float32): the two images' factors, 2 (L + C) H W x 4 B
-per image, shared by all of a row's or column's pairs and all offset blocks (L2), the
-tables G and w (D H W x 8 B, shared by all pairs), and 2 x 4 B per program written. At
-GAP 32 x 32 (D = 1024) the "scan" layout moves about (2 + 4 L) D H W x 4 B = 143 MB per
-pair (engine.cost_per_pair); the fused program's own traffic per pair is about
-D / DB x 8 B plus L1/L2 reads of the images, variances and tables: the kernel is
-compute-bound, not bandwidth-bound.
+Bytes per pair (float32). From device memory: 2 x 4 B per program written (the
+partial sums), D / DB programs per pair: 4 kB at GAP 32 x 32 (D = 1024, DB = 2);
+the per-image factors (2 L + C) H W x 4 B and the tables G, w (D H W x 8 B) are
+shared by every pair and stay in L2. The "scan" layout moves (2 + 4 L) D H W x 4 B =
+143 MB per pair there (engine.cost_per_pair). From L1/L2 a program reads, per layer,
+(2 + 2 DB) H W x 4 B of variances, and once the images and its G and w blocks: about
+240 kB per program, 125 MB per pair at GAP 32 x 32 (to cut, if it shows: 1 / sqrt(v1 v2)
+computed in the kernel instead of loaded, or larger DB).
 
-Flop per pair: per entry and layer the box (plane: 2 x 2 H W, separable: 2 x 2 (H + W)
-multiply-adds counted as 2 flop), the ReLU (about 37, engine._RELU_FLOPS) and about 4
-more; so at GAP 32 x 32, L = 8: D H W x L x (2 x 2 x 64 + 41) ~ 2.5 GFLOP per pair
-(the separable box, done as dense 32 x 32 circulant products, is 256 of the 297 flop
-per entry; the "scan" layout's shifted adds need 12). At the H200's ~60 TFLOP/s of
-float32 FMA that bounds the fused kernel near 24,000 pairs/s if the dots ran at peak
-on CUDA cores ("ieee" dots do not use tensor cores); the target is >= 15,000. Ways to
-cut it, to be chosen on the GPU: a 3xTF32 dot (lax.DotAlgorithmPreset.TF32_TF32_F32_X3,
-tensor cores, about float32 accuracy; the circulants are exact in TF32 so two products
-would do), or shifted loads from a padded buffer instead of the circulant products.
+Flop per pair, per entry and layer: the box (2 arrays x 2 passes x 2 products x 2 W
+flop: 512 TF32 flop at W = 32, on tensor cores; "ieee": 256 flop of CUDA-core FMA),
+the split (about 24 integer/float ops), the ReLU (about 37, engine._RELU_FLOPS) and
+about 4 more. At GAP 32 x 32, L = 8 (8.4 M entry-layers per pair): 4.3 GFLOP of TF32
+(~9 us at the H200's ~495 TFLOP/s dense TF32) and 0.55 G CUDA-core ops (~16 us at
+~34 T instructions/s): a bound near 60,000 pairs/s; "ieee" needs ~1.4 G CUDA-core
+instructions, a bound near 25,000. The target is >= 15,000 (issue 18).
 
 Where it runs. On a CPU, through Pallas' interpreter (interpret=True): for tests, slow.
-On a GPU, lowered by Pallas' Triton backend (explicitly: this jax's default GPU
-Pallas backend is Mosaic GPU), whose constraints it keeps: every array in the kernel
-has a power-of-2 size (H, W powers of 2, DB a power of 2, channels zero-padded to a
-power of 2, offsets padded to a multiple of DB with the offset 0 and readout weight 0),
-2-D dots only, no concatenation. Triton's tl.dot needs every dot dimension >= 16,
-which "plane" meets for H W >= 16 and DB >= 16, and "separable" for H, W >= 16.
-``lower_for_cuda`` lowers the kernel for CUDA on any machine (tests/test_engine.py);
-the Triton-to-PTX compile happens only on a GPU.
+On a GPU, lowered by Pallas' Triton backend (chosen explicitly: this jax's default
+GPU Pallas backend is Mosaic GPU), whose constraints it keeps: every array in the
+kernel has a power-of-2 size (H, W powers of 2, DB a power of 2, channels
+zero-padded to a power of 2, offsets padded to a multiple of DB with the offset 0 and
+readout weight 0), 2-D dots with every dimension >= 16 (DB >= 16 in "plane", H, W >=
+16 in "separable"), no concatenation. ``lower_for_cuda`` lowers the kernel for CUDA on
+any machine (tests/test_engine.py). Compiled further on this CPU-only machine
+(2026-12-01; the Triton IR printed by Pallas' lowering, compiled with pip's triton
+3.9.0 for GPUTarget("cuda", 90, 32), num_stages 1, then its ptxas-blackwell -v
+--gpu-name sm_90a; XLA's own Triton is another version), registers per thread and
+spill stores at GAP (-: not compiled):
+
+    block_entries  warps  dot     32 x 32         16 x 16        8 x 8
+    4096           4      ieee    255, 4.2 kB     -              32, 21 kB
+    1024           8      ieee    255, none       174, none      183, none
+    2048           8      ieee    255, 296 B      -              -
+    1024           8      tf32x2  154, none       62, none       80, none
+    2048           8      tf32x2  121, none       120, none      110, none
+    4096           8      tf32x2  202, none       182, none      172, none
+
+(tf32x2: mma instructions in the PTX; ieee: none). Hence the defaults: 2048 entries
+per program (DB H W), 8 warps, tf32x2.
 
 To be measured on an H200 (bench/kernel_bench.py --layers scan fused): pairs/s of GAP
 and LAP4/LAP8 at 16 x 16 and 32 x 32 against "scan" (4,987 pairs/s at GAP 32 x 32)
-and the 15,000 target; the block size (block_entries: DB H W per program, default
-4096) and num_warps (default 4) for register pressure (K, T and the temporaries of
-one program: about 6 x 4096 x 4 B = 96 kB, i.e. ~190 registers per thread at 4 warps,
-so spills are likely: try 8 warps and 2048 entries); whether Triton compiles the
-"separable" reshapes without layout round trips; the agreement with nt on a GPU
-(1e-5), which the CPU interpreter does not test for Triton's own code generation.
+and the 15,000 target; that XLA's Triton compiles and runs it (PTX and SASS above came
+from another Triton); the agreement with nt there at 1e-5 (summation order and the
+tensor cores' accumulation are the GPU's own); block_entries, num_warps and "ieee"
+against "tf32x2" (engine_fused.compiled takes them), and whether the L1/L2 reads of
+the variances or the occupancy (121 registers x 256 threads: 2 programs per SM) limit it.
 """
 
 from __future__ import annotations
@@ -83,8 +101,11 @@ from symflow import engine as _engine
 
 MODES = ("plane", "separable")
 _PLANE_MAX = 64  # H W up to which the box is one (H W x H W) product ("plane")
-_BLOCK_ENTRIES = 4096  # DB H W per program (default)
-_NUM_WARPS = 4
+_BLOCK_ENTRIES = 2048  # DB H W per program (default; see the module docstring)
+_NUM_WARPS = 8
+DOTS = ("tf32x2", "ieee")  # how the box's products run in float32 (float64: always "ieee")
+_DOT = "tf32x2"
+_TF32_MASK = -8192  # 0xFFFFE000: sign, exponent and the 10 mantissa bits of TF32
 
 
 def _next_pow2(n: int) -> int:
@@ -103,7 +124,7 @@ def _circulant(n: int, f: int) -> np.ndarray:
 class _Plan:
     """Static tables and block sizes of one architecture, hp and image shape."""
 
-    def __init__(self, layout, block_entries: int | None = None, mode: str | None = None):
+    def __init__(self, layout, block_entries: int | None = None, mode: str | None = None, dot: str | None = None):
         if layout.recursion.kind != "spatial":
             raise ValueError(f"the fused layout is for GAP and LAPk only, not {layout.recursion.kind!r} recursions")
         h, w, c = layout.shape
@@ -112,9 +133,14 @@ class _Plan:
         self.mode = mode or ("plane" if hw <= _PLANE_MAX else "separable")
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
+        self.dot = dot or _DOT
+        if self.dot not in DOTS:
+            raise ValueError(f"dot must be one of {DOTS}, got {self.dot!r}")
         d = layout.n_offsets
         entries = int(block_entries or _BLOCK_ENTRIES)
         self.db = min(_next_pow2(max(1, entries // hw)), _next_pow2(d))
+        if self.mode == "plane":  # Triton's dot needs M >= 16 (here M = DB)
+            self.db = max(self.db, min(16, _next_pow2(d)))
         self.nblk = -(-d // self.db)
         dpad = self.nblk * self.db
         self.cp = _next_pow2(c)
@@ -162,6 +188,12 @@ def _side(plan: _Plan, x):
     return feat, _engine._inv_sqrt(v, jnp), jnp.sqrt(v)
 
 
+def _round_tf32(x, jnp, lax):
+    """float32 x rounded to the nearest TF32 number (ties away from zero, as cvt.rna.tf32.f32)."""
+    bits = lax.bitcast_convert_type(x, jnp.int32)
+    return lax.bitcast_convert_type((bits + 0x1000) & _TF32_MASK, jnp.float32)
+
+
 def _kernel(plan: _Plan, *refs):
     """One program: pair (a, b) = (program 0, program 1), offsets block program 2."""
     import jax.numpy as jnp
@@ -172,9 +204,25 @@ def _kernel(plan: _Plan, *refs):
     layout, hp = plan.layout, plan.layout.hp
     h, w, db = plan.h, plan.w, plan.db
     wv, bv, w2f = hp.weight_variance, hp.bias_variance, layout.w2f
-    hi = lax.Precision.HIGHEST
     g = g_ref[...]
     dtype = x1_ref.dtype
+    split = plan.dot == "tf32x2" and dtype == jnp.float32
+
+    def mm(a, b, state_left=True):
+        """a @ b, one of them the state, the other a circulant (small integers: exact in TF32)."""
+        if not split:
+            return jnp.dot(a, b, precision=lax.Precision.HIGHEST, preferred_element_type=dtype)
+        # the state = hi + mid + (2^-22 relative at most), hi and mid exact in TF32: two TF32
+        # products (tensor cores on a GPU; DEFAULT precision is TF32 there and float32 on a CPU,
+        # where the products of these TF32 numbers are then the same up to summation order)
+        x = a if state_left else b
+        hi = _round_tf32(x, jnp, lax)
+        mid = _round_tf32(x - hi, jnp, lax)
+        out = 0
+        for part in (hi, mid):
+            pa, pb = (part, b) if state_left else (a, part)
+            out = out + jnp.dot(pa, pb, precision=lax.Precision.DEFAULT, preferred_element_type=dtype)
+        return out
 
     if plan.mode == "plane":
         (b_ref,) = box_refs
@@ -183,7 +231,7 @@ def _kernel(plan: _Plan, *refs):
             return v[None, :]
 
         def box(x):
-            return jnp.dot(x, b_ref[...], precision=hi, preferred_element_type=dtype)
+            return mm(x, b_ref[...])
 
     else:
         ch_ref, cw_ref = box_refs
@@ -192,8 +240,8 @@ def _kernel(plan: _Plan, *refs):
             return v.reshape(h, w)[:, None, :]
 
         def box(x):
-            y = jnp.dot(ch_ref[...], x.reshape(h, db * w), precision=hi, preferred_element_type=dtype)
-            y = jnp.dot(y.reshape(h * db, w), cw_ref[...], precision=hi, preferred_element_type=dtype)
+            y = mm(ch_ref[...], x.reshape(h, db * w), state_left=False)
+            y = mm(y.reshape(h * db, w), cw_ref[...])
             return y.reshape(h, db, w)
 
     # input covariance x1[p] . x2[p + d] / C, times the first layer's sigma_w^2 / F^2
@@ -276,15 +324,23 @@ def _tile_fn(plan: _Plan, interpret: bool, num_warps: int | None = None):
     return tile
 
 
-def compiled(layout, *, block_entries: int | None = None, mode: str | None = None, interpret: bool | None = None):
+def compiled(
+    layout,
+    *,
+    block_entries: int | None = None,
+    mode: str | None = None,
+    dot: str | None = None,
+    interpret: bool | None = None,
+    num_warps: int | None = None,
+):
     """jitted (side1, side2, tile, whole), as engine._compiled returns them, for the fused layout."""
     import jax
 
-    plan = _Plan(layout, block_entries, mode)
+    plan = _Plan(layout, block_entries, mode, dot)
     if interpret is None:
         interpret = jax.default_backend() == "cpu"
     side = jax.jit(partial(_side, plan))
-    tile = _tile_fn(plan, interpret)
+    tile = _tile_fn(plan, interpret, num_warps)
 
     def whole(x1, x2):
         return tile(_side(plan, x1), _side(plan, x2))
@@ -292,7 +348,9 @@ def compiled(layout, *, block_entries: int | None = None, mode: str | None = Non
     return side, side, jax.jit(tile), jax.jit(whole)
 
 
-def lower_for_cuda(arch_name: str, hp, shape, n1: int = 2, n2: int = 2, *, dtype="float32", **plan_kw):
+def lower_for_cuda(
+    arch_name: str, hp, shape, n1: int = 2, n2: int = 2, *, dtype="float32", num_warps: int | None = None, **plan_kw
+):
     """jax.export of the fused tile for platforms=["cuda"] (Pallas Triton lowering), from any machine.
 
     Returns the jax.export.Exported; raises what the lowering raises. The Triton
@@ -303,7 +361,7 @@ def lower_for_cuda(arch_name: str, hp, shape, n1: int = 2, n2: int = 2, *, dtype
 
     layout = _engine._Layout(_engine._recursion(arch_name), hp, tuple(shape))
     plan = _Plan(layout, **plan_kw)
-    tile = _tile_fn(plan, interpret=False)
+    tile = _tile_fn(plan, interpret=False, num_warps=num_warps)
     h, w, _ = shape
     dt = jnp.dtype(dtype)
 
