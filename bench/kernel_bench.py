@@ -60,6 +60,13 @@ def parse_args(argv=None):
         default=60.0,
         help="time allowed per (arch, resolution, implementation); fewer repeats where calls are slow",
     )
+    p.add_argument(
+        "--layers",
+        nargs="+",
+        choices=["scan", "plain", "fused"],
+        default=None,
+        help="the engine's layer layouts to time, each against the same nt timing (default: the backend's)",
+    )
     p.add_argument("--skip-nt", action="store_true", help="engine only")
     p.add_argument("--threads", type=int, default=None, help="XLA CPU threads (default: all)")
     p.add_argument("--csv", default="bench/results/kernel_bench.csv")
@@ -167,7 +174,7 @@ def main(argv=None) -> int:
 
     from symflow._nt import nt
     from symflow.architectures import ARCHITECTURES, ModelHP
-    from symflow.engine import cost_per_pair, kernel_fn, state_bytes_per_pair
+    from symflow.engine import cost_per_pair, default_layers, kernel_fn, state_bytes_per_pair
 
     hp = ModelHP()
     peak_flops, bandwidths = machine_limits()
@@ -202,35 +209,7 @@ def main(argv=None) -> int:
             bandwidth = bandwidth_at(bandwidths, state * b * b)
             lower = max(cost["flops"] / peak_flops, cost["bytes"] / bandwidth)  # seconds per pair
 
-            eng = kernel_fn(arch, hp, pair_batch=b * b)
-            t_e, cpu_e, rep_e, c_e = timed(
-                eng, x1, x2, repeats=args.repeats, min_seconds=args.min_seconds, budget_seconds=args.budget_seconds
-            )
-            row = dict(
-                arch=arch,
-                resolution=res,
-                n=n,
-                batch=b,
-                pairs=pairs,
-                engine_pairs_per_s=pairs / t_e,
-                engine_pairs_per_cpu_s=pairs / cpu_e,
-                engine_repeats=rep_e,
-                engine_first_call_s=c_e,
-                nt_pairs_per_s=float("nan"),
-                nt_pairs_per_cpu_s=float("nan"),
-                nt_repeats=0,
-                nt_first_call_s=float("nan"),
-                ratio=float("nan"),
-                ratio_cpu=float("nan"),
-                flops_per_pair=cost["flops"],
-                bytes_per_pair=cost["bytes"],
-                engine_fraction_of_limit=lower * pairs / t_e,
-                nt_fraction_of_limit=float("nan"),
-                state_bytes_per_pair=state,
-                peak_gflops=peak_flops / 1e9,
-                bandwidth_gbs=bandwidth / 1e9,
-                dram_bandwidth_gbs=bandwidths[max(bandwidths)] / 1e9,
-            )
+            nt_row, ntf2 = {}, None
             if not args.skip_nt:
                 kf = a.stax(hp)[2]
                 ntf = nt.batch(kf, batch_size=b, device_count=0)
@@ -238,27 +217,54 @@ def main(argv=None) -> int:
                 t_n, cpu_n, rep_n, c_n = timed(
                     ntf2, x1, x2, repeats=args.repeats, min_seconds=args.min_seconds, budget_seconds=args.budget_seconds
                 )
-                # the two must agree (off-diagonal pairs: no self-pair cancellation)
-                ke, kn = block(eng(x1, x2)), block(ntf2(x1, x2))
-                err = max(
-                    float(np.max(np.abs(np.asarray(u) - np.asarray(v)) / np.abs(np.asarray(v)))) for u, v in zip(ke, kn)
+                kn = block(ntf2(x1, x2))
+                nt_row = dict(nt_pairs_per_s=pairs / t_n, nt_pairs_per_cpu_s=pairs / cpu_n, nt_repeats=rep_n,
+                              nt_first_call_s=c_n, nt_fraction_of_limit=lower * pairs / t_n)  # fmt: skip
+            for layers in args.layers or [default_layers()]:
+                eng = kernel_fn(arch, hp, pair_batch=b * b, layers=layers)
+                t_e, cpu_e, rep_e, c_e = timed(
+                    eng, x1, x2, repeats=args.repeats, min_seconds=args.min_seconds, budget_seconds=args.budget_seconds
                 )
-                row.update(
-                    nt_pairs_per_s=pairs / t_n,
-                    nt_pairs_per_cpu_s=pairs / cpu_n,
-                    nt_repeats=rep_n,
-                    nt_first_call_s=c_n,
-                    ratio=t_n / t_e,
-                    ratio_cpu=cpu_n / cpu_e,
-                    nt_fraction_of_limit=lower * pairs / t_n,
-                    max_rel_diff=err,
+                row = dict(
+                    arch=arch,
+                    resolution=res,
+                    layers=layers,
+                    n=n,
+                    batch=b,
+                    pairs=pairs,
+                    engine_pairs_per_s=pairs / t_e,
+                    engine_pairs_per_cpu_s=pairs / cpu_e,
+                    engine_repeats=rep_e,
+                    engine_first_call_s=c_e,
+                    nt_pairs_per_s=float("nan"),
+                    nt_pairs_per_cpu_s=float("nan"),
+                    nt_repeats=0,
+                    nt_first_call_s=float("nan"),
+                    ratio=float("nan"),
+                    ratio_cpu=float("nan"),
+                    flops_per_pair=cost["flops"],
+                    bytes_per_pair=cost["bytes"],
+                    engine_fraction_of_limit=lower * pairs / t_e,
+                    nt_fraction_of_limit=float("nan"),
+                    state_bytes_per_pair=state,
+                    peak_gflops=peak_flops / 1e9,
+                    bandwidth_gbs=bandwidth / 1e9,
+                    dram_bandwidth_gbs=bandwidths[max(bandwidths)] / 1e9,
                 )
-            rows.append(row)
-            print(
-                f"{arch:5s} R={res:2d} n={n} b={b}: engine {row['engine_pairs_per_s']:10.1f} pairs/s, "
-                f"nt {row['nt_pairs_per_s']:10.1f} pairs/s, ratio {row['ratio']:6.1f}",
-                flush=True,
-            )
+                if nt_row:
+                    # the two must agree (off-diagonal pairs: no self-pair cancellation)
+                    ke = block(eng(x1, x2))
+                    err = max(
+                        float(np.max(np.abs(np.asarray(u) - np.asarray(v)) / np.abs(np.asarray(v))))
+                        for u, v in zip(ke, kn)
+                    )
+                    row.update(nt_row, ratio=t_n / t_e, ratio_cpu=cpu_n / cpu_e, max_rel_diff=err)
+                rows.append(row)
+                print(
+                    f"{arch:5s} R={res:2d} n={n} b={b} {layers:8s}: engine {row['engine_pairs_per_s']:10.1f} pairs/s, "
+                    f"nt {row['nt_pairs_per_s']:10.1f} pairs/s, ratio {row['ratio']:6.1f}",
+                    flush=True,
+                )
 
     out = Path(args.csv)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -285,13 +291,13 @@ def markdown(rows, peak_flops, bandwidths) -> str:
     lines = [
         f"machine limits (same run): matmul {peak_flops / 1e9:.1f} GFLOP/s; copy bandwidth GB/s by array size: {copies}",
         "",
-        "| arch | R | pairs | engine pairs/s | nt pairs/s | engine/nt | engine/nt (CPU time) "
+        "| arch | R | layers | pairs | engine pairs/s | nt pairs/s | engine/nt | engine/nt (CPU time) "
         "| flop/pair | byte/pair | GB/s used | engine % of limit | nt % of limit | state/pair | repeats e/nt |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['arch']} | {r['resolution']} | {r['pairs']} | {r['engine_pairs_per_s']:.4g} "
+            f"| {r['arch']} | {r['resolution']} | {r['layers']} | {r['pairs']} | {r['engine_pairs_per_s']:.4g} "
             f"| {r['nt_pairs_per_s']:.4g} | {r['ratio']:.1f} | {r['ratio_cpu']:.1f} | {r['flops_per_pair']:.3g} "
             f"| {r['bytes_per_pair']:.3g} | {r['bandwidth_gbs']:.1f} | {100 * r['engine_fraction_of_limit']:.1f} "
             f"| {100 * r['nt_fraction_of_limit']:.2f} | {_fmt_bytes(r['state_bytes_per_pair'])} "

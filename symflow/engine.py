@@ -118,6 +118,23 @@ _SNAP_ULPS = 16
 _TILE_BYTES = 16 << 20
 _TILE_BYTES_ACCELERATOR = 1 << 30
 
+# how a tile runs its layers (_tile_fn): "scan" (conditionals as fusion boundaries) was tuned
+# on CPU; "plain" has no conditionals, which a GPU may favour. The accelerator default stays
+# "scan", the layout measured on the H200 (2026-11-30), until bench/gpu_checks.sh has
+# compared the layouts there.
+# "fused" (GAP and LAPk only; symflow/engine_fused.py): one Pallas kernel runs all the layers
+# of a block of offsets on chip; opt-in until measured on a GPU.
+LAYERS = ("scan", "plain", "fused")
+_LAYERS_CPU = "scan"
+_LAYERS_ACCELERATOR = "scan"
+
+
+def default_layers() -> str:
+    """The layer layout kernel_fn uses on the current JAX backend."""
+    import jax
+
+    return _LAYERS_CPU if jax.default_backend() == "cpu" else _LAYERS_ACCELERATOR
+
 
 def _tile_bytes() -> int:
     import jax
@@ -325,58 +342,74 @@ class _Layout:
         return jnp.einsum("hwadb,hwd->ab", a, jnp.asarray(self.readout_weights, a.dtype), precision="highest")
 
 
-def _tile_fn(layout: _Layout):
+def _tile_fn(layout: _Layout, layers: str = "scan"):
     """(side1, side2) -> (nngp, ntk) for one tile of b1 x b2 pairs (to be jitted).
 
-    A scan over the layers; the carry is the post-ReLU state (K~, T~), scaled by
-    the next layer's sigma_w^2 / F^2. A layer is: the convolution, by linearity
-    K = box(K~) + b and T = box(T~) + K = box(T~ + K~) + b, as a box filter over
-    pixel rows, then one over pixel columns; then the ReLU.
+    A layer is the convolution, by linearity K = box(K~) + b and T = box(T~) + K =
+    box(T~ + K~) + b, as a box filter over pixel rows, then one over pixel columns;
+    then the ReLU. The carry is the post-ReLU state (K~, T~), scaled by the next
+    layer's sigma_w^2 / F^2. Two ways to run the layers here (`layers`; the third, "fused",
+    is symflow.engine_fused), equal values:
 
-    XLA's CPU fusion decides what is materialised, and left alone it either
-    recomputes the ReLU once per filter tap or materialises every shifted copy.
-    Each box pass therefore sits in a branch of a lax.cond on a predicate XLA cannot
-    fold (l < 0, never true), whose outputs XLA must materialise: row pass, column
-    pass, ReLU, one fused loop each (measured: 1.6x faster per layer than the same
-    code without the boundaries, at 8x8 on CPU).
+    "scan" (tuned on CPU): a scan over the layers. XLA's CPU fusion left alone either
+    recomputes the ReLU once per filter tap or materialises every shifted copy. Each
+    box pass therefore sits in a branch of a lax.cond on a predicate XLA cannot fold
+    (l < 0, never true), whose outputs XLA must materialise: row pass, column pass,
+    ReLU, one fused loop each (measured: 1.6x faster per layer than the same code
+    without the boundaries, at 8x8 on CPU).
+
+    "plain" (for accelerators, to be measured there): the same scan without the
+    conditionals, fused as XLA decides. On a GPU a conditional can cost a wait for
+    the device (its branch index is read by the host), which a cheap tile (FCN, VEC)
+    pays in full: 16 waits a call at depth 8 (bench/README.md, "On a GPU"). Straight-
+    line layers are no alternative: XLA drops optimization barriers before fusion,
+    and unrolled, the layers' shifted reads fuse into each other (measured on CPU:
+    VEC at 8x8 50x slower than "scan", with or without barriers).
     """
     import jax.numpy as jnp
     from jax import lax
 
+    if layers not in LAYERS:
+        raise ValueError(f"layers must be one of {LAYERS}, got {layers!r}")
     hp = layout.hp
     wv, bv, w2f = hp.weight_variance, hp.bias_variance, layout.w2f
     f = layout.f
     spatial = layout.recursion.kind != "fcn"
+
+    def rows(c):  # box over pixel rows of K~ and of T~ + K~
+        kt, tt = c
+        return (_box(kt, (0,), f, jnp), _box(tt + kt, (0,), f, jnp)) if spatial else (kt, tt + kt)
+
+    def cols(c):  # box over pixel columns, + bias
+        a, u = c
+        if spatial:
+            a, u = _box(a, (1,), f, jnp), _box(u, (1,), f, jnp)
+        return a + bv, u + bv
+
+    def keep(c):
+        return c
 
     def tile(side1, side2):
         f1, i1, s1 = side1
         f2, i2, s2 = side2
         scales = jnp.asarray([w2f] * (hp.depth - 1) + [wv], f1.dtype)
 
-        def rows(c):  # box over pixel rows of K~ and of T~ + K~
-            kt, tt = c
-            return (_box(kt, (0,), f, jnp), _box(tt + kt, (0,), f, jnp)) if spatial else (kt, tt + kt)
-
-        def cols(c):  # box over pixel columns, + bias
-            a, u = c
-            if spatial:
-                a, u = _box(a, (1,), f, jnp), _box(u, (1,), f, jnp)
-            return a + bv, u + bv
-
-        def keep(c):
-            return c
-
-        def layer(carry, xs):
-            l, i1l, s1l, i2l, s2l, scale = xs
-            never = l < 0  # a predicate XLA cannot fold: the branches are fusion boundaries
-            mid = lax.cond(never, keep, rows, carry)
-            k, t = lax.cond(never, keep, cols, mid)
-            return _relu(k, t, i1l * i2l, s1l * s2l, scale, jnp), None
-
         # the input covariance as a "post-ReLU" state with T~ = 0: the first convolution
         # then gives K = T = the first layer's pre-activation kernel
         k0 = layout.first(f1, f2)
         carry = (k0, jnp.zeros_like(k0))
+        plain = layers == "plain"
+
+        def layer(carry, xs):
+            l, i1l, s1l, i2l, s2l, scale = xs
+            if plain:
+                k, t = cols(rows(carry))
+            else:
+                never = l < 0  # a predicate XLA cannot fold: the branches are fusion boundaries
+                mid = lax.cond(never, keep, rows, carry)
+                k, t = lax.cond(never, keep, cols, mid)
+            return _relu(k, t, i1l * i2l, s1l * s2l, scale, jnp), None
+
         (kt, tt), _ = lax.scan(layer, carry, (jnp.arange(hp.depth), i1, s1, i2, s2, scales))
         # readout: dense layer on the pooled kernel (the last ReLU's outputs carry its sigma_w^2)
         nngp = layout.readout(kt) + bv
@@ -441,7 +474,7 @@ _STATE_ARRAYS = 5
 
 
 def kernel_fn(
-    arch_name: str, hp: ModelHP, *, pair_batch: int | None = None
+    arch_name: str, hp: ModelHP, *, pair_batch: int | None = None, layers: str | None = None
 ) -> Callable[..., tuple[np.ndarray, np.ndarray]]:
     """fn(x1, x2=None) -> (nngp, ntk), numpy (n1, n2) in x1's dtype; equal to nt's stax kernel_fn.
 
@@ -450,7 +483,10 @@ def kernel_fn(
     symmetric). Pairs are computed in tiles of at most `pair_batch` pairs (default:
     about _TILE_BYTES of state per tile on a CPU, _TILE_BYTES_ACCELERATOR on a GPU; see
     the module docstring). Products run at full float32 precision on every backend (a
-    GPU would otherwise use TF32, ~1e-3 relative, for float32 matmuls).
+    GPU would otherwise use TF32, ~1e-3 relative, for float32 matmuls). `layers`: how a
+    tile runs its layers, "scan" or "plain" (default: `default_layers()`; see _tile_fn),
+    or, for GAP and LAPk only, "fused" (symflow.engine_fused: a Pallas kernel, through
+    Pallas' interpreter on a CPU); the values agree to float rounding.
     """
     recursion = _recursion(arch_name)
     if recursion is None:
@@ -459,6 +495,11 @@ def kernel_fn(
         raise ValueError(f"the engine needs an odd filter_size, got {hp.filter_size}")
     if hp.depth < 1:
         raise ValueError(f"the engine needs depth >= 1, got {hp.depth}")
+    if layers is not None and layers not in LAYERS:
+        raise ValueError(f"layers must be one of {LAYERS}, got {layers!r}")
+    if layers == "fused" and recursion.kind != "spatial":
+        plain_layers = tuple(x for x in LAYERS if x != "fused")
+        raise ValueError(f"layers must be one of {plain_layers} for {arch_name}: 'fused' is for GAP and LAPk only")
 
     def fn(x1, x2=None):
         import jax.numpy as jnp
@@ -473,11 +514,15 @@ def kernel_fn(
         n1, n2 = int(x1.shape[0]), int(x2.shape[0])
         shape = tuple(int(s) for s in x1.shape[1:])
         per_pair = _STATE_ARRAYS * _Layout(recursion, hp, shape).entries * x1.dtype.itemsize
+        if layers == "fused":  # no state in device memory: the partial sums per pair
+            from symflow import engine_fused
+
+            per_pair = engine_fused.bytes_per_pair(_Layout(recursion, hp, shape), x1.dtype.itemsize)
         budget = int(pair_batch) if pair_batch else max(1, _tile_bytes() // per_pair)
         b1, b2 = _tile(n1, n2, budget)
         if symmetric and b1 != b2:
             b1 = b2 = _split(n1, min(b1, b2))
-        side1, side2, tile, whole = _compiled(recursion, hp, shape)
+        side1, side2, tile, whole = _compiled(recursion, hp, shape, layers or default_layers())
         if b1 == n1 and b2 == n2:  # one tile: one compiled call
             kn, kt = (np.asarray(a) for a in whole(x1, x2))
             return (_symmetrise(kn), _symmetrise(kt)) if symmetric else (kn, kt)
@@ -511,18 +556,24 @@ def kernel_fn(
 _COMPILED: dict = {}
 
 
-def _compiled(recursion: _Recursion, hp: ModelHP, shape: tuple[int, int, int]):
-    """jitted (side1, side2, tile, whole) for one architecture recursion, hp and image shape.
+def _compiled(recursion: _Recursion, hp: ModelHP, shape: tuple[int, int, int], layers: str):
+    """jitted (side1, side2, tile, whole) for one architecture recursion, hp, image shape and
+    layer layout.
 
     Shared by every kernel_fn of the same recursion (VEC and LCN share one); jax's own
     cache then keys each on the argument shapes and dtypes.
     """
-    key = (recursion, hp, shape)
+    key = (recursion, hp, shape, layers)
     if key not in _COMPILED:
         import jax
 
         layout = _Layout(recursion, hp, shape)
-        tile = _tile_fn(layout)
+        if layers == "fused":
+            from symflow import engine_fused
+
+            _COMPILED[key] = engine_fused.compiled(layout)
+            return _COMPILED[key]
+        tile = _tile_fn(layout, layers)
 
         def whole(x1, x2):
             return tile(layout.side(x1, False), layout.side(x2, True))

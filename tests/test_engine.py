@@ -109,6 +109,24 @@ def test_float64_matches_nt(golden, arch, hp, res, n):
             assert rel_err(got, want.astype(np.float64)).max() < 1e-10
 
 
+PLAIN_CASES = [next(c for c in CASES if c[0] == arch) for arch in ARCHS]
+
+
+@pytest.mark.parametrize("arch,hp,res,n", PLAIN_CASES, ids=[case_id(*c) for c in PLAIN_CASES])
+def test_plain_layers_match_nt(golden, arch, hp, res, n):
+    """The layout without conditionals (for accelerators) meets the same tolerances against
+    nt as the default scan: 1e-5 in float32, 1e-10 in float64."""
+    key = case_id(arch, hp, res, n)
+    x1, x2 = case_inputs(golden, res, n)
+    for enabled, dtype, tol in ((False, np.float32, 1e-5), (True, np.float64, 1e-10)):
+        with x64(enabled):
+            got = kernel_fn(arch, hp, layers="plain")(x1.astype(dtype), x2.astype(dtype))
+        for name, g in zip(("nngp", "ntk"), got):
+            assert g.dtype == dtype and rel_err(g, golden[f"{key}/{name}12"]).max() < tol, (name, dtype)
+    with pytest.raises(ValueError, match="layers must be one of"):
+        kernel_fn(arch, hp, layers="no-such-layout")
+
+
 def test_reference_matches_nt(golden):
     """The reference itself agrees with nt on distinct pairs (so it is a fair judge of the diagonal)."""
     for arch, hp, res, n in CASES:
@@ -200,3 +218,103 @@ def test_zero_variance_pixels():
     for g, w in zip(got, reference("GAP", hp, x1, x2)):
         assert np.all(np.isfinite(g)) and np.all(g[0] == 0)
         np.testing.assert_allclose(g, w.astype(np.float64), rtol=1e-10, atol=1e-300)
+
+
+# -- the fused layout (symflow/engine_fused.py: one Pallas kernel per block of offsets) ----------
+
+FUSED_ARCHS = ("GAP", "LAP4", "LAP8")
+FUSED_CASES = [c for c in CASES if c[0] in FUSED_ARCHS]
+# make test-fast keeps each architecture's first case; the rest are marked slow (make test runs all)
+_FIRST_FUSED = {next(c for c in FUSED_CASES if c[0] == arch) for arch in FUSED_ARCHS}
+
+
+@pytest.mark.parametrize(
+    "arch,hp,res,n",
+    [pytest.param(*c, id=case_id(*c), marks=() if c in _FIRST_FUSED else pytest.mark.slow) for c in FUSED_CASES],
+)
+def test_fused_layers_match_nt(golden, arch, hp, res, n):
+    """layers="fused" (through Pallas' interpreter on a CPU) meets the engine's tolerances against
+    nt: 1e-5 in float32, 1e-10 in float64; and x2 = None is exactly symmetric."""
+    key = case_id(arch, hp, res, n)
+    x1, x2 = case_inputs(golden, res, n)
+    for enabled, dtype, tol in ((False, np.float32, 1e-5), (True, np.float64, 1e-10)):
+        with x64(enabled):
+            fn = kernel_fn(arch, hp, layers="fused")
+            got = fn(x1.astype(dtype), x2.astype(dtype))
+            sym = fn(x1.astype(dtype), None) if res == 4 else None
+        for name, g in zip(("nngp", "ntk"), got):
+            assert g.dtype == dtype and rel_err(g, golden[f"{key}/{name}12"]).max() < tol, (name, dtype)
+        if sym is not None:
+            for name, g in zip(("nngp", "ntk"), sym):
+                np.testing.assert_array_equal(g, g.T)
+                assert rel_err(g, golden[f"{key}/{name}11"]).max() < tol, (name, dtype)
+
+
+@pytest.mark.slow  # ~15 s each on CPU (Pallas' interpreter, small offset blocks: many programs)
+@pytest.mark.parametrize("mode", ["plane", "separable"])
+@pytest.mark.parametrize("dot", ["tf32x2", "ieee"])
+def test_fused_box_modes_match_nt(golden, mode, dot):
+    """Both ways the fused kernel applies the box filter (one (HW x HW) circulant product, or
+    rows then columns), each with both kinds of product, in float32 on the resolution-4 and -8
+    cases, 4 offsets or fewer per program; the default picks "plane" up to 8 x 8 and
+    "separable" above (the 16 x 16 cases of test_fused_layers_match_nt), and "tf32x2"."""
+    from symflow import engine, engine_fused
+
+    for arch, hp, res, n in FUSED_CASES:
+        if res > 8:
+            continue
+        key = case_id(arch, hp, res, n)
+        x1, x2 = case_inputs(golden, res, n)
+        layout = engine._Layout(engine._recursion(arch), hp, x1.shape[1:])
+        with x64(False):
+            whole = engine_fused.compiled(layout, mode=mode, dot=dot, block_entries=256)[3]
+            got = whole(x1.astype(np.float32), x2.astype(np.float32))
+        for name, g in zip(("nngp", "ntk"), got):
+            assert rel_err(g, golden[f"{key}/{name}12"]).max() < 1e-5, (key, name)
+
+
+def test_fused_only_spatial():
+    for arch in ("FCN", "LCN", "VEC"):
+        with pytest.raises(ValueError, match="'fused' is for GAP and LAPk only"):
+            kernel_fn(arch, DEFAULT, layers="fused")
+
+
+@pytest.mark.parametrize("arch,res,dot", [("GAP", 8, None), ("GAP", 32, None), ("GAP", 32, "ieee"), ("LAP4", 16, None),
+                                          ("LAP8", 32, None)])  # fmt: skip
+def test_fused_lowers_for_cuda(arch, res, dot):
+    """The fused kernel lowers for CUDA through Pallas' Triton backend on this (GPU-less) machine:
+    Triton's constraints that are checked at lowering (power-of-2 array sizes, 2-D dots, the
+    supported primitives) hold. Compiling the Triton IR to PTX needs a GPU and is not tested."""
+    from symflow import engine_fused
+
+    try:
+        exported = engine_fused.lower_for_cuda(arch, DEFAULT, (res, res, 3), 4, 4, dot=dot)
+    except (ImportError, ModuleNotFoundError) as e:
+        pytest.skip(f"this jaxlib cannot lower Pallas for cuda: {e}")
+    except ValueError as e:
+        if "Cannot lower pallas_call on platform" in str(e):
+            pytest.skip(f"this jaxlib cannot lower Pallas for cuda: {e}")
+        raise
+    text = exported.mlir_module()
+    assert exported.platforms == ("cuda",)
+    assert "custom_call @__gpu$xla.gpu.triton" in text
+    assert "grid_x = 4 : i32, grid_y = 4 : i32" in text
+
+
+def test_fused_tf32_rounding():
+    """The TF32 split of the fused kernel's products: round to nearest (ties away from zero) to
+    10 mantissa bits, so hi + mid carries every float32 to within 2^-22 relative."""
+    import jax.numpy as jnp
+    from jax import lax
+
+    from symflow.engine_fused import _round_tf32
+
+    x = np.random.default_rng(0).standard_normal(10_000).astype(np.float32) * np.float32(1e3)
+    x = np.concatenate([x, np.float32([1 + 2.0**-11, -(1 + 2.0**-11), 1 + 3 * 2.0**-12, 0.0])])
+    with x64(False):
+        hi = np.asarray(_round_tf32(jnp.asarray(x), jnp, lax))
+        mid = np.asarray(_round_tf32(jnp.asarray(x - hi), jnp, lax))
+    assert np.all(hi.view(np.int32) & 0x1FFF == 0) and np.all(mid.view(np.int32) & 0x1FFF == 0)
+    assert np.all(np.abs(x - hi) <= 2.0**-11 * np.abs(x))
+    assert np.all(np.abs(x - hi - mid) <= 2.0**-22 * np.abs(x))
+    np.testing.assert_array_equal(hi[-4:], np.float32([1 + 2.0**-10, -(1 + 2.0**-10), 1 + 2.0**-10, 0.0]))
