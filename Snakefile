@@ -4,3 +4,8 @@
 
 
 include: "workflow/Snakefile"
+
+
+# Snakemake keeps the default target of the main Snakefile only (an included file's
+# `default_target: True` is undone when the include returns): name it here
+workflow.default_target = "all"
