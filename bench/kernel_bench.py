@@ -209,7 +209,7 @@ def main(argv=None) -> int:
             bandwidth = bandwidth_at(bandwidths, state * b * b)
             lower = max(cost["flops"] / peak_flops, cost["bytes"] / bandwidth)  # seconds per pair
 
-            nt_row, ntf2 = {}, None
+            nt_row = {}
             if not args.skip_nt:
                 kf = a.stax(hp)[2]
                 ntf = nt.batch(kf, batch_size=b, device_count=0)
@@ -260,22 +260,27 @@ def main(argv=None) -> int:
                     )
                     row.update(nt_row, ratio=t_n / t_e, ratio_cpu=cpu_n / cpu_e, max_rel_diff=err)
                 rows.append(row)
+                write_csv(args.csv, rows)  # after every case: a run cut short keeps what it measured
                 print(
                     f"{arch:5s} R={res:2d} n={n} b={b} {layers:8s}: engine {row['engine_pairs_per_s']:10.1f} pairs/s, "
                     f"nt {row['nt_pairs_per_s']:10.1f} pairs/s, ratio {row['ratio']:6.1f}",
                     flush=True,
                 )
 
-    out = Path(args.csv)
+    print(f"\nwrote {args.csv}\n")
+    print(markdown(rows, peak_flops, bandwidths))
+    return 0
+
+
+def write_csv(path, rows: list[dict]) -> None:
+    """Every row so far, with the union of their columns (rows without nt lack max_rel_diff)."""
+    out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     keys = list(dict.fromkeys(k for r in rows for k in r))
     with open(out, "w", newline="") as fh:
         w = csv.DictWriter(fh, keys)
         w.writeheader()
         w.writerows(rows)
-    print(f"\nwrote {out}\n")
-    print(markdown(rows, peak_flops, bandwidths))
-    return 0
 
 
 def _fmt_bytes(x: float) -> str:

@@ -342,14 +342,14 @@ class _Layout:
         return jnp.einsum("hwadb,hwd->ab", a, jnp.asarray(self.readout_weights, a.dtype), precision="highest")
 
 
-def _tile_fn(layout: _Layout, layers: str = "scan"):
+def _tile_fn(layout: _Layout, plain: bool = False):
     """(side1, side2) -> (nngp, ntk) for one tile of b1 x b2 pairs (to be jitted).
 
     A layer is the convolution, by linearity K = box(K~) + b and T = box(T~) + K =
     box(T~ + K~) + b, as a box filter over pixel rows, then one over pixel columns;
     then the ReLU. The carry is the post-ReLU state (K~, T~), scaled by the next
-    layer's sigma_w^2 / F^2. Two ways to run the layers here (`layers`; the third, "fused",
-    is symflow.engine_fused), equal values:
+    layer's sigma_w^2 / F^2. Two ways to run the layers here (the layouts of LAYERS; the
+    third, "fused", is symflow.engine_fused), equal values:
 
     "scan" (tuned on CPU): a scan over the layers. XLA's CPU fusion left alone either
     recomputes the ReLU once per filter tap or materialises every shifted copy. Each
@@ -358,7 +358,7 @@ def _tile_fn(layout: _Layout, layers: str = "scan"):
     ReLU, one fused loop each (measured: 1.6x faster per layer than the same code
     without the boundaries, at 8x8 on CPU).
 
-    "plain" (for accelerators, to be measured there): the same scan without the
+    "plain" (`plain=True`; for accelerators, to be measured there): the same scan without the
     conditionals, fused as XLA decides. On a GPU a conditional can cost a wait for
     the device (its branch index is read by the host), which a cheap tile (FCN, VEC)
     pays in full: 16 waits a call at depth 8 (bench/README.md, "On a GPU"). Straight-
@@ -369,8 +369,6 @@ def _tile_fn(layout: _Layout, layers: str = "scan"):
     import jax.numpy as jnp
     from jax import lax
 
-    if layers not in LAYERS:
-        raise ValueError(f"layers must be one of {LAYERS}, got {layers!r}")
     hp = layout.hp
     wv, bv, w2f = hp.weight_variance, hp.bias_variance, layout.w2f
     f = layout.f
@@ -398,7 +396,6 @@ def _tile_fn(layout: _Layout, layers: str = "scan"):
         # then gives K = T = the first layer's pre-activation kernel
         k0 = layout.first(f1, f2)
         carry = (k0, jnp.zeros_like(k0))
-        plain = layers == "plain"
 
         def layer(carry, xs):
             l, i1l, s1l, i2l, s2l, scale = xs
@@ -572,18 +569,18 @@ def _compiled(recursion: _Recursion, hp: ModelHP, shape: tuple[int, int, int], l
             from symflow import engine_fused
 
             _COMPILED[key] = engine_fused.compiled(layout)
-            return _COMPILED[key]
-        tile = _tile_fn(layout, layers)
+        else:
+            tile = _tile_fn(layout, plain=layers == "plain")
 
-        def whole(x1, x2):
-            return tile(layout.side(x1, False), layout.side(x2, True))
+            def whole(x1, x2):
+                return tile(layout.side(x1, False), layout.side(x2, True))
 
-        _COMPILED[key] = (
-            jax.jit(partial(layout.side, second=False)),
-            jax.jit(partial(layout.side, second=True)),
-            jax.jit(tile),
-            jax.jit(whole),
-        )
+            _COMPILED[key] = (
+                jax.jit(partial(layout.side, second=False)),
+                jax.jit(partial(layout.side, second=True)),
+                jax.jit(tile),
+                jax.jit(whole),
+            )
     return _COMPILED[key]
 
 
