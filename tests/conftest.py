@@ -65,6 +65,28 @@ def stack_venv(dest: Path) -> Path:
     return python
 
 
+def tracked_copy(dest: Path) -> Path:
+    """The repository's tracked files in `dest` (as a clean clone has them, with this tree's edits)."""
+    names = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True).stdout
+    for name in filter(None, names.decode().split("\0")):
+        src = REPO / name
+        if src.is_file():  # (a path deleted in the work tree but not yet in the index is skipped)
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / name)
+    return dest
+
+
+def pip_install(python: Path, folder: Path, env: dict[str, str]) -> None:
+    """`pip install folder` into the venv of `python` (a stack_venv), offline: no index, no
+    dependencies (the stack is there already), built with this interpreter's setuptools."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "-q",
+         "--no-deps", "--no-build-isolation", "--no-index", str(folder)],
+        capture_output=True, text=True, env=env,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+
 def clean_env() -> dict[str, str]:
     """os.environ without what would point a child process at this checkout or a profile."""
     return {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "SNAKEMAKE_PROFILE", "SYMFLOW_PACKAGE")}

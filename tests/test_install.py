@@ -82,31 +82,16 @@ def test_the_licence_is_apache_2_and_the_package_metadata_names_it():
 # -- pip install outside a checkout --------------------------------------------------------------
 
 
-def _tracked_copy(dest):
-    """The repository's tracked files (as a clean clone has them, with this tree's edits)."""
-    import shutil
-    import subprocess
-
-    names = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True).stdout
-    for name in filter(None, names.decode().split("\0")):
-        src = REPO / name
-        if src.is_file():  # (a path deleted in the work tree but not yet in the index is skipped)
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / name)
-    return dest
-
-
 def test_pip_install_then_check_list_plan_outside_a_checkout(tmp_path):
     """`pip install .` into a fresh venv, then the commands from a folder with no config.yaml:
     the schema, claims, paper values and the CIFAR-10 sample come from the installed package.
     Offline: the venv sees this interpreter's site-packages (the pinned stack) through a .pth
     file, and the build uses its setuptools (no build isolation, no index)."""
     import subprocess
-    import sys
 
-    from conftest import clean_env, stack_venv
+    from conftest import clean_env, pip_install, stack_venv, tracked_copy
 
-    clone = _tracked_copy(tmp_path / "clone")
+    clone = tracked_copy(tmp_path / "clone")
     venv = tmp_path / "venv"
     python = stack_venv(venv)  # the stack, not symflow
     site = subprocess.run(
@@ -114,12 +99,7 @@ def test_pip_install_then_check_list_plan_outside_a_checkout(tmp_path):
         capture_output=True, text=True, check=True,
     ).stdout.strip()  # fmt: skip
     env = clean_env()
-    install = subprocess.run(
-        [sys.executable, "-m", "pip", "--python", str(python), "install", "-q",
-         "--no-deps", "--no-build-isolation", "--no-index", str(clone)],
-        capture_output=True, text=True, env=env,
-    )  # fmt: skip
-    assert install.returncode == 0, install.stdout[-3000:] + install.stderr[-3000:]
+    pip_install(python, clone, env)
 
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
@@ -161,9 +141,9 @@ def test_the_conda_envs_pip_line_installs_this_checkout(tmp_path):
     import sys
     import tomllib
 
-    from conftest import clean_env
+    from conftest import clean_env, tracked_copy
 
-    clone = _tracked_copy(tmp_path / "clone with space")  # a folder name with a space, as users have
+    clone = tracked_copy(tmp_path / "clone with space")  # a folder name with a space, as users have
     version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
     for env_name in ("symflow-cpu", "symflow-cuda"):
         spec = yaml.safe_load((REPO / "envs" / f"{env_name}.yaml").read_text())

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from conftest import REPO, TINY, clean_env, stack_venv
+from conftest import REPO, TINY, clean_env, pip_install, stack_venv, tracked_copy
 
 pytestmark = [pytest.mark.slow, pytest.mark.workflow]
 
@@ -71,20 +71,14 @@ def test_the_workflow_runs_as_a_module_from_a_git_repository(tmp_path):
     """A catalog deployment: the module is read from a git repository (Snakemake's
     gitfile, the local form of github(...)), so it has no folder of its own, and symflow is
     the package pip installed (as the conda envs' `${SYMFLOW_PACKAGE}` line installs it)."""
-    from test_install import _tracked_copy
-
-    repo = _tracked_copy(tmp_path / "symflow-repo")
+    repo = tracked_copy(tmp_path / "symflow-repo")
     git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.org", "-c", "init.defaultBranch=main"]
     for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "snapshot"]):
         subprocess.run([*git, *args], cwd=repo, check=True, capture_output=True)
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, check=True, capture_output=True, text=True).stdout
     python = stack_venv(tmp_path / "venv")
     env = clean_env()
-    install = subprocess.run(
-        [python, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--no-index", str(repo)],
-        capture_output=True, text=True, env=env,
-    )  # fmt: skip
-    assert install.returncode == 0, install.stdout[-3000:] + install.stderr[-3000:]
+    pip_install(python, repo, env)
     project = tmp_path / "project"
     (project / "config").mkdir(parents=True)
     (project / "Snakefile").write_text(
