@@ -260,6 +260,44 @@ class Run(Job):
 
 
 @dataclass(frozen=True)
+class Pack(Job):
+    """Several runs of one network and data shape trained as one program (``sgd.pack`` > 1,
+    symflow.train.run_sgd_packed): each run keeps its own outputs, log, checkpoint and
+    settings. Snakemake has one rule per pack (``train_sgd_pack_<digest>``, no wildcards,
+    so it wins over train_sgd for its runs' files); the plan counts them all under one
+    rule name, ``train_sgd_pack``."""
+
+    rule: ClassVar[str] = "train_sgd_pack"
+    runs: tuple[Run, ...]
+
+    @property
+    def digest(self) -> str:
+        """Ten hex digits of sha256 over the runs' folders: the pack's name."""
+        import hashlib
+
+        return hashlib.sha256("\n".join(r.folder() for r in self.runs).encode()).hexdigest()[:10]
+
+    @property
+    def rule_name(self) -> str:
+        """The pack's own Snakemake rule."""
+        return f"{self.rule}_{self.digest}"
+
+    def folder(self) -> str:
+        r = self.runs[0]
+        return f"{_run_stem(r).rsplit('/', 1)[0]}/pack/m{r.m}/{self.digest}"
+
+    def outputs(self):
+        return {f"{name}_{i}": path for i, run in enumerate(self.runs) for name, path in run.outputs().items()}
+
+    def benchmark(self):
+        return f"benchmarks/sgd/{self.folder()}.tsv"
+
+    def run_logs(self) -> list[str]:
+        """Each run's own log, as train_sgd would write it."""
+        return [r.log() for r in self.runs]
+
+
+@dataclass(frozen=True)
 class Ensemble(Job):
     """The mean of k members' predictions (members i0 .. i{k-1} of one run)."""
 
@@ -849,6 +887,8 @@ class Jobs:
             return {"data": ref(self.data(job.transform, job.seed, job.dataset))}
         if isinstance(job, Run):
             return {"data": ref(self.data(job.transform, job.seed, job.dataset)), "eta0": ref(job.eta0())}
+        if isinstance(job, Pack):  # each run's, numbered as the pack's outputs
+            return {f"{name}_{i}": x for i, run in enumerate(job.runs) for name, x in self.inputs(run).items()}
         if isinstance(job, SDist):
             gap = self.figS1_gap_reference(job)
             return {
@@ -911,8 +951,9 @@ class Jobs:
             for name, value in self.inputs(job).items()
         }
 
-    def walk(self, root: Job | None = None) -> dict[str, set[Job]]:
-        """rule -> every job that `root` (the default target) needs, from scratch."""
+    def walk(self, root: Job | None = None, packed: bool = True) -> dict[str, set[Job]]:
+        """rule -> every job that `root` (the default target) needs, from scratch; with
+        `packed` (and sgd.pack > 1), the packs that train runs in place of those runs."""
         seen: set[Job] = set()
         stack = [root or All()]
         while stack:
@@ -922,12 +963,47 @@ class Jobs:
             seen.add(job)
             for value in self.inputs(job).values():
                 for x in value if isinstance(value, list) else [value]:
-                    if isinstance(x, Ref) and x.job not in seen:
-                        stack.append(x.job)
+                    if isinstance(x, Ref):
+                        maker = self.producer(x.job) if packed else x.job
+                        if maker not in seen:
+                            stack.append(maker)
         out: dict[str, set[Job]] = {}
         for job in seen:
             out.setdefault(job.rule, set()).add(job)
         return out
+
+    # -- packed training (sgd.pack > 1) -------------------------------------------------------
+
+    @functools.cached_property
+    def _pack_of(self) -> dict[Run, Pack]:
+        """Each packed run's pack. Runs pack when they share the network (arch, width, init,
+        hp) and the data's shapes (dataset, m); the runs of such a group, sorted by recipe,
+        transform, seed and member, are cut into ceil(n / sgd.pack) packs of near-equal
+        size. A run alone in its group stays a train_sgd job."""
+        size = int(self.config["sgd"].get("pack", 1))
+        if size <= 1:
+            return {}
+        groups: dict[tuple, list[Run]] = {}
+        for run in self.walk(packed=False).get(Run.rule, ()):
+            key = (run.dataset, run.arch, run.width, run.init, run.hp, run.m)
+            groups.setdefault(key, []).append(run)
+        out: dict[Run, Pack] = {}
+        for runs in groups.values():
+            runs.sort(key=lambda r: (r.recipe, r.transform, r.seed, r.member))
+            count = -(-len(runs) // size)
+            for k in range(count):
+                chunk = tuple(runs[k * len(runs) // count : (k + 1) * len(runs) // count])
+                if len(chunk) > 1:
+                    out.update(dict.fromkeys(chunk, Pack(chunk)))
+        return out
+
+    def packs(self) -> list[Pack]:
+        """The packs of the default target (none unless sgd.pack > 1), in a fixed order."""
+        return sorted(set(self._pack_of.values()), key=lambda p: p.digest)
+
+    def producer(self, job: Job) -> Job:
+        """The job that makes `job`'s outputs: its pack for a packed run, else the job."""
+        return self._pack_of.get(job, job) if isinstance(job, Run) else job
 
     # -- what determines a job's results besides its inputs and path ---------------------------
 
@@ -957,6 +1033,8 @@ class Jobs:
                 **{key: s.get(key) for key in RUN_SETTINGS},
                 "recipe": dict(s["recipes"][job.recipe]),
             }
+        if isinstance(job, Pack):
+            return {"runs": [self.settings(run) for run in job.runs]}
         if isinstance(job, SDist):
             return {"gap_transform": self.figS1_gap_reference(job).transform}
         if isinstance(job, Figure):
@@ -984,7 +1062,7 @@ class Jobs:
             return {"batch_rows": int(c["kernels"]["batch_size"])}
         if isinstance(job, Data):
             return {"source_dir": self.source_folder()}
-        if isinstance(job, Run):
+        if isinstance(job, (Run, Pack)):
             s = c["sgd"]
             return {"checkpoint_every": int(s["checkpoint_every"]), "keep_checkpoint": int(bool(s["keep_checkpoints"]))}
         if isinstance(job, ConvertImageNet):
@@ -1079,7 +1157,7 @@ def reruns(before: Jobs, after: Jobs) -> dict[str, set[Job]]:
             return memo[job]
         inputs = after.inputs(job)
         upstream = [
-            x.job
+            after.producer(x.job)
             for value in inputs.values()
             for x in (value if isinstance(value, list) else [value])
             if isinstance(x, Ref)

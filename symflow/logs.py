@@ -48,6 +48,17 @@ def log_to(path: str | None, name: str = "symflow") -> logging.Logger:
     return log
 
 
+def file_logger(path: str, name: str) -> logging.Logger:
+    """A logger `name` that also writes to its own file `path` (append), besides what
+    log_to set up: one job's several runs, each with its log (a packed training job)."""
+    log = logging.getLogger(name)
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter(FORMAT))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    return log
+
+
 @contextmanager
 def timed(log: logging.Logger, what: str) -> Iterator[None]:
     start = time.perf_counter()

@@ -106,6 +106,10 @@ RATES: dict[str, Rate] = {
                 ("LAP4", 700.0, "NN+ 700"),
             ]
         ],
+        Rate("cpu_pack_rate", 0.4, "x the runs' rate one after another",
+             "a packed job's training (symflow.train.packed) on CPU: 8 runs of VEC_16 or VEC_32 at 8 x 8 in one "
+             f"pack, 0.35-0.45x the rate of the same runs one after another (bench/packed_training.py on {DEV}, "
+             "2026-12-01; bench/README.md)"),
         Rate("cpu_eigh_gflops", 20.0, "GFLOP/s per thread",
              f"numpy eigh (LAPACK syevd, float64) counted as 10 m^3 flop: 22.7-25.4 at m = 1000, 2000 on {DEV}"),
         Rate("job_start_s", 0.5, "CPU seconds",
@@ -147,6 +151,7 @@ GPU_SGD_GFLOPS = RATES["h200_sgd_gflops"].value
 GPU_SGD_GFLOPS_LOCAL = RATES["gpu_sgd_gflops_local"].value
 GPU_STEP_FLOOR_S = RATES["gpu_step_floor_s"].value
 CPU_EIGH_GFLOPS = RATES["cpu_eigh_gflops"].value
+CPU_PACK_RATE = RATES["cpu_pack_rate"].value
 JOB_START_S = RATES["job_start_s"].value
 JAX_JOB_START_S = RATES["jax_job_start_s"].value
 PLOT_JOB_S = RATES["plot_job_s"].value
@@ -166,13 +171,14 @@ STAGES: dict[str, tuple[str, ...]] = {
     "kernel blocks": ("compute_gram_block", "audit_symmetry_pair", "audit_kernel_equality", "gather_symmetry_audit"),
     "regression": ("fit_kernel_regression",),
     "eta0": ("estimate_eta0",),
-    "sgd": ("train_sgd", "average_ensemble", "compute_s_dist"),
+    "sgd": ("train_sgd", "train_sgd_pack", "average_ensemble", "compute_s_dist"),
     "imagenet": ("convert_imagenet", "train_imagenet"),  # only where the config has `imagenet`
     "figures": ("aggregate_runs", "gather_s_dist", "plot_figure", "plot_figS2", "gather_imagenet",
                 "plot_imagenet_figure", "plot_imagenet_samples", "write_report_tables", "evaluate_claims",
                 "list_failed_runs", "all"),
 }
-GPU_RULES = ("compute_gram_block", "estimate_eta0", "train_sgd")  # on a GPU where resources.gpu > 0
+# on a GPU where resources.gpu > 0 (train_sgd_pack: every pack's rule, train_sgd_pack_<digest>)
+GPU_RULES = ("compute_gram_block", "estimate_eta0", "train_sgd", "train_sgd_pack")
 
 
 def jobs(config: dict, model=None) -> dict[str, set]:
@@ -362,9 +368,24 @@ def _sgd_rate(config: dict, local: bool) -> float:
     return 1e9 * (CPU_SGD_GFLOPS_LOCAL if local else CPU_SGD_GFLOPS)
 
 
-def sgd_cost(config: dict, arch: str, width: int, m: int) -> Cost:
-    """A run: expected to stop at 100% training accuracy after its architecture's measured
-    epochs to fit (RATES['sgd_epochs_to_fit_*']), bounded by its budget (sgd.max_steps and sgd.max_epochs), which sizes its runtime limit."""
+@dataclass(frozen=True)
+class _SgdWork:
+    """A run's work: expected and budgeted steps, a step's and an evaluation's compute."""
+
+    expected: int
+    budget: int
+    step_s: float  # compute of one step (no per-step floor)
+    eval_s: float  # one evaluation of train, val and test
+    eval_every: int
+    mem_mb: float
+    disk: float
+
+    def seconds(self, steps: int, floor: float = 0.0) -> float:
+        """Without start-up: `steps` steps at no less than `floor` seconds each, and their evaluations."""
+        return steps * max(self.step_s, floor) + (steps // self.eval_every + 1) * self.eval_s
+
+
+def _sgd_work(config: dict, arch: str, width: int, m: int) -> _SgdWork:
     from symflow.train import step_budget
 
     s, d = config["sgd"], config["data"]
@@ -375,21 +396,60 @@ def sgd_cost(config: dict, arch: str, width: int, m: int) -> Cost:
     epochs = RATES.get(f"sgd_epochs_to_fit_{arch}", RATES["sgd_epochs_to_fit"]).value
     expected = min(budget, step_budget(m, s["batch_size"], budget, epochs))
     rate = _sgd_rate(config, net["local"])
-    step_s = 3 * batch * net["gflop"] * 1e9 / rate
-    if config["resources"]["gpu"]:
-        step_s = max(step_s, GPU_STEP_FLOOR_S)
-    eval_s = net["gflop"] * 1e9 * (m + d["n_val"] + d["n_test"]) / rate
-
-    def seconds(steps: int) -> float:
-        return JAX_JOB_START_S + steps * step_s + (steps // s["eval_every"] + 1) * eval_s
-
     # data on host and device copies, parameters x (params, gradients, momentum, checkpoint),
     # activations of a batch kept for the backward pass (x3 for temporaries)
     mem = BASE_MEM_MB + (2 * _data_bytes(config) + 16 * net["params"] + 3 * 4 * batch * net["activations"]) / 1e6
     rest = d["n_val"] + d["n_test"]
     disk = 4 * rest * NUM_CLASSES + 64 * (budget // s["eval_every"] + 1) + 4096
+    return _SgdWork(
+        expected=expected,
+        budget=budget,
+        step_s=3 * batch * net["gflop"] * 1e9 / rate,
+        eval_s=net["gflop"] * 1e9 * (m + rest) / rate,
+        eval_every=int(s["eval_every"]),
+        mem_mb=mem,
+        disk=disk,
+    )
+
+
+def sgd_cost(config: dict, arch: str, width: int, m: int) -> Cost:
+    """A run: expected to stop at 100% training accuracy after its architecture's measured
+    epochs to fit (RATES['sgd_epochs_to_fit_*']), bounded by its budget (sgd.max_steps and sgd.max_epochs), which sizes its runtime limit."""
+    w = _sgd_work(config, arch, width, m)
     gpu = bool(config["resources"]["gpu"])
-    return Cost(seconds(expected), int(mem), disk, int(s["threads"]), gpu, bound_seconds=seconds(budget))
+    floor = GPU_STEP_FLOOR_S if gpu else 0.0
+    return Cost(
+        JAX_JOB_START_S + w.seconds(w.expected, floor),
+        int(w.mem_mb),
+        w.disk,
+        int(config["sgd"]["threads"]),
+        gpu,
+        bound_seconds=JAX_JOB_START_S + w.seconds(w.budget, floor),
+    )
+
+
+def pack_cost(config: dict, runs) -> Cost:
+    """A packed job (symflow.jobs.Pack): one start-up for all its runs. On CPU the runs' work
+    at CPU_PACK_RATE of their rate alone (measured); on a GPU a packed step costs the sum of
+    the runs' compute, but the per-step floor (launches) once (assumed: not yet measured)."""
+    works = [_sgd_work(config, r.arch, r.width, r.m) for r in runs]
+    gpu = bool(config["resources"]["gpu"])
+
+    def seconds(steps_of) -> float:
+        if not gpu:
+            return JAX_JOB_START_S + sum(w.seconds(steps_of(w)) for w in works) / CPU_PACK_RATE
+        compute = sum(w.seconds(steps_of(w)) for w in works)
+        return JAX_JOB_START_S + max(compute, max(steps_of(w) for w in works) * GPU_STEP_FLOOR_S)
+
+    mem = BASE_MEM_MB + sum(w.mem_mb - BASE_MEM_MB for w in works)
+    return Cost(
+        seconds(lambda w: w.expected),
+        int(mem),
+        sum(w.disk for w in works),
+        int(config["sgd"]["threads"]),
+        gpu,
+        bound_seconds=seconds(lambda w: w.budget),
+    )
 
 
 def checkpoint_bytes(config: dict, arch: str, width: int) -> float:
@@ -480,6 +540,8 @@ def job_cost(config: dict, job) -> Cost:
         return regression_cost(config, job.m)
     if isinstance(job, J.Run):
         return sgd_cost(config, job.arch, job.width, job.m)
+    if isinstance(job, J.Pack):
+        return pack_cost(config, job.runs)
     if isinstance(job, J.Eta0):
         return eta0_cost(config, job.arch, job.width, job.m)
     if isinstance(job, J.Data):
@@ -580,7 +642,8 @@ def plan(config: dict) -> Plan:
                 max(c.mem_mb for c in costs),
             )
         )
-    ckpt = sum(checkpoint_bytes(config, run.arch, run.width) for run in all_jobs.get("train_sgd", ()))
+    runs = [*all_jobs.get("train_sgd", ()), *(r for p in all_jobs.get("train_sgd_pack", ()) for r in p.runs)]
+    ckpt = sum(checkpoint_bytes(config, run.arch, run.width) for run in runs)
     notes = [
         "SGD hours expect a run to reach 100% train accuracy in its architecture's measured epochs (RATES['sgd_epochs_to_fit_*']); "
         "runtime limits are sized from the budget (sgd.max_steps, sgd.max_epochs).",

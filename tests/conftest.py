@@ -128,14 +128,20 @@ def workdir(tmp_path) -> Path:
     return make_workdir(tmp_path / "wf")
 
 
+def rule_of(name: str) -> str:
+    """A Snakemake rule's name as symflow.jobs counts it: every pack's own rule
+    (train_sgd_pack_<digest>) as train_sgd_pack."""
+    return re.sub(r"^(train_sgd_pack)_[0-9a-f]{10}$", r"\1", name)
+
+
 def planned(output: str) -> dict[str, list[str]]:
-    """rule -> outputs of the jobs a `snakemake -n` output lists."""
+    """rule -> outputs of the jobs a `snakemake -n` output lists (packs under train_sgd_pack)."""
     jobs: dict[str, list[str]] = {}
     rule = None
     for line in output.splitlines():
         match = re.match(r"^(?:local)?rule (\w+):$", line.strip())
         if match:
-            rule = match.group(1)
+            rule = rule_of(match.group(1))
         elif rule and line.strip().startswith("output:"):
             jobs.setdefault(rule, []).extend(p.strip() for p in line.split(":", 1)[1].split(","))
             rule = None
@@ -143,12 +149,14 @@ def planned(output: str) -> dict[str, list[str]]:
 
 
 def job_stats(output: str) -> dict[str, int]:
-    """rule -> job count from the 'Job stats' table of a `snakemake -n` output."""
+    """rule -> job count from the 'Job stats' table of a `snakemake -n` output (packs under
+    train_sgd_pack)."""
     table = output.split("Job stats:", 1)[1]
-    counts = {}
+    counts: dict[str, int] = {}
     for line in table.splitlines()[3:]:
         match = re.match(r"^(\w+)\s+(\d+)$", line.strip())
         if not match or match.group(1) == "total":
             break
-        counts[match.group(1)] = int(match.group(2))
+        rule = rule_of(match.group(1))
+        counts[rule] = counts.get(rule, 0) + int(match.group(2))
     return counts

@@ -31,7 +31,7 @@ esac
 """
 # Snakemake's own DAG of the dry run, job by job: what Workflow.conda_list_envs builds
 PER_JOB = """
-import json, sys
+import json, re, sys
 from pathlib import Path
 from snakemake.api import SnakemakeApi
 from snakemake.settings.types import (ConfigSettings, DeploymentMethod, DeploymentSettings, OutputSettings,
@@ -47,7 +47,8 @@ with SnakemakeApi(OutputSettings(quiet={Quietness.ALL})) as api:
     envs = {}
     for job in workflow.dag.jobs:
         spec = job.conda_env_spec
-        envs.setdefault(job.rule.name, set()).add(("envs/" + Path(str(spec.file)).name) if spec else "")
+        rule = re.sub(r"^(train_sgd_pack)_[0-9a-f]{10}$", r"\\1", job.rule.name)  # every pack's own rule
+        envs.setdefault(rule, set()).add(("envs/" + Path(str(spec.file)).name) if spec else "")
 print(json.dumps({rule: sorted(e) for rule, e in envs.items()}))
 """
 
@@ -66,7 +67,8 @@ def workdir(tmp_path) -> Path:
 
 
 def _configs(workdir: Path, gpu: int) -> list[str]:
-    (workdir / "gpu.yaml").write_text(f"resources: {{gpu: {gpu}}}\n")
+    # packs of 4: the tiny config then has jobs of train_sgd and of train_sgd_pack
+    (workdir / "gpu.yaml").write_text(f"resources: {{gpu: {gpu}}}\nsgd: {{pack: 4}}\n")
     return [str(TINY), str(workdir / "gpu.yaml")]
 
 

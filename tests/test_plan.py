@@ -55,10 +55,13 @@ def dry_run(workdir: Path, *configs: Path) -> str:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("variant", ["tiny", "official-gpu-noreuse", "plugins", "imagenet"])
+@pytest.mark.parametrize("variant", ["tiny", "official-gpu-noreuse", "plugins", "imagenet", "packed"])
 def test_jobs_equal_snakemake_dry_run(tmp_path, variant):
     configs = [TINY]
-    if variant == "plugins":  # the worked plug-in example: a new group and architecture
+    if variant == "packed":  # sgd.pack: one rule per pack, its runs' files as its outputs
+        (tmp_path / "packed.yaml").write_text("sgd: {pack: 3}\n")
+        configs.append(tmp_path / "packed.yaml")
+    elif variant == "plugins":  # the worked plug-in example: a new group and architecture
         configs.append(REPO / "examples" / "channel_symmetry.yaml")
     elif variant == "imagenet":
         (tmp_path / "gpus.yaml").write_text(IMAGENET_GPUS)
@@ -87,6 +90,11 @@ def test_jobs_equal_snakemake_dry_run(tmp_path, variant):
             assert whole_node == (rule == "train_imagenet"), (rule, lines)
     elif variant != "official-gpu-noreuse":
         assert "gpu=" not in output  # no GPU request on a CPU config
+        if variant == "packed":
+            packs = Jobs(config_of(*configs)).packs()
+            assert expected["train_sgd_pack"] == len(packs) > 1 and expected["train_sgd"] >= 1
+            assert all(2 <= len(p.runs) <= 3 for p in packs)
+            assert all(f"rule {p.rule_name}:" in output for p in packs)
     else:
         assert expected["download_cifar10"] == 1 and expected["extract_cifar10"] == 1
         block = output.split("rule compute_gram_block:", 1)[1].split("resources:", 1)[1].splitlines()[0]

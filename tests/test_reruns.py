@@ -70,6 +70,7 @@ CHANGES: dict[str, object] = {
     "sgd.lr_estimate_samples": 3,
     "sgd.keep_checkpoints": True,
     "sgd.threads": 2,
+    "sgd.pack": 2,
     "resources.gpu": 1,
     "resources.group_blocks_under": 0,
     "resources.compilation_cache": ".cache/other",

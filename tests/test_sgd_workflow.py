@@ -174,3 +174,63 @@ def test_sgd_rules_end_to_end_on_the_tiny_config(tmp_path):
     assert not any((tmp_path / "checkpoints").rglob("*.msgpack"))
     eta0 = json.loads((tmp_path / run / "eta0/m40/s0/i0.json").read_text())
     assert eta0["n"] == 16 and eta0["mode"] == "own" and float(member["eta0"]) == eta0["eta0"]
+
+
+@pytest.mark.slow
+def test_a_packed_job_writes_what_single_jobs_write(tmp_path):
+    """sgd.pack: runs of one network and data shape (two transforms, two recipes) train in one
+    job, a rule of its own, and each writes the files that its own job writes alone:
+    the same rows and predictions to float32 rounding, its own log, no checkpoint left."""
+    import re
+
+    from symflow.configuration import dataset_id
+    from symflow.h5io import read_h5
+
+    dataset = dataset_id(dict(source="sample", resolution=8, n_train=200, n_val=40, n_test=80, split_seed=0), "0e454ec3")
+    stem = f"{dataset}/VEC-w4-gaussian/L2-w2-b0.01-f3"
+    runs = [f"{stem}/identity/nn/m40/s0/i0", f"{stem}/o3_pixel/nn/m40/s0/i0", f"{stem}/identity/nn_plus/m40/s0/i0"]
+    made = {}
+    for pack in (1, 4):
+        workdir = tmp_path / f"pack{pack}"
+        workdir.mkdir()
+        extra = workdir / "extra.yaml"
+        extra.write_text(textwrap.dedent(f"""
+            data:
+              sample_dir: {REPO / "symflow" / "cifar-10-sample"}
+            model:
+              depth: 2
+            sgd:
+              widths: {{VEC: 4}}
+              max_steps: 60
+              eval_every: 20
+              checkpoint_every: 20
+              lr_estimate_size: 16
+              pack: {pack}
+            """))
+        cmd = [str(SNAKEMAKE), "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir), "--cores", "2",
+               "--configfile", str(REPO / "config.yaml"), str(REPO / "tests" / "configs" / "tiny.yaml"), str(extra),
+               "--", *[f"results/sgd/{r}/metrics.csv" for r in runs]]  # fmt: skip
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        rules = set(re.findall(r"^(?:local)?rule (\w+):$", proc.stdout + proc.stderr, re.M))
+        trained = {r for r in rules if r.startswith("train_sgd")}
+        assert (trained == {"train_sgd"}) if pack == 1 else (len(trained) == 1 and re.match(r"train_sgd_pack_", *trained))
+        made[pack] = {}
+        for r in runs:
+            arrays, attrs = read_h5(workdir / "results" / "sgd" / r / "predictions.h5")
+            made[pack][r] = (_rows(workdir / "results" / "sgd" / r / "metrics.csv")[0], arrays, attrs)
+            log = (workdir / "logs" / "sgd" / f"{r}.log").read_text()
+            assert "done: " in log and r.split("/")[-5] in log  # each run's own log, with its transform
+        assert not any((workdir / "checkpoints").rglob("*.msgpack"))
+    for r in runs:
+        (one, one_arrays, one_attrs), (packed, packed_arrays, packed_attrs) = made[1][r], made[4][r]
+        # the pack holds the tiny config's four VEC_4 runs at m = 40 (o3_pixel nn_plus too): asking
+        # for one run of a pack trains the pack
+        assert "pack_size" not in one_attrs and packed_attrs["pack_size"] == 4
+        for key in ("steps", "failed", "failure", "transform", "inference", "lr", "eta0", "selection"):
+            assert packed[key] == one[key], (r, key, packed[key], one[key])
+        for key in ("stop", "best_step", "data_checksum"):
+            assert packed_attrs[key] == one_attrs[key], (r, key)
+        for key in ("accuracy", "train_accuracy", "mse"):
+            assert float(packed[key]) == pytest.approx(float(one[key]), abs=2e-3), (r, key)
+        np.testing.assert_allclose(packed_arrays["test_outputs"], one_arrays["test_outputs"], rtol=1e-3, atol=1e-4)

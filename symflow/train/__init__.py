@@ -94,7 +94,15 @@ from symflow.train.model import (
     order_key,
 )
 from symflow.train.packed import PackedRun, train_packed
-from symflow.train.run import RunIdentity, load_splits, run_estimate_eta0, run_sgd, run_sgd_packed, write_curve
+from symflow.train.run import (
+    RunIdentity,
+    load_splits,
+    run_estimate_eta0,
+    run_sgd,
+    run_sgd_packed,
+    workflow_run_kwargs,
+    write_curve,
+)
 from symflow.train.steps import (
     _epoch_perm,  # noqa: F401  (tests/test_train_loop.py checks the per-epoch permutation)
     batch_layout,
@@ -148,6 +156,7 @@ __all__ = [
     "run_estimate_eta0",
     "run_sgd",
     "run_sgd_packed",
+    "workflow_run_kwargs",
     "s_dist",
     "select_evaluation",
     "step_budget",

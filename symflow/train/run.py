@@ -331,9 +331,10 @@ def _read_sgd_job(data_path, eta0_path, *, checkpoint_path, dataset, transform, 
 
 
 def _write_sgd_outputs(job: _SgdJob, result: RunResult, *, metrics_path, predictions_path, curve_path,
-                       keep_checkpoint: bool) -> None:  # fmt: skip
+                       keep_checkpoint: bool, pack_size: int = 1) -> None:  # fmt: skip
     """Log the run's summary, write predictions.h5, curve.csv and metrics.csv, and remove its
-    checkpoint (unless keep_checkpoint)."""
+    checkpoint (unless keep_checkpoint). A run trained in a pack of R runs says so in
+    predictions.h5 (attribute pack_size = R; absent for a run trained alone)."""
     from symflow.h5io import write_h5
     from symflow.results import write_row
 
@@ -359,7 +360,7 @@ def _write_sgd_outputs(job: _SgdJob, result: RunResult, *, metrics_path, predict
             "labels_test": np.asarray(job.test.labels, np.int64),
             "labels_val": np.asarray(job.val.labels, np.int64),
         },
-        job.run.attrs(result, job.data_checksum),
+        {**job.run.attrs(result, job.data_checksum), **({"pack_size": int(pack_size)} if pack_size > 1 else {})},
     )
     write_curve(curve_path, result)
     write_row(metrics_path, job.run.row(result, predictions_path))
@@ -449,5 +450,24 @@ def run_sgd_packed(
     ]
     results = train_packed(jobs[0][0].model.apply_fn, specs, loop=loop, on_eval=on_eval)
     for (job, outputs), result in zip(jobs, results):
-        _write_sgd_outputs(job, result, **outputs)
+        _write_sgd_outputs(job, result, **outputs, pack_size=len(jobs))
     return results
+
+
+def workflow_run_kwargs(identity: Mapping[str, Any], settings: Mapping[str, Any], *,
+                        checkpoint_every: int) -> dict[str, Any]:  # fmt: skip
+    """run_sgd's keyword arguments that name a workflow job's run and its training: `identity`,
+    the job's record fields (symflow.jobs.Run: dataset, arch, width, init, hp, transform,
+    recipe, m, seed, member), `settings`, the job's params (symflow.jobs.Jobs.settings: the
+    sgd settings, the run's recipe under 'recipe'), and the checkpoint cadence (a resource)."""
+    from symflow.architectures import ModelHP
+
+    settings = dict(settings)
+    recipe_name = str(identity["recipe"])
+    sgd = {**settings, "recipes": {recipe_name: settings.pop("recipe")}, "checkpoint_every": int(checkpoint_every)}
+    names = ("dataset", "transform", "arch", "width", "init", "recipe", "m", "seed", "member")
+    return {
+        **{k: identity[k] for k in names},
+        "hp": ModelHP.from_tag(identity["hp"]),
+        "cfg": TrainConfig.from_sgd_section(sgd, recipe_name),
+    }

@@ -6,6 +6,7 @@
 # Regression, Run, ...), and its input function builds that record from the wildcards and
 # asks the model (tests/test_plan.py checks that the two name the same paths). Params carry
 # only what changes results; speed and housekeeping knobs travel as resources.
+import dataclasses
 import os
 import sys
 from pathlib import Path

@@ -61,6 +61,38 @@ rule train_sgd:
         "../scripts/train_sgd.py"
 
 
+# Packed training (sgd.pack > 1): several runs of one network and data shape trained by one job
+# (symflow.jobs.Pack, symflow.train.run_sgd_packed), each still writing its own files above
+# and its own log. One rule per pack, named train_sgd_pack_<digest>: its outputs have no
+# wildcards, so Snakemake prefers it to train_sgd for its runs' files.
+for _pack in JOBS.packs():
+
+    rule:
+        name:
+            _pack.rule_name
+        input:
+            **JOBS.input_paths(_pack),
+        output:
+            **_pack.outputs(),
+        log:
+            pack=_pack.log(),
+            **{f"run_{i}": path for i, path in enumerate(_pack.run_logs())},
+        benchmark:
+            _pack.benchmark()
+        conda:
+            GPU_CONDA_ENV
+        threads: config["sgd"]["threads"]
+        resources:
+            **GPU,
+            **sized(_pack),
+            **JOBS.speed(_pack),
+        params:
+            settings=JOBS.settings(_pack),
+            runs=[dataclasses.asdict(r) for r in _pack.runs],
+        script:
+            "../scripts/train_sgd_pack.py"
+
+
 rule average_ensemble:
     input:
         unpack(inputs_of(J.Ensemble)),

@@ -1,4 +1,5 @@
 # Adapter: log, load the config's plug-ins, then one symflow call.
+import dataclasses
 import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/../..")
@@ -7,19 +8,13 @@ from symflow.runtime import configure_jax  # noqa: E402
 configure_jax(snakemake.threads)
 from symflow.logs import log_to, timed  # noqa: E402
 from symflow.registry import load_plugins  # noqa: E402
-from symflow.architectures import ModelHP  # noqa: E402
 from symflow.jobs import Run  # noqa: E402
-from symflow.train import TrainConfig, run_sgd  # noqa: E402
+from symflow.train import run_sgd, workflow_run_kwargs  # noqa: E402
 
 log = log_to(snakemake.log[0])
 load_plugins(snakemake.config.get("plugins", []))  # the config's plug-ins, as the workflow saw them
-wc = snakemake.wildcards
 res = snakemake.resources
-# the settings that change results (params), and the speed knobs (resources: no rerun)
-settings = dict(snakemake.params.settings)
-recipe = settings.pop("recipe")  # this run's recipe: the sgd section holds it under its name
-sgd = {**settings, "recipes": {wc.recipe: recipe}, "checkpoint_every": res.checkpoint_every}
-run = Run.from_wildcards(wc)
+run = Run.from_wildcards(snakemake.wildcards)
 with timed(log, f"SGD {run.folder()}"):
     run_sgd(
         snakemake.input.data,
@@ -28,10 +23,8 @@ with timed(log, f"SGD {run.folder()}"):
         predictions_path=snakemake.output.predictions,
         curve_path=snakemake.output.curve,
         checkpoint_path=run.checkpoint(),
-        # the run's identity: the job's record (symflow.jobs.Run), fields as its path names them
-        **{k: getattr(run, k) for k in ("dataset", "transform", "arch", "width", "init", "recipe", "m", "seed", "member")},
-        hp=ModelHP.from_tag(run.hp),
-        cfg=TrainConfig.from_sgd_section(sgd, wc.recipe),
+        # the run's identity (the job's record) and its settings (params; speed knobs are resources: no rerun)
+        **workflow_run_kwargs(dataclasses.asdict(run), snakemake.params.settings, checkpoint_every=res.checkpoint_every),
         keep_checkpoint=bool(res.keep_checkpoint),
         log=log,
     )
