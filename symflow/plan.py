@@ -655,6 +655,20 @@ def plan(config: dict) -> Plan:
             f"GAP/LAP kernels ({GPU_KERNEL_EFFICIENCY_SMALL_STATE:.2%} for the others), "
             f"{GPU_SGD_GFLOPS / 1e3:.0f} TFLOP/s for SGD and at least {GPU_STEP_FLOOR_S * 1e3:g} ms a step (assumed)."
         )
+    packs = all_jobs.get("train_sgd_pack", ())
+    if packs:
+        sizes = sorted(len(p.runs) for p in packs)
+        gain = (
+            f"on a GPU a pack is priced with the per-step floor paid once for its runs (assumed, not yet measured: "
+            f"bench/gpu_checks.sh measures packed/single)"
+            if gpu
+            else f"on CPU a pack trains at {CPU_PACK_RATE:g}x the rate of its runs one after another (measured, "
+            f"RATES['cpu_pack_rate']): sgd.pack 1 is faster there"
+        )
+        notes.append(
+            f"sgd.pack {config['sgd']['pack']}: {sum(sizes)} runs in {len(packs)} packed jobs of {sizes[0]}-{sizes[-1]} "
+            f"runs; {gain}."
+        )
     flip_m, flip_dataset = model.flip_m, model.flip_dataset
     if flip_m:
         notes.append(
