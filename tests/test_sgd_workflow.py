@@ -180,7 +180,8 @@ def test_sgd_rules_end_to_end_on_the_tiny_config(tmp_path):
 def test_a_packed_job_writes_what_single_jobs_write(tmp_path):
     """sgd.pack: runs of one network and data shape (two transforms, two recipes) train in one
     job, a rule of its own, and each writes the files that its own job writes alone:
-    the same rows and predictions to float32 rounding, its own log, no checkpoint left."""
+    the same rows and predictions to float32 rounding, its own log, no checkpoint left; a
+    pack killed mid-training resumes each run from its checkpoint."""
     import re
 
     from symflow.configuration import dataset_id
@@ -189,7 +190,7 @@ def test_a_packed_job_writes_what_single_jobs_write(tmp_path):
     dataset = dataset_id(dict(source="sample", resolution=8, n_train=200, n_val=40, n_test=80, split_seed=0), "0e454ec3")
     stem = f"{dataset}/VEC-w4-gaussian/L2-w2-b0.01-f3"
     runs = [f"{stem}/identity/nn/m40/s0/i0", f"{stem}/o3_pixel/nn/m40/s0/i0", f"{stem}/identity/nn_plus/m40/s0/i0"]
-    made = {}
+    made, saved = {}, set()
     for pack in (1, 4):
         workdir = tmp_path / f"pack{pack}"
         workdir.mkdir()
@@ -210,6 +211,12 @@ def test_a_packed_job_writes_what_single_jobs_write(tmp_path):
         cmd = [str(SNAKEMAKE), "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir), "--cores", "2",
                "--configfile", str(REPO / "config.yaml"), str(REPO / "tests" / "configs" / "tiny.yaml"), str(extra),
                "--", *[f"results/sgd/{r}/metrics.csv" for r in runs]]  # fmt: skip
+        if pack > 1:  # killed after its 6th evaluation of a run (the runs' first checkpoints are written)
+            killed = subprocess.run(cmd, capture_output=True, text=True, timeout=900,
+                                    env={**os.environ, "SYMFLOW_FAULT_KILL": "train.eval:6"})  # fmt: skip
+            assert killed.returncode != 0 and "train_sgd_pack_" in killed.stdout + killed.stderr
+            saved = {str(c.parent.relative_to(workdir / "checkpoints" / "sgd")) for c in (workdir / "checkpoints").rglob("*.msgpack")}
+            assert len(saved) >= 2 and saved <= {*runs, f"{stem}/o3_pixel/nn_plus/m40/s0/i0"}, saved
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
         rules = set(re.findall(r"^(?:local)?rule (\w+):$", proc.stdout + proc.stderr, re.M))
@@ -221,6 +228,8 @@ def test_a_packed_job_writes_what_single_jobs_write(tmp_path):
             made[pack][r] = (_rows(workdir / "results" / "sgd" / r / "metrics.csv")[0], arrays, attrs)
             log = (workdir / "logs" / "sgd" / f"{r}.log").read_text()
             assert "done: " in log and r.split("/")[-5] in log  # each run's own log, with its transform
+            if pack > 1 and r in saved:  # the killed pack's runs went on from their checkpoints
+                assert re.search(r"resumed from checkpoint \S+ at step [1-9]", log), log[-2000:]
         assert not any((workdir / "checkpoints").rglob("*.msgpack"))
     for r in runs:
         (one, one_arrays, one_attrs), (packed, packed_arrays, packed_attrs) = made[1][r], made[4][r]
