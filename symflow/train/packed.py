@@ -24,8 +24,10 @@ cost that packing amortises.
 
 On CPU packing does not pay (bench/packed_training.py, 8 runs of VEC_16 or VEC_32 at 8 x 8:
 0.35-0.45x the rate of the same runs one after another, 0.75-1.3x counting each lone job's
-compilation), so the workflow trains one run per job there; on a GPU a small network uses a
-sliver of the device and packing is expected to pay (not yet measured).
+compilation), so the workflow trains one run per job there (``sgd.pack: 1``, the default); on
+a GPU a small network uses a sliver of the device and packing is expected to pay (not yet
+measured; ``config/gpu.yaml`` packs 8). The workflow's packed jobs are symflow.jobs.Pack,
+through :func:`symflow.train.run_sgd_packed`.
 """
 
 from __future__ import annotations
