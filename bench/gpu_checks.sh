@@ -4,13 +4,14 @@
 # under one deadline (GPU_CHECKS_SECONDS, default 540 s): a section with too little time left
 # is skipped and says so, and every section writes its CSV as soon as it has numbers.
 #
+#   0. symflow plan for config/gpu.yaml, and a GPU job's start-up (RATES['jax_job_start_s'] is a
+#      CPU figure; the plan prices GPU jobs with it until this says otherwise)
 #   1. packed training: run-steps/s of 8 VEC runs packed against one by one (>= 10x asked)
 #   2. the kernel engine against plain neural-tangents, all six architectures at 8, 16 and
 #      32, each engine layer layout (symflow.engine.LAYERS) against the same nt timing, at
 #      tiles near the workflow's (whole blocks for FCN/VEC: one call of up to 1M pairs)
 #   3. tests/test_engine.py on the GPU (every layout against the float64 goldens)
 #   4. tests/test_train_packed.py at full float32 precision (XLA's TF32 would blur it)
-#   5. symflow plan --configfile config/gpu.yaml at the rates in symflow/plan.py
 #
 # On the lent H200 (its image has jax with CUDA, flax, optax, h5py, pandas, pytest): first,
 # here, `bash bench/gpu_wheels.sh` (neural-tangents and the few packages the image lacks,
@@ -53,6 +54,9 @@ KB="python3 bench/kernel_bench.py --repeats 3 --min-seconds 0.2 --budget-seconds
 
 section "plan for config/gpu.yaml (H200-hours at symflow.plan.RATES)" 30 \
     python3 -m symflow.cli plan --configfile config/gpu.yaml --stages
+section "a GPU job's start-up: python, jax with CUDA, symflow's training and kernels, one compiled call (3 processes)" 25 \
+    bash -c 'TIMEFORMAT="start-up: %R s wall"; for i in 1 2 3; do time python3 -c "import jax, symflow.train, symflow.kernels
+jax.jit(lambda x: x + 1)(jax.numpy.ones(8)).block_until_ready()"; done'
 section "packed training, 8 x 8" 85 \
     python3 bench/packed_training.py --resolutions 8 --widths 16 32 128 --pack 8 --steps 200 --repeats 1 \
     --csv "$OUT/packed_training_r8.csv"
