@@ -112,26 +112,25 @@ def test_a_killed_run_resumes_to_the_same_numbers(tmp_path):
     ]
 
 
+def _small_sgd(path: Path, **sgd) -> Path:
+    """A config over the tiny one: VEC_4 of depth 2, evaluated and checkpointed every 20
+    steps, eta0 on 16 images; `sgd` sets more of the sgd section."""
+    import yaml
+
+    path.write_text(yaml.safe_dump({
+        "data": {"sample_dir": str(REPO / "symflow" / "cifar-10-sample")},
+        "model": {"depth": 2},
+        "sgd": {"widths": {"VEC": 4}, "eval_every": 20, "checkpoint_every": 20, "lr_estimate_size": 16, **sgd},
+    }))  # fmt: skip
+    return path
+
+
 @pytest.mark.slow
 def test_sgd_rules_end_to_end_on_the_tiny_config(tmp_path):
     """eta0 -> train (nn; nn_plus forced to diverge) -> ensemble (of one member: the rule's
     averaging of several is tested in test_ensemble.py, and each extra member is a job)."""
-    extra = tmp_path / "extra.yaml"
-    extra.write_text(textwrap.dedent(f"""
-            data:
-              sample_dir: {REPO / "symflow" / "cifar-10-sample"}
-            model:
-              depth: 2
-            sgd:
-              widths: {{VEC: 4}}
-              max_steps: 40
-              eval_every: 20
-              checkpoint_every: 20
-              lr_estimate_size: 16
-              recipes:
-                nn: {{lr_factor: 1.0, l2: 0.0}}
-                nn_plus: {{lr_factor: 1.0e+6, l2: 1.0e-7}}
-            """))
+    recipes = {"nn": {"lr_factor": 1.0, "l2": 0.0}, "nn_plus": {"lr_factor": 1.0e6, "l2": 1.0e-7}}
+    extra = _small_sgd(tmp_path / "extra.yaml", max_steps=40, recipes=recipes)
     from symflow.configuration import dataset_id
 
     digest = "0e454ec3"  # the shipped sample's SHA256SUMS
@@ -194,20 +193,7 @@ def test_a_packed_job_writes_what_single_jobs_write(tmp_path):
     for pack in (1, 4):
         workdir = tmp_path / f"pack{pack}"
         workdir.mkdir()
-        extra = workdir / "extra.yaml"
-        extra.write_text(textwrap.dedent(f"""
-            data:
-              sample_dir: {REPO / "symflow" / "cifar-10-sample"}
-            model:
-              depth: 2
-            sgd:
-              widths: {{VEC: 4}}
-              max_steps: 60
-              eval_every: 20
-              checkpoint_every: 20
-              lr_estimate_size: 16
-              pack: {pack}
-            """))
+        extra = _small_sgd(workdir / "extra.yaml", max_steps=60, pack=pack)
         cmd = [str(SNAKEMAKE), "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir), "--cores", "2",
                "--configfile", str(REPO / "config.yaml"), str(REPO / "tests" / "configs" / "tiny.yaml"), str(extra),
                "--", *[f"results/sgd/{r}/metrics.csv" for r in runs]]  # fmt: skip
