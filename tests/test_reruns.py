@@ -72,6 +72,7 @@ CHANGES: dict[str, object] = {
     "sgd.threads": 2,
     "sgd.pack": 2,
     "resources.gpu": 1,
+    "resources.gpu_partition": "gpu",
     "resources.group_blocks_under": 0,
     "resources.compilation_cache": ".cache/other",
     "experiments.fig2.architectures": ["VEC", "FCN"],
