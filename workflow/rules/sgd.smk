@@ -75,8 +75,8 @@ for _pack in JOBS.packs():
         output:
             **_pack.outputs(),
         log:
-            pack=_pack.log(),
             **{f"run_{i}": path for i, path in enumerate(_pack.run_logs())},
+            pack=_pack.log(),
         benchmark:
             _pack.benchmark()
         conda:
