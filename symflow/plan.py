@@ -379,6 +379,7 @@ class _SgdWork:
     eval_every: int
     mem_mb: float
     disk: float
+    data_mb: float  # of mem_mb: the run's data, on the host and on the device
 
     def seconds(self, steps: int, floor: float = 0.0) -> float:
         """Without start-up: `steps` steps at no less than `floor` seconds each, and their evaluations."""
@@ -409,6 +410,7 @@ def _sgd_work(config: dict, arch: str, width: int, m: int) -> _SgdWork:
         eval_every=int(s["eval_every"]),
         mem_mb=mem,
         disk=disk,
+        data_mb=2 * _data_bytes(config) / 1e6,
     )
 
 
@@ -441,7 +443,9 @@ def pack_cost(config: dict, runs) -> Cost:
         compute = sum(w.seconds(steps_of(w)) for w in works)
         return JAX_JOB_START_S + max(compute, max(steps_of(w) for w in works) * GPU_STEP_FLOOR_S)
 
-    mem = BASE_MEM_MB + sum(w.mem_mb - BASE_MEM_MB for w in works)
+    # one process; runs on the same data (dataset, transform, seed) share one copy of it
+    datasets = len({(r.dataset, r.transform, r.seed) for r in runs})
+    mem = BASE_MEM_MB + sum(w.mem_mb - BASE_MEM_MB - w.data_mb for w in works) + datasets * works[0].data_mb
     return Cost(
         seconds(lambda w: w.expected),
         int(mem),

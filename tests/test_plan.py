@@ -126,6 +126,26 @@ def test_resources_grow_with_attempt_and_size():
     assert costs.network_size(cfg, "LCN", 8)["params"] > 20 * costs.network_size(cfg, "VEC", 8)["params"]
 
 
+def test_a_pack_costs_one_start_up_and_shares_its_data():
+    """A packed job: one process start for its runs, their work at the CPU's measured packing
+    rate, one copy of data that several runs share (symflow.plan.pack_cost)."""
+    cfg = config_of(TINY)
+    model = Jobs(cfg)
+    run = model.run("VEC", 8, "identity", "nn", 40, 0)
+    same_data = [run, model.run("VEC", 8, "identity", "nn_plus", 40, 0)]
+    other_data = [run, model.run("VEC", 8, "o3_pixel", "nn", 40, 0)]
+    alone = costs.sgd_cost(cfg, "VEC", 8, 40)
+    shared, stacked = costs.pack_cost(cfg, same_data), costs.pack_cost(cfg, other_data)
+    work = alone.seconds - costs.JAX_JOB_START_S
+    assert shared.seconds == pytest.approx(costs.JAX_JOB_START_S + 2 * work / costs.CPU_PACK_RATE)
+    data_mb = 2 * costs._data_bytes(cfg) / 1e6
+    assert stacked.mem_mb - shared.mem_mb == pytest.approx(data_mb, abs=1)
+    assert shared.mem_mb == pytest.approx(2 * alone.mem_mb - costs.BASE_MEM_MB - data_mb, abs=1)
+    gpu = {**cfg, "resources": {**cfg["resources"], "gpu": 1}}
+    # on a GPU the per-step floor is paid once for the pack: two small runs cost less than twice one
+    assert costs.pack_cost(gpu, same_data).seconds < 2 * costs.sgd_cost(gpu, "VEC", 8, 40).seconds
+
+
 def test_block_size_trades_jobs_for_memory():
     cfg = config_of(PAPER)
     rows = []
