@@ -399,7 +399,8 @@ def _sgd_work(config: dict, arch: str, width: int, m: int) -> _SgdWork:
     rate = _sgd_rate(config, net["local"])
     # data on host and device copies, parameters x (params, gradients, momentum, checkpoint),
     # activations of a batch kept for the backward pass (x3 for temporaries)
-    mem = BASE_MEM_MB + (2 * _data_bytes(config) + 16 * net["params"] + 3 * 4 * batch * net["activations"]) / 1e6
+    data_mb = 2 * _data_bytes(config) / 1e6
+    mem = BASE_MEM_MB + data_mb + (16 * net["params"] + 3 * 4 * batch * net["activations"]) / 1e6
     rest = d["n_val"] + d["n_test"]
     disk = 4 * rest * NUM_CLASSES + 64 * (budget // s["eval_every"] + 1) + 4096
     return _SgdWork(
@@ -410,7 +411,7 @@ def _sgd_work(config: dict, arch: str, width: int, m: int) -> _SgdWork:
         eval_every=int(s["eval_every"]),
         mem_mb=mem,
         disk=disk,
-        data_mb=2 * _data_bytes(config) / 1e6,
+        data_mb=data_mb,
     )
 
 
@@ -438,9 +439,9 @@ def pack_cost(config: dict, runs) -> Cost:
     gpu = bool(config["resources"]["gpu"])
 
     def seconds(steps_of) -> float:
-        if not gpu:
-            return JAX_JOB_START_S + sum(w.seconds(steps_of(w)) for w in works) / CPU_PACK_RATE
         compute = sum(w.seconds(steps_of(w)) for w in works)
+        if not gpu:
+            return JAX_JOB_START_S + compute / CPU_PACK_RATE
         return JAX_JOB_START_S + max(compute, max(steps_of(w) for w in works) * GPU_STEP_FLOOR_S)
 
     # one process; runs on the same data (dataset, transform, seed) share one copy of it

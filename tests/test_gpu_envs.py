@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, SAMPLE, TINY, snakemake_cmd
+from conftest import REPO, SAMPLE, TINY, rule_of, snakemake_cmd
 from symflow.plan import GPU_RULES
 
 CPU_ENV, CUDA_ENV = "envs/symflow-cpu.yaml", "envs/symflow-cuda.yaml"
@@ -31,7 +31,7 @@ esac
 """
 # Snakemake's own DAG of the dry run, job by job: what Workflow.conda_list_envs builds
 PER_JOB = """
-import json, re, sys
+import json, sys
 from pathlib import Path
 from snakemake.api import SnakemakeApi
 from snakemake.settings.types import (ConfigSettings, DeploymentMethod, DeploymentSettings, OutputSettings,
@@ -47,8 +47,7 @@ with SnakemakeApi(OutputSettings(quiet={Quietness.ALL})) as api:
     envs = {}
     for job in workflow.dag.jobs:
         spec = job.conda_env_spec
-        rule = re.sub(r"^(train_sgd_pack)_[0-9a-f]{10}$", r"\\1", job.rule.name)  # every pack's own rule
-        envs.setdefault(rule, set()).add(("envs/" + Path(str(spec.file)).name) if spec else "")
+        envs.setdefault(job.rule.name, set()).add(("envs/" + Path(str(spec.file)).name) if spec else "")
 print(json.dumps({rule: sorted(e) for rule, e in envs.items()}))
 """
 
@@ -102,7 +101,10 @@ def test_each_gpu_rule_runs_in_the_cuda_environment(workdir, gpu):
     proc = subprocess.run([sys.executable, "-c", PER_JOB, str(REPO / "Snakefile"), *_configs(workdir, gpu)],
                           cwd=workdir, env=_env(workdir), capture_output=True, text=True, timeout=300)  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    envs = json.loads(proc.stdout.strip().splitlines()[-1])
+    envs: dict[str, list[str]] = {}
+    for name, used in json.loads(proc.stdout.strip().splitlines()[-1]).items():
+        rule = rule_of(name)  # every pack's own rule as train_sgd_pack
+        envs[rule] = sorted({*envs.get(rule, []), *used})
     assert set(GPU_RULES) <= set(envs)  # the tiny config's default target has jobs of each GPU rule
     for rule, used in envs.items():
         if rule == "all":

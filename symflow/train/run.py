@@ -464,7 +464,8 @@ def workflow_run_kwargs(identity: Mapping[str, Any], settings: Mapping[str, Any]
 
     settings = dict(settings)
     recipe_name = str(identity["recipe"])
-    sgd = {**settings, "recipes": {recipe_name: settings.pop("recipe")}, "checkpoint_every": int(checkpoint_every)}
+    recipe = settings.pop("recipe")  # this run's recipe: the sgd section holds it under its name
+    sgd = {**settings, "recipes": {recipe_name: recipe}, "checkpoint_every": int(checkpoint_every)}
     names = ("dataset", "transform", "arch", "width", "init", "recipe", "m", "seed", "member")
     return {
         **{k: identity[k] for k in names},

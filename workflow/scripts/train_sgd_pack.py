@@ -13,11 +13,12 @@ from symflow.train import run_sgd_packed, workflow_run_kwargs  # noqa: E402
 log = log_to(snakemake.log.pack)
 load_plugins(snakemake.config.get("plugins", []))  # the config's plug-ins, as the workflow saw them
 res = snakemake.resources
-runs = []
+runs, folders = [], []
 # params: each run's record fields (runs) and settings (settings.runs), in the order of the
 # pack's numbered inputs, outputs and logs
 for i, (identity, settings) in enumerate(zip(snakemake.params.runs, snakemake.params.settings["runs"])):
     run = Run(**identity)
+    folders.append(run.folder())
     runs.append(dict(
         data_path=snakemake.input[f"data_{i}"],
         eta0_path=snakemake.input[f"eta0_{i}"],
@@ -29,5 +30,5 @@ for i, (identity, settings) in enumerate(zip(snakemake.params.runs, snakemake.pa
         keep_checkpoint=bool(res.keep_checkpoint),
         log=file_logger(snakemake.log[f"run_{i}"], f"symflow.pack.{i}"),
     ))  # fmt: skip
-with timed(log, f"SGD pack of {len(runs)} runs: " + ", ".join(Run(**r).folder() for r in snakemake.params.runs)):
+with timed(log, f"SGD pack of {len(runs)} runs: " + ", ".join(folders)):
     run_sgd_packed(runs)
