@@ -220,7 +220,7 @@ def main(argv=None) -> int:
                 kn = block(ntf2(x1, x2))
                 nt_row = dict(nt_pairs_per_s=pairs / t_n, nt_pairs_per_cpu_s=pairs / cpu_n, nt_repeats=rep_n,
                               nt_first_call_s=c_n, nt_fraction_of_limit=lower * pairs / t_n)  # fmt: skip
-            for layers in args.layers or [default_layers()]:
+            for layers in args.layers or [default_layers(arch)]:
                 eng = kernel_fn(arch, hp, pair_batch=b * b, layers=layers)
                 t_e, cpu_e, rep_e, c_e = timed(
                     eng, x1, x2, repeats=args.repeats, min_seconds=args.min_seconds, budget_seconds=args.budget_seconds

@@ -121,19 +121,29 @@ _TILE_BYTES_ACCELERATOR = 1 << 30
 # how a tile runs its layers (_tile_fn): "scan" (conditionals as fusion boundaries) was tuned
 # on CPU; "plain" has no conditionals, which a GPU may favour. The accelerator default stays
 # "scan", the layout measured on the H200 (2026-11-30), until bench/gpu_checks.sh has
-# compared the layouts there.
+# compared the layouts there (bench/gpu_report.py says which to set from its CSVs).
 # "fused" (GAP and LAPk only; symflow/engine_fused.py): one Pallas kernel runs all the layers
 # of a block of offsets on chip; opt-in until measured on a GPU.
+# The defaults are per family: "dense" (FCN, VEC, LCN: no pixel pairs; "fused" is refused)
+# and "spatial" (GAP, LAPk), so that each family can take the layout that is fastest for it.
 LAYERS = ("scan", "plain", "fused")
-_LAYERS_CPU = "scan"
-_LAYERS_ACCELERATOR = "scan"
+_LAYERS_CPU = {"dense": "scan", "spatial": "scan"}
+_LAYERS_ACCELERATOR = {"dense": "scan", "spatial": "scan"}
 
 
-def default_layers() -> str:
-    """The layer layout kernel_fn uses on the current JAX backend."""
+def _family(recursion: "_Recursion") -> str:
+    return "spatial" if recursion.kind == "spatial" else "dense"
+
+
+def default_layers(arch_name: str) -> str:
+    """The layer layout kernel_fn uses for `arch_name` on the current JAX backend."""
     import jax
 
-    return _LAYERS_CPU if jax.default_backend() == "cpu" else _LAYERS_ACCELERATOR
+    recursion = _recursion(arch_name)
+    if recursion is None:
+        raise ValueError(f"the engine does not implement architecture {arch_name!r}")
+    table = _LAYERS_CPU if jax.default_backend() == "cpu" else _LAYERS_ACCELERATOR
+    return table[_family(recursion)]
 
 
 def _tile_bytes() -> int:
@@ -481,7 +491,7 @@ def kernel_fn(
     about _TILE_BYTES of state per tile on a CPU, _TILE_BYTES_ACCELERATOR on a GPU; see
     the module docstring). Products run at full float32 precision on every backend (a
     GPU would otherwise use TF32, ~1e-3 relative, for float32 matmuls). `layers`: how a
-    tile runs its layers, "scan" or "plain" (default: `default_layers()`; see _tile_fn),
+    tile runs its layers, "scan" or "plain" (default: `default_layers(arch_name)`; see _tile_fn),
     or, for GAP and LAPk only, "fused" (symflow.engine_fused: a Pallas kernel, through
     Pallas' interpreter on a CPU); the values agree to float rounding.
     """
@@ -494,6 +504,8 @@ def kernel_fn(
         raise ValueError(f"the engine needs depth >= 1, got {hp.depth}")
     if layers is not None and layers not in LAYERS:
         raise ValueError(f"layers must be one of {LAYERS}, got {layers!r}")
+    # resolved here, so that the tile budget below is the chosen layout's
+    layers = layers or default_layers(arch_name)
     if layers == "fused" and recursion.kind != "spatial":
         plain_layers = tuple(x for x in LAYERS if x != "fused")
         raise ValueError(f"layers must be one of {plain_layers} for {arch_name}: 'fused' is for GAP and LAPk only")
@@ -519,7 +531,7 @@ def kernel_fn(
         b1, b2 = _tile(n1, n2, budget)
         if symmetric and b1 != b2:
             b1 = b2 = _split(n1, min(b1, b2))
-        side1, side2, tile, whole = _compiled(recursion, hp, shape, layers or default_layers())
+        side1, side2, tile, whole = _compiled(recursion, hp, shape, layers)
         if b1 == n1 and b2 == n2:  # one tile: one compiled call
             kn, kt = (np.asarray(a) for a in whole(x1, x2))
             return (_symmetrise(kn), _symmetrise(kt)) if symmetric else (kn, kt)

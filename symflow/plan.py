@@ -90,6 +90,9 @@ RATES: dict[str, Rate] = {
         Rate("h200_sgd_gflops", 125_000.0, "GFLOP/s",
              f"{H200}: VEC_128 and GAP_128 at 32 x 32, batch 40, 489 and 498 steps/s "
              "(bench/train_bench.py --resolution 32 --width 128)"),
+        Rate("h200_job_start_s", 6.0, "s",
+             "assumed: a GPU job's start-up (python, jax with CUDA, its compilations), priced at the CPU figure "
+             "jax_job_start_s until measured: bench/gpu_checks.sh times it, bench/gpu_report.py proposes the value"),
         Rate("sgd_epochs_to_fit", 300.0, "epochs",
              "expected epochs to 100% train accuracy of an architecture without its own entry below (a run stops "
              "there; its runtime limit allows the whole budget): the median over the 64 runs of a default make run "
@@ -154,6 +157,7 @@ CPU_EIGH_GFLOPS = RATES["cpu_eigh_gflops"].value
 CPU_PACK_RATE = RATES["cpu_pack_rate"].value
 JOB_START_S = RATES["job_start_s"].value
 JAX_JOB_START_S = RATES["jax_job_start_s"].value
+GPU_JOB_START_S = RATES["h200_job_start_s"].value
 PLOT_JOB_S = RATES["plot_job_s"].value
 BASE_MEM_MB = int(RATES["base_mem_mb"].value)
 # Runtime limits (not rates): RUNTIME_MARGIN x the bound + RUNTIME_FLOOR_MIN minutes, x attempt.
@@ -299,7 +303,7 @@ def gram_block_cost(config: dict, arch: str, bs: int, split: str = "train", i: i
     pairs = rows * int(bs)
     gpu = bool(config["resources"]["gpu"])
     item = _itemsize(config)
-    seconds = JOB_START_S + pairs * kernel_seconds_per_pair(config, arch, gpu)
+    seconds = (GPU_JOB_START_S if gpu else JOB_START_S) + pairs * kernel_seconds_per_pair(config, arch, gpu)
     out_bytes = 2 * pairs * item
     # working memory: the engine's tiles hold ~16 MB of state (symflow.engine._TILE_BYTES), a
     # few of them at once; neural-tangents holds batch_size^2 pairs of its state in float64-sized
@@ -422,13 +426,18 @@ def sgd_cost(config: dict, arch: str, width: int, m: int) -> Cost:
     gpu = bool(config["resources"]["gpu"])
     floor = GPU_STEP_FLOOR_S if gpu else 0.0
     return Cost(
-        JAX_JOB_START_S + w.seconds(w.expected, floor),
+        _jax_start(gpu) + w.seconds(w.expected, floor),
         int(w.mem_mb),
         w.disk,
         int(config["sgd"]["threads"]),
         gpu,
-        bound_seconds=JAX_JOB_START_S + w.seconds(w.budget, floor),
+        bound_seconds=_jax_start(gpu) + w.seconds(w.budget, floor),
     )
+
+
+def _jax_start(gpu: bool) -> float:
+    """A JAX job's start-up: imports and its compilations (on a GPU, its own rate)."""
+    return GPU_JOB_START_S if gpu else JAX_JOB_START_S
 
 
 def pack_cost(config: dict, runs) -> Cost:
@@ -442,7 +451,7 @@ def pack_cost(config: dict, runs) -> Cost:
         compute = sum(w.seconds(steps_of(w)) for w in works)
         if not gpu:
             return JAX_JOB_START_S + compute / CPU_PACK_RATE
-        return JAX_JOB_START_S + max(compute, max(steps_of(w) for w in works) * GPU_STEP_FLOOR_S)
+        return GPU_JOB_START_S + max(compute, max(steps_of(w) for w in works) * GPU_STEP_FLOOR_S)
 
     # one process; runs on the same data (dataset, transform, seed) share one copy of it
     datasets = len({(r.dataset, r.transform, r.seed) for r in runs})
@@ -472,7 +481,7 @@ def eta0_cost(config: dict, arch: str, width: int, m: int) -> Cost:
     # into the n x n x 10 x 10 NTK: a dense matmul at the dense rate whatever the layers
     jacobians_flop = samples * 3 * NUM_CLASSES * n * net["gflop"] * 1e9
     contraction_flop = samples * 2 * NUM_CLASSES * n * n * net["params"]
-    seconds = JAX_JOB_START_S + jacobians_flop / _sgd_rate(config, net["local"])
+    seconds = _jax_start(bool(config["resources"]["gpu"])) + jacobians_flop / _sgd_rate(config, net["local"])
     seconds += contraction_flop / _sgd_rate(config, False)
     # Jacobian blocks are bounded at 4 GB (symflow.train.ntk_block_size)
     jacobians = min(4e9, 3 * 2 * 4 * n * NUM_CLASSES * net["largest"])
@@ -658,7 +667,8 @@ def plan(config: dict) -> Plan:
             "GPU hours are H200-hours from rates measured on one H200 (RATES['h200_*'], bench/gpu_checks.sh): "
             f"FLOP/byte counts at its measured peak and bandwidth with {GPU_KERNEL_EFFICIENCY:.0%} efficiency for "
             f"GAP/LAP kernels ({GPU_KERNEL_EFFICIENCY_SMALL_STATE:.2%} for the others), "
-            f"{GPU_SGD_GFLOPS / 1e3:.0f} TFLOP/s for SGD and at least {GPU_STEP_FLOOR_S * 1e3:g} ms a step (assumed)."
+            f"{GPU_SGD_GFLOPS / 1e3:.0f} TFLOP/s for SGD and at least {GPU_STEP_FLOOR_S * 1e3:g} ms a step (assumed), "
+            f"{GPU_JOB_START_S:g} s to start a GPU job (assumed: the CPU figure)."
         )
     packs = all_jobs.get("train_sgd_pack", ())
     if packs:

@@ -279,6 +279,45 @@ def test_fused_only_spatial():
             kernel_fn(arch, DEFAULT, layers="fused")
 
 
+def test_default_layers_per_family(golden, monkeypatch):
+    """The default layout is chosen per family (dense: FCN, VEC, LCN; spatial: GAP, LAPk), so a
+    backend can default GAP and LAPk to "fused" while FCN, VEC and LCN keep a layout they have;
+    kernel_fn then sizes its tiles by the fused kernel's few bytes a pair (one tile here, where
+    "scan"'s state would cut the same pairs into several)."""
+    from symflow import engine
+
+    with pytest.raises(ValueError, match="does not implement"):
+        engine.default_layers("ResNet")
+    assert {engine.default_layers(a) for a in ARCHS} == {"scan"}
+    monkeypatch.setitem(engine._LAYERS_CPU, "spatial", "fused")
+    assert [engine.default_layers(a) for a in ARCHS] == ["scan", "scan", "scan", "fused", "fused", "fused"]
+    arch, hp, res, n = FUSED_CASES[0]
+    x1, x2 = case_inputs(golden, res, n)
+    layout = engine._Layout(engine._recursion(arch), hp, x1.shape[1:])
+    from symflow import engine_fused
+
+    per_pair_fused = engine_fused.bytes_per_pair(layout, 4)
+    per_pair_scan = engine._STATE_ARRAYS * layout.entries * 4
+    # a tile budget that holds every pair at the fused kernel's bytes, but not at scan's
+    budget = per_pair_fused * len(x1) * len(x2)
+    assert budget < per_pair_scan * len(x1) * len(x2)
+    monkeypatch.setattr(engine, "_TILE_BYTES", budget)
+    tiles = []
+    tile_of = engine._tile
+    monkeypatch.setattr(engine, "_tile", lambda n1, n2, b: tiles.append(tile_of(n1, n2, b)) or tiles[-1])
+    engine._COMPILED.clear()
+    with x64(False):
+        got = kernel_fn(arch, hp)(x1.astype(np.float32), x2.astype(np.float32))
+        dense = kernel_fn("VEC", hp)(x1.astype(np.float32), x2.astype(np.float32))
+    layouts = {key[-1] for key in engine._COMPILED}
+    assert layouts == {"fused", "scan"}, layouts  # GAP fused, VEC scan
+    assert tiles[0] == (len(x1), len(x2)), tiles  # GAP: all pairs in one tile at the fused bytes
+    key = case_id(arch, hp, res, n)
+    for name, g in zip(("nngp", "ntk"), got):
+        assert rel_err(g, golden[f"{key}/{name}12"]).max() < 1e-5, name
+    assert all(np.isfinite(d).all() for d in dense)
+
+
 @pytest.mark.parametrize("arch,res,dot", [("GAP", 8, None), ("GAP", 32, None), ("GAP", 32, "ieee"), ("LAP4", 16, None),
                                           ("LAP8", 32, None)])  # fmt: skip
 def test_fused_lowers_for_cuda(arch, res, dot):

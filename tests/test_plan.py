@@ -146,6 +146,26 @@ def test_a_pack_costs_one_start_up_and_shares_its_data():
     assert costs.pack_cost(gpu, same_data).seconds < 2 * costs.sgd_cost(gpu, "VEC", 8, 40).seconds
 
 
+def test_gpu_jobs_pay_the_gpu_start_up(monkeypatch):
+    """Every GPU job (kernel block, eta0, run, pack) starts at RATES['h200_job_start_s'], the
+    figure bench/gpu_checks.sh measures; CPU jobs keep their CPU start-ups."""
+    cfg = config_of(TINY)
+    gpu = {**cfg, "resources": {**cfg["resources"], "gpu": 1}}
+    model = Jobs(cfg)
+    pack = [model.run("VEC", 8, "identity", "nn", 40, 0), model.run("VEC", 8, "identity", "nn_plus", 40, 0)]
+
+    def all_costs(c):
+        return [costs.gram_block_cost(c, "GAP", 50), costs.eta0_cost(c, "VEC", 8, 40), costs.sgd_cost(c, "VEC", 8, 40),
+                costs.pack_cost(c, pack)]  # fmt: skip
+
+    before = {"cpu": all_costs(cfg), "gpu": all_costs(gpu)}
+    monkeypatch.setattr(costs, "GPU_JOB_START_S", costs.GPU_JOB_START_S + 100.0)
+    after = {"cpu": all_costs(cfg), "gpu": all_costs(gpu)}
+    for b, a in zip(before["gpu"], after["gpu"]):
+        assert a.seconds - b.seconds == pytest.approx(100.0)
+    assert [c.seconds for c in before["cpu"]] == [c.seconds for c in after["cpu"]]
+
+
 def test_block_size_trades_jobs_for_memory():
     cfg = config_of(PAPER)
     rows = []
