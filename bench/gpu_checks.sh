@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Issue 18's GPU measurements in one call of at most 10 minutes (bench/README.md, "On a GPU").
 # Sections run in order of what the acceptance needs, each under its own time limit and all
-# under one deadline (GPU_CHECKS_SECONDS, default 540 s): a section with too little time left
-# is skipped and says so, and every section writes its CSV as soon as it has numbers.
+# under one deadline (GPU_CHECKS_SECONDS, default 530 s; the report after it has 40 s more): a
+# section with too little time left is skipped and says so, and every section writes its CSV
+# as soon as it has numbers.
 #
-#   0. symflow plan for config/gpu.yaml, and a GPU job's start-up (RATES['jax_job_start_s'] is a
-#      CPU figure; the plan prices GPU jobs with it until this says otherwise)
+#   0. symflow plan for config/gpu.yaml, and a GPU job's start-up (RATES['h200_job_start_s'] is
+#      the CPU figure; the plan prices GPU jobs with it until this says otherwise)
 #   1. packed training: run-steps/s of 8 VEC runs packed against one by one (>= 10x asked)
 #   2. the kernel engine against plain neural-tangents, all six architectures at 8, 16 and
 #      32, each engine layer layout (symflow.engine.LAYERS) against the same nt timing, at
@@ -13,17 +14,22 @@
 #   3. tests/test_engine.py on the GPU (every layout against the float64 goldens)
 #   4. tests/test_train_packed.py at full float32 precision (XLA's TF32 would blur it)
 #
+#   then, whatever the deadline left: bench/gpu_report.py on what was written, the verdict on
+#   each acceptance criterion and the settings to make (gpu_report.md), priced by symflow plan
+#
 # On the lent H200 (its image has jax with CUDA, flax, optax, h5py, pandas, pytest): first,
 # here, `bash bench/gpu_wheels.sh` (neural-tangents and the few packages the image lacks,
 # into .whl/), then run `bash bench/gpu_checks.sh` there with `.whl` carried. Writes the log
-# and CSVs to ${OUT:-bench/results/gpu}.
+# and CSVs to ${OUT:-bench/results/gpu}. GPU_CHECKS_ONLY (an extended regex) runs only the
+# sections whose names match it, e.g. a rerun of those that failed: GPU_CHECKS_ONLY='packed'.
+# GPU_CHECKS_WHEELS=0 leaves .whl/ uninstalled (the tests run it so, on CPU).
 set -u
 START=$SECONDS
-DEADLINE=${GPU_CHECKS_SECONDS:-540}
+DEADLINE=${GPU_CHECKS_SECONDS:-530}
 OUT=${OUT:-bench/results/gpu}
 mkdir -p "$OUT"
 exec > >(tee -a "$OUT/gpu_checks.log") 2>&1
-if compgen -G ".whl/*.whl" >/dev/null; then
+if [[ ${GPU_CHECKS_WHEELS:-1} != 0 ]] && compgen -G ".whl/*.whl" >/dev/null; then
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
         && export PYTHONPATH="/tmp/site:${PYTHONPATH:-}"
 fi
@@ -36,6 +42,10 @@ section() { # section NAME SECONDS COMMAND...: runs COMMAND under min(SECONDS, t
     local name=$1 budget=$2
     shift 2
     local left=$((DEADLINE - (SECONDS - START)))
+    if [[ -n ${GPU_CHECKS_ONLY:-} ]] && ! [[ $name =~ $GPU_CHECKS_ONLY ]]; then
+        echo "== $name: skipped (not in GPU_CHECKS_ONLY)"
+        return
+    fi
     if ((left < 25)); then
         echo "== $name: skipped (${left} s left of ${DEADLINE})"
         return
@@ -79,4 +89,7 @@ section "tests/test_engine.py on the GPU" 80 \
     python3 -m pytest -q -p no:cacheprovider --tb=line tests/test_engine.py
 section "tests/test_train_packed.py at full float32 precision" 60 \
     env JAX_DEFAULT_MATMUL_PRECISION=highest python3 -m pytest -q -p no:cacheprovider --tb=line tests/test_train_packed.py
+echo "== report (bench/gpu_report.py; $((SECONDS - START)) s elapsed)"
+timeout -k 5 40 python3 bench/gpu_report.py "$OUT" --markdown "$OUT/gpu_report.md" --replan config/gpu.yaml
+echo "-- report: exit $?"
 echo "== done in $((SECONDS - START)) s"
