@@ -153,7 +153,10 @@ def verify_h5(path: str | os.PathLike) -> None:
 
 
 def package_versions() -> dict[str, str]:
-    """Versions of the packages that determine symflow's numbers (for provenance attributes)."""
+    """Versions of the packages that determine symflow's numbers (for provenance attributes),
+    and, where the process has imported JAX, the device it computes on (`jax_device`, e.g.
+    "cpu" or "gpu: NVIDIA H200"): float32 results differ between them in the last bits."""
+    import sys
     from importlib import metadata
 
     out = {}
@@ -162,4 +165,14 @@ def package_versions() -> dict[str, str]:
             out[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:
             out[pkg] = "absent"
+    if "jax" in sys.modules:
+        out["jax_device"] = jax_device()
     return out
+
+
+def jax_device() -> str:
+    """JAX's default backend, and the kind of its first device where it is not the CPU."""
+    import jax
+
+    backend = jax.default_backend()
+    return backend if backend == "cpu" else f"{backend}: {jax.devices()[0].device_kind}"

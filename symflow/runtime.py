@@ -5,11 +5,22 @@ from __future__ import annotations
 import os
 
 
-def configure_jax(threads: int | None = None, x64: bool = False, platform: str | None = None) -> None:
+def configure_jax(
+    threads: int | None = None, x64: bool = False, platform: str | None = None, gpus: int | None = None
+) -> None:
     """Limit XLA's CPU threads to the job's `threads` (Snakemake's threads) and set precision.
+
+    `gpus`: the GPUs the job was given (the workflow's `gpu` resource). 0 pins JAX to the CPU
+    (JAX_PLATFORMS=cpu unless set): on a machine with a GPU and JAX with CUDA, a job priced
+    and scheduled as a CPU job then neither computes on the GPU nor takes its memory (JAX
+    preallocates 75% of it in every process that touches it), so it cannot starve the GPU
+    job beside it; and a CPU config gives CPU numbers wherever it runs. None (a library
+    call) leaves the choice to JAX.
 
     Must run before JAX is first imported in the process; later calls only set x64.
     """
+    if gpus is not None and int(gpus) == 0 and platform is None:
+        platform = "cpu"
     if threads is not None and threads >= 1:
         flags = os.environ.get("XLA_FLAGS", "")
         if "intra_op_parallelism_threads" not in flags:

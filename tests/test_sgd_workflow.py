@@ -170,6 +170,10 @@ def test_sgd_rules_end_to_end_on_the_tiny_config(tmp_path):
     assert ensemble["stage"] == "ensemble" and ensemble["ensemble"] == "1"
     assert ensemble["accuracy"] == member["accuracy"]  # the mean of one member is that member
     assert (tmp_path / run / "nn/m40/s0/i0/curve.csv").exists()
+    from symflow.h5io import read_attrs
+
+    # the device the run computed on is part of its provenance (the job had no gpu resource)
+    assert read_attrs(tmp_path / run / "nn/m40/s0/i0/predictions.h5")["versions"]["jax_device"] == "cpu"
     assert not any((tmp_path / "checkpoints").rglob("*.msgpack"))
     eta0 = json.loads((tmp_path / run / "eta0/m40/s0/i0.json").read_text())
     assert eta0["n"] == 16 and eta0["mode"] == "own" and float(member["eta0"]) == eta0["eta0"]
