@@ -6,7 +6,8 @@
 # as soon as it has numbers.
 #
 #   0. symflow plan for config/gpu.yaml, and a GPU job's start-up (RATES['h200_job_start_s'] is
-#      the CPU figure; the plan prices GPU jobs with it until this says otherwise)
+#      the CPU figure; the plan prices GPU jobs with it until this says otherwise), and that
+#      configure_jax keeps a job without a GPU on the CPU
 #   1. packed training: run-steps/s of 8 VEC runs packed against one by one (>= 10x asked)
 #   2. the kernel engine against plain neural-tangents, all six architectures at 8, 16 and
 #      32, each engine layer layout (symflow.engine.LAYERS) against the same nt timing, at
@@ -67,6 +68,9 @@ section "plan for config/gpu.yaml (H200-hours at symflow.plan.RATES)" 30 \
 section "a GPU job's start-up: python, jax with CUDA, symflow's training and kernels, one compiled call (3 processes)" 25 \
     bash -c 'TIMEFORMAT="start-up: %R s wall"; for i in 1 2 3; do time python3 -c "import jax, symflow.train, symflow.kernels
 jax.jit(lambda x: x + 1)(jax.numpy.ones(8)).block_until_ready()"; done'
+section "device pinning: a job with gpus=0 on the CPU, with gpus=1 on the GPU" 25 \
+    bash -c 'for g in 0 1; do python3 -c "from symflow.runtime import configure_jax; configure_jax(1, gpus=$g)
+import jax; from symflow.h5io import jax_device; print(\"pinning: gpus=$g ->\", jax_device())"; done'
 section "packed training, 8 x 8" 85 \
     python3 bench/packed_training.py --resolutions 8 --widths 16 32 128 --pack 8 --steps 200 --repeats 1 \
     --csv "$OUT/packed_training_r8.csv"

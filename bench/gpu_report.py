@@ -201,7 +201,7 @@ class Check:
         return {True: "met", False: "NOT met", None: "not measured"}[self.ok]
 
 
-def checks(krows: list[dict], prows: list[dict], layers: dict, plan_hours: float | None) -> list[Check]:
+def checks(krows: list[dict], prows: list[dict], layers: dict, plan_hours: float | None, log: str = "") -> list[Check]:
     out = []
     chosen = {fam: d["layout"] for fam, d in layers.items()}
     for arch in ARCHS:
@@ -233,6 +233,13 @@ def checks(krows: list[dict], prows: list[dict], layers: dict, plan_hours: float
                              f">= {MIN_PACKED_OVER_SINGLE:g}", best["ratio"] >= MIN_PACKED_OVER_SINGLE))  # fmt: skip
     if not small:
         out.append(Check(f"packed/single, VEC up to width {SMALL_WIDTH}", "-", f">= {MIN_PACKED_OVER_SINGLE:g}", None))
+    pins = dict(re.findall(r"^pinning: gpus=(\d) -> (.+)$", log, re.M))
+    what = "configure_jax: a job with gpus=0 on the CPU, gpus=1 on the GPU"
+    if set(pins) == {"0", "1"}:
+        ok = pins["0"] == "cpu" and pins["1"].startswith("gpu")
+        out.append(Check(what, f"gpus=0: {pins['0']}; gpus=1: {pins['1']}", "cpu; gpu", ok))
+    else:
+        out.append(Check(what, "-", "cpu; gpu", None))
     if plan_hours is None:
         out.append(
             Check("symflow plan, config/gpu.yaml at the proposed rates", "-", f"<= {MAX_GPU_HOURS:g} H200-h", None)
@@ -362,7 +369,7 @@ def report(folder: Path, replan_configs: list[str] | None = None) -> tuple[str, 
     layers = choose_layers(krows)
     rates = proposed_rates(krows, prows, layers, log)
     plan_hours = replan(replan_configs, rates) if replan_configs else None
-    found = checks(krows, prows, layers, plan_hours)
+    found = checks(krows, prows, layers, plan_hours, log)
     lines = [f"# GPU report from {folder}", ""]
     devices = re.findall(r"^GPU \d+: .*$", log, re.M)
     if devices:

@@ -122,11 +122,11 @@ def test_replan_prices_the_gpu_config_at_the_proposed_rates(monkeypatch):
 @pytest.mark.slow
 def test_the_report_reads_what_gpu_checks_and_the_benchmarks_write(tmp_path):
     """On this CPU: the two benchmarks' CSVs at tiny sizes, then gpu_checks.sh itself with only
-    its start-up section selected (the others say they are skipped) and its report at the end:
+    its start-up and device-pinning sections selected (the others say they are skipped) and its report at the end:
     the report finds the start-up times, the sections' outcomes, both kinds of CSV, and the
     settings it derives from them."""
     env = {**os.environ, "PYTHONPATH": str(REPO), "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
-           "JAX_PLATFORMS": "cpu", "OUT": str(tmp_path), "GPU_CHECKS_ONLY": "start-up", "GPU_CHECKS_WHEELS": "0"}  # fmt: skip
+           "JAX_PLATFORMS": "cpu", "OUT": str(tmp_path), "GPU_CHECKS_ONLY": "start-up|pinning", "GPU_CHECKS_WHEELS": "0"}  # fmt: skip
     bench = [sys.executable, "bench/kernel_bench.py", "--repeats", "1", "--min-seconds", "0", "--budget-seconds", "1"]
     for args in (["--archs", "VEC", "--resolutions", "8", "--n", "16", "--batch", "8", "--layers", "scan", "plain",
                   "--csv", str(tmp_path / "kernel_vec_r8.csv")],
@@ -152,6 +152,8 @@ def test_the_report_reads_what_gpu_checks_and_the_benchmarks_write(tmp_path):
         line = next(x for x in report.splitlines() if x.startswith(f"| {what} |"))
         assert "not measured" not in line, line
     assert "engine/nt, FCN at 8 x 8 | - | >= 1 | not measured" in report
+    # no GPU here: gpus=1 falls back to the CPU, which the report calls a failure
+    assert "gpus=0 on the CPU, gpus=1 on the GPU | gpus=0: cpu; gpus=1: cpu | cpu; gpu | NOT met |" in report
     assert "`RATES['h200_job_start_s']`" in report and "`RATES['gpu_step_floor_s']`" in report
     assert "`symflow.engine._LAYERS_ACCELERATOR['dense']`" in report
     assert "**Not measured on a GPU** (JAX devices [CpuDevice(id=0)])" in report
