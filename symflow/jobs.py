@@ -259,23 +259,27 @@ class Run(Job):
         return Eta0(**fields)
 
 
-@dataclass(frozen=True)
-class Pack(Job):
-    """Several runs of one network and data shape trained as one program (``sgd.pack`` > 1,
-    symflow.train.run_sgd_packed): each run keeps its own outputs, log, checkpoint and
-    settings. Snakemake has one rule per pack (``train_sgd_pack_<digest>``, no wildcards,
-    so it wins over train_sgd for its runs' files); the plan counts them all under one
-    rule name, ``train_sgd_pack``."""
+class _Packed(Job):
+    """Several jobs of one rule run by one process (``sgd.pack`` > 1), each keeping its own
+    outputs and log. Snakemake has one rule per pack (``<rule>_<digest>``, no wildcards, so
+    it wins over the members' own rule for their files); the plan counts them all under one
+    rule name. Subclasses name their members' tuple and give `members`."""
 
-    rule: ClassVar[str] = "train_sgd_pack"
-    runs: tuple[Run, ...]
+    @property
+    def members(self) -> tuple[Job, ...]:
+        raise NotImplementedError
+
+    @staticmethod
+    def member_key(job: Job) -> str:
+        """What names a member in the digest."""
+        raise NotImplementedError
 
     @property
     def digest(self) -> str:
-        """Ten hex digits of sha256 over the runs' folders: the pack's name."""
+        """Ten hex digits of sha256 over the members' keys: the pack's name."""
         import hashlib
 
-        return hashlib.sha256("\n".join(r.folder() for r in self.runs).encode()).hexdigest()[:10]
+        return hashlib.sha256("\n".join(self.member_key(j) for j in self.members).encode()).hexdigest()[:10]
 
     @property
     def rule_name(self) -> str:
@@ -283,18 +287,63 @@ class Pack(Job):
         return f"{self.rule}_{self.digest}"
 
     def folder(self) -> str:
-        r = self.runs[0]
-        return f"{_run_stem(r).rsplit('/', 1)[0]}/pack/m{r.m}/{self.digest}"
+        j = self.members[0]
+        return f"{_run_stem(j).rsplit('/', 1)[0]}/{self.KIND}/m{j.m}/{self.digest}"
 
     def outputs(self):
-        return {f"{name}_{i}": path for i, run in enumerate(self.runs) for name, path in run.outputs().items()}
+        return {f"{name}_{i}": path for i, job in enumerate(self.members) for name, path in job.outputs().items()}
 
     def benchmark(self):
         return f"benchmarks/sgd/{self.folder()}.tsv"
 
+    def member_logs(self) -> list[str]:
+        """Each member's own log, as its own rule would write it."""
+        return [j.log() for j in self.members]
+
+
+@dataclass(frozen=True)
+class Pack(_Packed):
+    """Several runs of one network and data shape trained as one program (``sgd.pack`` > 1,
+    symflow.train.run_sgd_packed): each run keeps its own outputs, log, checkpoint and
+    settings. One rule per pack, ``train_sgd_pack_<digest>``; the plan counts them all as
+    ``train_sgd_pack``."""
+
+    rule: ClassVar[str] = "train_sgd_pack"
+    KIND: ClassVar[str] = "pack"
+    runs: tuple[Run, ...]
+
+    @property
+    def members(self) -> tuple[Run, ...]:
+        return self.runs
+
+    @staticmethod
+    def member_key(job: Run) -> str:
+        return job.folder()
+
     def run_logs(self) -> list[str]:
         """Each run's own log, as train_sgd would write it."""
-        return [r.log() for r in self.runs]
+        return self.member_logs()
+
+
+@dataclass(frozen=True)
+class Eta0Pack(_Packed):
+    """The eta0 estimates of a pack's network and data shape (``sgd.pack`` > 1), made one
+    after another by one process: one start-up and one compilation of the network's NTK for
+    all of them, and the same numbers as estimate_eta0 jobs (the same code, run in turn).
+    One rule per pack, ``estimate_eta0_pack_<digest>``; the plan counts them all as
+    ``estimate_eta0_pack``."""
+
+    rule: ClassVar[str] = "estimate_eta0_pack"
+    KIND: ClassVar[str] = "eta0pack"
+    eta0s: tuple[Eta0, ...]
+
+    @property
+    def members(self) -> tuple[Eta0, ...]:
+        return self.eta0s
+
+    @staticmethod
+    def member_key(job: Eta0) -> str:
+        return job.output()
 
 
 @dataclass(frozen=True)
@@ -887,8 +936,8 @@ class Jobs:
             return {"data": ref(self.data(job.transform, job.seed, job.dataset))}
         if isinstance(job, Run):
             return {"data": ref(self.data(job.transform, job.seed, job.dataset)), "eta0": ref(job.eta0())}
-        if isinstance(job, Pack):  # each run's, numbered as the pack's outputs
-            return {f"{name}_{i}": x for i, run in enumerate(job.runs) for name, x in self.inputs(run).items()}
+        if isinstance(job, _Packed):  # each member's, numbered as the pack's outputs
+            return {f"{name}_{i}": x for i, member in enumerate(job.members) for name, x in self.inputs(member).items()}
         if isinstance(job, SDist):
             gap = self.figS1_gap_reference(job)
             return {
@@ -975,35 +1024,42 @@ class Jobs:
     # -- packed training (sgd.pack > 1) -------------------------------------------------------
 
     @functools.cached_property
-    def _pack_of(self) -> dict[Run, Pack]:
-        """Each packed run's pack. Runs pack when they share the network (arch, width, init,
-        hp) and the data's shapes (dataset, m); the runs of such a group, sorted by recipe,
-        transform, seed and member, are cut into ceil(n / sgd.pack) packs of near-equal
-        size. A run alone in its group stays a train_sgd job."""
+    def _pack_of(self) -> dict[Job, _Packed]:
+        """Each packed run's or eta0's pack. Runs pack when they share the network (arch,
+        width, init, hp) and the data's shapes (dataset, m); the runs of such a group, sorted
+        by recipe, transform, seed and member, are cut into ceil(n / sgd.pack) packs of
+        near-equal size; their eta0 estimates likewise (sorted by transform, seed, member).
+        A job alone in its group stays a job of its own rule."""
         size = int(self.config["sgd"].get("pack", 1))
         if size <= 1:
             return {}
-        groups: dict[tuple, list[Run]] = {}
-        for run in self.walk(packed=False).get(Run.rule, ()):
-            key = (run.dataset, run.arch, run.width, run.init, run.hp, run.m)
-            groups.setdefault(key, []).append(run)
-        out: dict[Run, Pack] = {}
-        for runs in groups.values():
-            runs.sort(key=lambda r: (r.recipe, r.transform, r.seed, r.member))
-            count = -(-len(runs) // size)
-            for k in range(count):
-                chunk = tuple(runs[k * len(runs) // count : (k + 1) * len(runs) // count])
-                if len(chunk) > 1:
-                    out.update(dict.fromkeys(chunk, Pack(chunk)))
+        unpacked = self.walk(packed=False)
+        out: dict[Job, _Packed] = {}
+        for record, pack, order in (
+            (Run, Pack, lambda r: (r.recipe, r.transform, r.seed, r.member)),
+            (Eta0, Eta0Pack, lambda e: (e.transform, e.seed, e.member)),
+        ):
+            groups: dict[tuple, list[Job]] = {}
+            for job in unpacked.get(record.rule, ()):
+                groups.setdefault((job.dataset, job.arch, job.width, job.init, job.hp, job.m), []).append(job)
+            for jobs in groups.values():
+                jobs.sort(key=order)
+                count = -(-len(jobs) // size)
+                for k in range(count):
+                    chunk = tuple(jobs[k * len(jobs) // count : (k + 1) * len(jobs) // count])
+                    if len(chunk) > 1:
+                        out.update(dict.fromkeys(chunk, pack(chunk)))
         return out
 
-    def packs(self) -> list[Pack]:
-        """The packs of the default target (none unless sgd.pack > 1), in a fixed order."""
-        return sorted(set(self._pack_of.values()), key=lambda p: p.digest)
+    def packs(self, kind: type[_Packed] | None = None) -> list[_Packed]:
+        """The packs of the default target (none unless sgd.pack > 1), of one kind (Pack or
+        Eta0Pack) or all, in a fixed order."""
+        found = {p for p in self._pack_of.values() if kind is None or isinstance(p, kind)}
+        return sorted(found, key=lambda p: (p.rule, p.digest))
 
     def producer(self, job: Job) -> Job:
-        """The job that makes `job`'s outputs: its pack for a packed run, else the job."""
-        return self._pack_of.get(job, job) if isinstance(job, Run) else job
+        """The job that makes `job`'s outputs: its pack for a packed run or eta0, else the job."""
+        return self._pack_of.get(job, job) if isinstance(job, (Run, Eta0)) else job
 
     # -- what determines a job's results besides its inputs and path ---------------------------
 
@@ -1035,6 +1091,8 @@ class Jobs:
             }
         if isinstance(job, Pack):
             return {"runs": [self.settings(run) for run in job.runs]}
+        if isinstance(job, Eta0Pack):
+            return {"eta0s": [self.settings(eta0) for eta0 in job.eta0s]}
         if isinstance(job, SDist):
             return {"gap_transform": self.figS1_gap_reference(job).transform}
         if isinstance(job, Figure):

@@ -174,15 +174,16 @@ STAGES: dict[str, tuple[str, ...]] = {
     "data": ("download_cifar10", "extract_cifar10", "transform_dataset"),
     "kernel blocks": ("compute_gram_block", "audit_symmetry_pair", "audit_kernel_equality", "gather_symmetry_audit"),
     "regression": ("fit_kernel_regression",),
-    "eta0": ("estimate_eta0",),
+    "eta0": ("estimate_eta0", "estimate_eta0_pack"),
     "sgd": ("train_sgd", "train_sgd_pack", "average_ensemble", "compute_s_dist"),
     "imagenet": ("convert_imagenet", "train_imagenet"),  # only where the config has `imagenet`
     "figures": ("aggregate_runs", "gather_s_dist", "plot_figure", "plot_figS2", "gather_imagenet",
                 "plot_imagenet_figure", "plot_imagenet_samples", "write_report_tables", "evaluate_claims",
                 "list_failed_runs", "all"),
 }
-# on a GPU where resources.gpu > 0 (train_sgd_pack: every pack's rule, train_sgd_pack_<digest>)
-GPU_RULES = ("compute_gram_block", "estimate_eta0", "train_sgd", "train_sgd_pack")
+# on a GPU where resources.gpu > 0 (train_sgd_pack, estimate_eta0_pack: every pack's rule,
+# train_sgd_pack_<digest>, estimate_eta0_pack_<digest>)
+GPU_RULES = ("compute_gram_block", "estimate_eta0", "estimate_eta0_pack", "train_sgd", "train_sgd_pack")
 
 
 def jobs(config: dict, model=None) -> dict[str, set]:
@@ -489,6 +490,15 @@ def eta0_cost(config: dict, arch: str, width: int, m: int) -> Cost:
     return Cost(seconds, int(mem), 1024, int(s["threads"]), bool(config["resources"]["gpu"]))
 
 
+def eta0_pack_cost(config: dict, eta0s) -> Cost:
+    """eta0 estimates made in turn by one process (symflow.jobs.Eta0Pack): one start-up, each
+    estimate's work, the memory of the largest (one at a time)."""
+    each = [eta0_cost(config, e.arch, e.width, e.m) for e in eta0s]
+    gpu = bool(config["resources"]["gpu"])
+    seconds = _jax_start(gpu) + sum(c.seconds - _jax_start(gpu) for c in each)
+    return Cost(seconds, max(c.mem_mb for c in each), sum(c.disk_bytes for c in each), each[0].threads, gpu)
+
+
 def data_cost(config: dict, resolution: int | None = None) -> Cost:
     """One transformed dataset: read the source batches (uint8 -> float32, a few copies), write."""
     from symflow.data import SOURCE_SIZES
@@ -558,6 +568,8 @@ def job_cost(config: dict, job) -> Cost:
         return pack_cost(config, job.runs)
     if isinstance(job, J.Eta0):
         return eta0_cost(config, job.arch, job.width, job.m)
+    if isinstance(job, J.Eta0Pack):
+        return eta0_pack_cost(config, job.eta0s)
     if isinstance(job, J.Data):
         return data_cost(config, parse_dataset_id(job.dataset)["resolution"])
     if isinstance(job, J.Audit):
@@ -680,9 +692,11 @@ def plan(config: dict) -> Plan:
             else f"on CPU a pack trains at {CPU_PACK_RATE:g}x the rate of its runs one after another (measured, "
             f"RATES['cpu_pack_rate']): sgd.pack 1 is faster there"
         )
+        eta0_packs = all_jobs.get("estimate_eta0_pack", ())
+        eta0s = sum(len(p.eta0s) for p in eta0_packs)
         notes.append(
             f"sgd.pack {config['sgd']['pack']}: {sum(sizes)} runs in {len(packs)} packed jobs of {sizes[0]}-{sizes[-1]} "
-            f"runs; {gain}."
+            f"runs; {gain}; {eta0s} eta0 estimates in {len(eta0_packs)} jobs, one start-up each."
         )
     flip_m, flip_dataset = model.flip_m, model.flip_dataset
     if flip_m:

@@ -130,8 +130,9 @@ def workdir(tmp_path) -> Path:
 
 def rule_of(name: str) -> str:
     """A Snakemake rule's name as symflow.jobs counts it: every pack's own rule
-    (train_sgd_pack_<digest>) as train_sgd_pack."""
-    return re.sub(r"^(train_sgd_pack)_[0-9a-f]{10}$", r"\1", name)
+    (train_sgd_pack_<digest>, estimate_eta0_pack_<digest>) as train_sgd_pack or
+    estimate_eta0_pack."""
+    return re.sub(r"^(train_sgd_pack|estimate_eta0_pack)_[0-9a-f]{10}$", r"\1", name)
 
 
 def planned(output: str) -> dict[str, list[str]]:

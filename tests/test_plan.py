@@ -91,10 +91,17 @@ def test_jobs_equal_snakemake_dry_run(tmp_path, variant):
     elif variant != "official-gpu-noreuse":
         assert "gpu=" not in output  # no GPU request on a CPU config
         if variant == "packed":
-            packs = Jobs(config_of(*configs)).packs()
+            from symflow.jobs import Eta0Pack, Pack
+
+            model = Jobs(config_of(*configs))
+            packs, eta0_packs = model.packs(Pack), model.packs(Eta0Pack)
             assert expected["train_sgd_pack"] == len(packs) > 1 and expected["train_sgd"] >= 1
-            assert all(2 <= len(p.runs) <= 3 for p in packs)
-            assert all(f"rule {p.rule_name}:" in output for p in packs)
+            assert expected["estimate_eta0_pack"] == len(eta0_packs) > 1
+            assert all(2 <= len(p.members) <= 3 for p in packs + eta0_packs)
+            assert all(f"rule {p.rule_name}:" in output for p in packs + eta0_packs)
+            # each packed eta0 is in one pack, which produces it
+            made = [e for p in eta0_packs for e in p.eta0s]
+            assert len(made) == len(set(made)) and all(model.producer(e) in eta0_packs for e in made)
     else:
         assert expected["download_cifar10"] == 1 and expected["extract_cifar10"] == 1
         block = output.split("rule compute_gram_block:", 1)[1].split("resources:", 1)[1].splitlines()[0]
@@ -144,6 +151,13 @@ def test_a_pack_costs_one_start_up_and_shares_its_data():
     gpu = {**cfg, "resources": {**cfg["resources"], "gpu": 1}}
     # on a GPU the per-step floor is paid once for the pack: two small runs cost less than twice one
     assert costs.pack_cost(gpu, same_data).seconds < 2 * costs.sgd_cost(gpu, "VEC", 8, 40).seconds
+    # eta0 estimates in turn: one start-up, each one's work, the memory of the largest
+    eta0s = [model.run("VEC", 8, t, "nn", 40, 0).eta0() for t in ("identity", "o3_pixel")]
+    for c in (cfg, gpu):
+        one = costs.eta0_cost(c, "VEC", 8, 40)
+        start = costs._jax_start(bool(c["resources"]["gpu"]))
+        both = costs.eta0_pack_cost(c, eta0s)
+        assert both.seconds == pytest.approx(start + 2 * (one.seconds - start)) and both.mem_mb == one.mem_mb
 
 
 def test_gpu_jobs_pay_the_gpu_start_up(monkeypatch):

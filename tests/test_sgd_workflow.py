@@ -184,7 +184,8 @@ def test_a_packed_job_writes_what_single_jobs_write(tmp_path):
     """sgd.pack: runs of one network and data shape (two transforms, two recipes) train in one
     job, a rule of its own, and each writes the files that its own job writes alone:
     the same rows and predictions to float32 rounding, its own log, no checkpoint left; a
-    pack killed mid-training resumes each run from its checkpoint."""
+    pack killed mid-training resumes each run from its checkpoint. Their eta0 estimates are
+    made by one eta0 pack, to the same numbers exactly, each with its own log."""
     import re
 
     from symflow.configuration import dataset_id
@@ -193,7 +194,7 @@ def test_a_packed_job_writes_what_single_jobs_write(tmp_path):
     dataset = dataset_id(dict(source="sample", resolution=8, n_train=200, n_val=40, n_test=80, split_seed=0), "0e454ec3")
     stem = f"{dataset}/VEC-w4-gaussian/L2-w2-b0.01-f3"
     runs = [f"{stem}/identity/nn/m40/s0/i0", f"{stem}/o3_pixel/nn/m40/s0/i0", f"{stem}/identity/nn_plus/m40/s0/i0"]
-    made, saved = {}, set()
+    made, saved, eta0_logs = {}, set(), [f"{stem}/{t}/eta0/m40/s0/i0" for t in ("identity", "o3_pixel")]
     for pack in (1, 4):
         workdir = tmp_path / f"pack{pack}"
         workdir.mkdir()
@@ -201,17 +202,24 @@ def test_a_packed_job_writes_what_single_jobs_write(tmp_path):
         cmd = [str(SNAKEMAKE), "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir), "--cores", "2",
                "--configfile", str(REPO / "config.yaml"), str(REPO / "tests" / "configs" / "tiny.yaml"), str(extra),
                "--", *[f"results/sgd/{r}/metrics.csv" for r in runs]]  # fmt: skip
+        said = ""
         if pack > 1:  # killed after its 6th evaluation of a run (the runs' first checkpoints are written)
             killed = subprocess.run(cmd, capture_output=True, text=True, timeout=900,
                                     env={**os.environ, "SYMFLOW_FAULT_KILL": "train.eval:6"})  # fmt: skip
-            assert killed.returncode != 0 and "train_sgd_pack_" in killed.stdout + killed.stderr
+            said = killed.stdout + killed.stderr
+            assert killed.returncode != 0 and "train_sgd_pack_" in said
             saved = {str(c.parent.relative_to(workdir / "checkpoints" / "sgd")) for c in (workdir / "checkpoints").rglob("*.msgpack")}
             assert len(saved) >= 2 and saved <= {*runs, f"{stem}/o3_pixel/nn_plus/m40/s0/i0"}, saved
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-        rules = set(re.findall(r"^(?:local)?rule (\w+):$", proc.stdout + proc.stderr, re.M))
+        rules = set(re.findall(r"^(?:local)?rule (\w+):$", said + proc.stdout + proc.stderr, re.M))
         trained = {r for r in rules if r.startswith("train_sgd")}
         assert (trained == {"train_sgd"}) if pack == 1 else (len(trained) == 1 and re.match(r"train_sgd_pack_", *trained))
+        # the runs' two eta0s (identity, o3_pixel): two jobs alone, one eta0 pack with sgd.pack 4
+        estimated = {r for r in rules if r.startswith("estimate_eta0")}
+        assert (estimated == {"estimate_eta0"}) if pack == 1 else re.fullmatch(r"estimate_eta0_pack_\w{10}", *estimated)
+        for e in eta0_logs:
+            assert "eta0 = " in (workdir / "logs" / "sgd" / f"{e}.log").read_text(), e
         made[pack] = {}
         for r in runs:
             arrays, attrs = read_h5(workdir / "results" / "sgd" / r / "predictions.h5")

@@ -100,6 +100,7 @@ from symflow.train.run import (
     run_estimate_eta0,
     run_sgd,
     run_sgd_packed,
+    eta0_kwargs,
     workflow_run_kwargs,
     write_curve,
 )
@@ -156,6 +157,7 @@ __all__ = [
     "run_estimate_eta0",
     "run_sgd",
     "run_sgd_packed",
+    "eta0_kwargs",
     "workflow_run_kwargs",
     "s_dist",
     "select_evaluation",

@@ -454,6 +454,26 @@ def run_sgd_packed(
     return results
 
 
+def eta0_kwargs(identity: Mapping[str, Any], settings: Mapping[str, Any]) -> dict[str, Any]:
+    """run_estimate_eta0's keyword arguments for a workflow job: `identity`, the job's record
+    fields or wildcards (symflow.jobs.Eta0: arch, width, init, hp, m, seed, member, ...), and
+    `settings`, its params (symflow.jobs.Jobs.settings: mode, size, and samples for "mc")."""
+    from symflow.architectures import ModelHP
+
+    return {
+        "arch": str(identity["arch"]),
+        "hp": ModelHP.from_tag(str(identity["hp"])),
+        "width": int(identity["width"]),
+        "init": str(identity["init"]),
+        "m": int(identity["m"]),
+        "seed": int(identity["seed"]),
+        "member": int(identity["member"]),
+        "size": settings["size"],
+        "mode": settings["mode"],
+        "samples": settings.get("samples", 1),  # only the mc estimate averages several
+    }
+
+
 def workflow_run_kwargs(identity: Mapping[str, Any], settings: Mapping[str, Any], *,
                         checkpoint_every: int) -> dict[str, Any]:  # fmt: skip
     """run_sgd's keyword arguments that name a workflow job's run and its training: `identity`,

@@ -61,11 +61,41 @@ rule train_sgd:
         "../scripts/train_sgd.py"
 
 
+# Packed eta0 estimates (sgd.pack > 1): the eta0s of one network and data shape made in turn
+# by one job (symflow.jobs.Eta0Pack): one start-up and one compilation for all, the same
+# numbers as estimate_eta0, each its own file and log. One rule per pack, as below.
+for _pack in JOBS.packs(J.Eta0Pack):
+
+    rule:
+        name:
+            _pack.rule_name
+        input:
+            **JOBS.input_paths(_pack),
+        output:
+            **_pack.outputs(),
+        log:
+            **{f"eta0_{i}": path for i, path in enumerate(_pack.member_logs())},
+            pack=_pack.log(),
+        benchmark:
+            _pack.benchmark()
+        conda:
+            GPU_CONDA_ENV
+        threads: config["sgd"]["threads"]
+        resources:
+            **GPU,
+            **sized(_pack),
+        params:
+            settings=JOBS.settings(_pack),
+            eta0s=[dataclasses.asdict(e) for e in _pack.eta0s],
+        script:
+            "../scripts/estimate_eta0_pack.py"
+
+
 # Packed training (sgd.pack > 1): several runs of one network and data shape trained by one job
 # (symflow.jobs.Pack, symflow.train.run_sgd_packed), each still writing its own files above
 # and its own log. One rule per pack, named train_sgd_pack_<digest>: its outputs have no
 # wildcards, so Snakemake prefers it to train_sgd for its runs' files.
-for _pack in JOBS.packs():
+for _pack in JOBS.packs(J.Pack):
 
     rule:
         name:

@@ -7,26 +7,12 @@ from symflow.runtime import configure_jax  # noqa: E402
 configure_jax(snakemake.threads, gpus=snakemake.resources.get("gpu", 0))
 from symflow.logs import log_to, timed  # noqa: E402
 from symflow.registry import load_plugins  # noqa: E402
-from symflow.architectures import ModelHP  # noqa: E402
-from symflow.train import run_estimate_eta0  # noqa: E402
+from symflow.train import eta0_kwargs, run_estimate_eta0  # noqa: E402
 
 log = log_to(snakemake.log[0])
 load_plugins(snakemake.config.get("plugins", []))  # the config's plug-ins, as the workflow saw them
 wc = snakemake.wildcards
-settings = snakemake.params.settings
 with timed(log, f"eta0 of {wc.arch}-w{wc.width}-{wc.init} on {wc.transform} m={wc.m} s{wc.seed} i{wc.member}"):
     run_estimate_eta0(
-        snakemake.input.data,
-        snakemake.output.json,
-        arch=wc.arch,
-        hp=ModelHP.from_tag(wc.hp),
-        width=int(wc.width),
-        init=wc.init,
-        m=int(wc.m),
-        seed=int(wc.seed),
-        member=int(wc.member),
-        size=settings["size"],
-        mode=settings["mode"],
-        samples=settings.get("samples", 1),  # only the mc estimate averages several
-        log=log,
+        snakemake.input.data, snakemake.output.json, **eta0_kwargs(dict(wc.items()), snakemake.params.settings), log=log
     )
