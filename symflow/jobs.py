@@ -265,6 +265,8 @@ class _Packed(Job):
     it wins over the members' own rule for their files); the plan counts them all under one
     rule name. Subclasses name their members' tuple and give `members`."""
 
+    KIND: ClassVar[str]  # the folder of the pack's log and benchmark: .../{KIND}/m{m}/{digest}
+
     @property
     def members(self) -> tuple[Job, ...]:
         raise NotImplementedError
