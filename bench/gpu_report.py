@@ -28,6 +28,7 @@ lines "not measured". Nothing here needs a GPU: it reads files.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import math
 import re
@@ -129,6 +130,9 @@ def packed_rows(folder: Path) -> list[dict]:
                 rate=_float(r["run_steps_per_s"]),
                 ratio=_float(r["ratio"]),
                 cold_s=_float(r["cold_s"]),
+                eval_every=int(_float(r.get("eval_every")) or 100),
+                m=int(_float(r.get("m")) or 256),
+                n_eval=int(_float(r.get("n_eval")) or 256),
             )
         )
     return out
@@ -251,6 +255,7 @@ def checks(krows: list[dict], prows: list[dict], layers: dict, plan_hours: float
 
 
 def best_packed(prows: list[dict], width: int, res: int) -> dict | None:
+    """The fastest packed mode's row of one (width, resolution) case."""
     got = [p for p in prows if p["width"] == width and p["resolution"] == res and p["mode"] != "single"]
     got = [p for p in got if math.isfinite(p["ratio"])]
     return max(got, key=lambda p: p["ratio"]) if got else None
@@ -311,32 +316,91 @@ def pack_advice(prows: list[dict]) -> tuple[int | None, str]:
     return max(b["pack"] for b in best), f"packing wins: median best packed/single {med:.2f} over {len(best)} cases"
 
 
-def replan(config_paths: list[str], rates: dict[str, tuple[float, str]]) -> float:
-    """GPU-hours of the configs (merged over config.yaml) with symflow.plan's constants set to `rates`."""
+# RATES entries the report proposes -> the symflow.plan constants that hold them
+PLAN_CONSTANTS = {
+    "h200_peak_gflops": "GPU_PEAK_GFLOPS",
+    "h200_bandwidth_gbs": "GPU_BANDWIDTH_GBS",
+    "h200_kernel_efficiency": "GPU_KERNEL_EFFICIENCY",
+    "h200_kernel_efficiency_small_state": "GPU_KERNEL_EFFICIENCY_SMALL_STATE",
+    "gpu_step_floor_s": "GPU_STEP_FLOOR_S",
+    "h200_job_start_s": "GPU_JOB_START_S",
+}
+
+
+@contextlib.contextmanager
+def plan_at(rates: dict[str, tuple[float, str]]):
+    """symflow.plan with its GPU constants set to `rates` for the duration, then put back."""
     sys.path.insert(0, str(REPO))
     from symflow import plan as P
-    from symflow.cli import _configs
-    from symflow.configuration import validate
 
-    names = {
-        "h200_peak_gflops": "GPU_PEAK_GFLOPS",
-        "h200_bandwidth_gbs": "GPU_BANDWIDTH_GBS",
-        "h200_kernel_efficiency": "GPU_KERNEL_EFFICIENCY",
-        "h200_kernel_efficiency_small_state": "GPU_KERNEL_EFFICIENCY_SMALL_STATE",
-        "gpu_step_floor_s": "GPU_STEP_FLOOR_S",
-        "h200_job_start_s": "GPU_JOB_START_S",
-    }
-    saved = {const: getattr(P, const) for const in names.values()}
+    saved = {const: getattr(P, const) for const in PLAN_CONSTANTS.values()}
     try:
         for rate, (value, _) in rates.items():
-            if rate in names:
-                setattr(P, names[rate], value)
-        cfg, _ = _configs(config_paths, over_default=True)
-        result = P.plan(validate(cfg))
+            if rate in PLAN_CONSTANTS:
+                setattr(P, PLAN_CONSTANTS[rate], value)
+        yield P
     finally:
         for const, value in saved.items():
             setattr(P, const, value)
+
+
+def _config(config_paths: list[str]) -> dict:
+    from symflow.cli import _configs
+    from symflow.configuration import validate
+
+    return validate(_configs(config_paths, over_default=True)[0])
+
+
+def pack_model_lines(prows: list[dict], on_gpu: bool) -> list[str]:
+    """What the packed-training rows say of the workflow's loop choice and of the plan's pack model."""
+    mode = "packed-device" if on_gpu else "packed-python"  # symflow.train.packed's default loop there
+    cases = sorted({(p["width"], p["resolution"]) for p in prows})
+    wins = [best_packed(prows, w, r) for w, r in cases]
+    wins = [b for b in wins if b is not None]
+    if not wins:
+        return []
+    other = [b for b in wins if b["mode"] != mode]
+    names = ", ".join(f"{b['arch']}_{b['width']} at {b['resolution']}" for b in other)
+    loop = mode.removeprefix("packed-")
+    out = [f"- packed loop: the workflow uses `{loop}` on this backend; it is the faster in "
+           f"{len(wins) - len(other)} of {len(wins)} cases"
+           + (f" (not in: {names}; see symflow.train.packed's loop choice)" if other else "")]  # fmt: skip
+    used = [p for p in prows if p["mode"] == mode and "model" in p and p["model"] > 0 and math.isfinite(p["ratio"])]
+    if used:
+        ratio = statistics.median(p["ratio"] / p["model"] for p in used)
+        out.append(
+            f"- the plan's pack model against `{mode}`: measured/model packed/single, median over {len(used)} cases, "
+            f"{ratio:.2f}" + (f" (packs take about {1 / ratio:.1f}x the time the plan gives them)" if ratio < 1 else "")
+        )
+    return out
+
+
+def replan(config_paths: list[str], rates: dict[str, tuple[float, str]]) -> float:
+    """GPU-hours of the configs (merged over config.yaml) with symflow.plan's constants set to `rates`."""
+    with plan_at(rates) as P:
+        result = P.plan(_config(config_paths))
     return sum(r.hours for r in result.rules if r.gpu)
+
+
+def model_pack_ratios(prows: list[dict], config_paths: list[str], rates: dict[str, tuple[float, str]]) -> None:
+    """Sets row['model'] of each packed row: the packed/single ratio symflow.plan's GPU model
+    gives the benchmark's case (its network, resolution, steps, evaluations and pack size)
+    at `rates`: a run alone costs max(step, floor) a step and its evaluations; a pack its
+    runs' compute, but no less than the floor a step (symflow.plan.pack_cost)."""
+    import copy
+
+    with plan_at(rates) as P:
+        base = _config(config_paths)
+        for row in prows:
+            if row["mode"] == "single":
+                continue
+            cfg = copy.deepcopy(base)
+            cfg["data"].update(resolution=row["resolution"], n_val=row["n_eval"], n_test=row["n_eval"])
+            cfg["sgd"].update(eval_every=row["eval_every"], batch_size=40)  # bench/packed_training.py's batch
+            work = P._sgd_work(cfg, row["arch"], row["width"], row["m"])
+            single = work.seconds(row["steps"], P.GPU_STEP_FLOOR_S)
+            packed = max(row["pack"] * work.seconds(row["steps"]), row["steps"] * P.GPU_STEP_FLOOR_S)
+            row["model"] = row["pack"] * single / packed
 
 
 def current_rates() -> dict[str, float]:
@@ -369,6 +433,8 @@ def report(folder: Path, replan_configs: list[str] | None = None) -> tuple[str, 
     layers = choose_layers(krows)
     rates = proposed_rates(krows, prows, layers, log)
     plan_hours = replan(replan_configs, rates) if replan_configs else None
+    if replan_configs and prows:
+        model_pack_ratios(prows, replan_configs, rates)
     found = checks(krows, prows, layers, plan_hours, log)
     lines = [f"# GPU report from {folder}", ""]
     devices = re.findall(r"^GPU \d+: .*$", log, re.M)
@@ -398,6 +464,7 @@ def report(folder: Path, replan_configs: list[str] | None = None) -> tuple[str, 
                      else f"- `RATES['{name}']`: **{value:.4g}**; {how}")  # fmt: skip
     pack, why = pack_advice(prows)
     lines.append(f"- `sgd.pack` in config/gpu.yaml: **{pack if pack is not None else '?'}** ({why})")
+    lines += pack_model_lines(prows, on_cpu is None)
     if plan_hours is not None:
         lines.append(f"- `symflow plan` of {' + '.join(replan_configs)} at these rates: {plan_hours:.2f} H200-hours")
     if krows:
@@ -411,8 +478,9 @@ def report(folder: Path, replan_configs: list[str] | None = None) -> tuple[str, 
     if prows:
         lines += ["", "## Packed training: run-steps/s against single runs", ""]
         rows = [[f"{p['arch']}_{p['width']}", str(p["resolution"]), p["mode"], str(p["pack"]), f"{p['rate']:,.1f}",
-                 f"{p['ratio']:.2f}"] for p in sorted(prows, key=lambda p: (p["resolution"], p["width"], p["mode"]))]  # fmt: skip
-        lines += _table(["network", "R", "mode", "runs", "run-steps/s (warm)", "packed/single"], rows)
+                 f"{p['ratio']:.2f}", f"{p['model']:.2f}" if "model" in p else "-"]
+                for p in sorted(prows, key=lambda p: (p["resolution"], p["width"], p["mode"]))]  # fmt: skip
+        lines += _table(["network", "R", "mode", "runs", "run-steps/s (warm)", "packed/single", "plan's model"], rows)
     starts = start_up_seconds(log)
     secs = sections(log)
     if starts or secs:

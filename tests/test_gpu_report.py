@@ -102,6 +102,29 @@ def test_packing_verdicts_and_the_rates_from_training():
     assert rates["h200_job_start_s"][0] == pytest.approx(3.5 + compiles[1])
 
 
+def test_the_plans_pack_model_for_a_benchmark_case(monkeypatch):
+    """A step floor far above a small network's compute: the model gives a pack of R its
+    runs at the cost of one (packed/single = R); no floor: R runs cost R times one (1.0).
+    The report sets each packed row's model and compares the workflow's loop against it."""
+    monkeypatch.chdir(REPO)
+    rows = [
+        _p(16, 8, "single", 500.0, 1.0),
+        _p(16, 8, "packed-device", 3000.0, 6.0),
+        _p(16, 8, "packed-python", 900.0, 1.8),
+    ]
+    for row in rows:
+        row.update(eval_every=100, m=256, n_eval=256)
+    R.model_pack_ratios(rows, ["config/gpu.yaml"], {"gpu_step_floor_s": (1.0, "")})
+    assert "model" not in rows[0] and rows[1]["model"] == pytest.approx(8.0, rel=1e-3)
+    R.model_pack_ratios(rows, ["config/gpu.yaml"], {"gpu_step_floor_s": (0.0, "")})
+    assert rows[1]["model"] == pytest.approx(1.0)
+    R.model_pack_ratios(rows, ["config/gpu.yaml"], {"gpu_step_floor_s": (1.0, "")})
+    lines = R.pack_model_lines(rows, on_gpu=True)
+    assert "uses `device` on this backend; it is the faster in 1 of 1 cases" in lines[0]
+    assert "median over 1 cases, 0.75 (packs take about 1.3x the time the plan gives them)" in lines[1]
+    assert "not in: VEC_16 at 8" in R.pack_model_lines(rows, on_gpu=False)[0]
+
+
 def test_replan_prices_the_gpu_config_at_the_proposed_rates(monkeypatch):
     """--replan sets symflow.plan's GPU constants for one plan and puts them back: 36 s more
     start-up a GPU job adds 36 s for each of the config's GPU jobs."""
