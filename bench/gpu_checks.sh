@@ -12,8 +12,9 @@
 #   2. the kernel engine against plain neural-tangents, all six architectures at 8, 16 and
 #      32, each engine layer layout (symflow.engine.LAYERS) against the same nt timing, at
 #      tiles near the workflow's (whole blocks for FCN/VEC: one call of up to 1M pairs)
-#   3. tests/test_engine.py on the GPU (every layout against the float64 goldens)
-#   4. tests/test_train_packed.py at full float32 precision (XLA's TF32 would blur it)
+#   3. four small training jobs sharing the GPU against one alone (bench/gpu_sharing.py)
+#   4. tests/test_engine.py on the GPU (every layout against the float64 goldens)
+#   5. tests/test_train_packed.py at full float32 precision (XLA's TF32 would blur it)
 #
 #   then, whatever the deadline left: bench/gpu_report.py on what was written, the verdict on
 #   each acceptance criterion and the settings to make (gpu_report.md), priced by symflow plan
@@ -89,6 +90,8 @@ section "kernels: GAP, LAP4, LAP8 at 32 (64 pairs a call; GAP >= 15,000 pairs/s 
 section "kernels: GAP, LAP4, LAP8 at 8 and 16" 60 \
     bash -c "$KB --archs GAP LAP4 LAP8 --resolutions 8 --n 256 --batch 128 --layers $SPATIAL_LAYERS --csv $OUT/kernel_spatial_r8.csv && \
              $KB --archs GAP LAP4 LAP8 --resolutions 16 --n 64 --batch 32 --layers $SPATIAL_LAYERS --csv $OUT/kernel_spatial_r16.csv"
+section "GPU sharing: 4 training jobs at once against one (resources.jobs_per_gpu)" 60 \
+    python3 bench/gpu_sharing.py --jobs 4 --resolution 32 --width 16 --steps 300
 section "tests/test_engine.py on the GPU" 80 \
     python3 -m pytest -q -p no:cacheprovider --tb=line tests/test_engine.py
 section "tests/test_train_packed.py at full float32 precision" 60 \

@@ -351,6 +351,22 @@ def _config(config_paths: list[str]) -> dict:
     return validate(_configs(config_paths, over_default=True)[0])
 
 
+def sharing_line(log: str) -> str | None:
+    """resources.jobs_per_gpu from bench/gpu_sharing.py's line: N where N jobs at once give at
+    least 1.25x the throughput of one at a time, else 1."""
+    m = re.search(r"^sharing: jobs_per_gpu=(\d+), one alone ([\d.]+) s, \d+ at once ([\d.]+) s, throughput ([\d.]+) x",
+                  log, re.M)  # fmt: skip
+    if not m:
+        return None
+    n, alone, together, gain = int(m.group(1)), float(m.group(2)), float(m.group(3)), float(m.group(4))
+    advice = n if gain >= 1.25 else 1
+    return (f"- `resources.jobs_per_gpu` for a one-GPU machine: **{advice}** ({n} small training jobs at once took "
+            f"{together:.1f} s against {alone:.1f} s for one: {gain:.2f}x the throughput; with {advice} > 1, run "
+            f"snakemake with --resources gpu={advice})" if advice > 1 else
+            f"- `resources.jobs_per_gpu`: **1** ({n} small training jobs at once: {gain:.2f}x the throughput of one "
+            "at a time, too little to share the device)")  # fmt: skip
+
+
 def pack_model_lines(prows: list[dict], on_gpu: bool) -> list[str]:
     """What the packed-training rows say of the workflow's loop choice and of the plan's pack model."""
     mode = "packed-device" if on_gpu else "packed-python"  # symflow.train.packed's default loop there
@@ -465,6 +481,9 @@ def report(folder: Path, replan_configs: list[str] | None = None) -> tuple[str, 
     pack, why = pack_advice(prows)
     lines.append(f"- `sgd.pack` in config/gpu.yaml: **{pack if pack is not None else '?'}** ({why})")
     lines += pack_model_lines(prows, on_cpu is None)
+    sharing = sharing_line(log)
+    if sharing:
+        lines.append(sharing)
     if plan_hours is not None:
         lines.append(f"- `symflow plan` of {' + '.join(replan_configs)} at these rates: {plan_hours:.2f} H200-hours")
     if krows:

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 
 def configure_jax(
-    threads: int | None = None, x64: bool = False, platform: str | None = None, gpus: int | None = None
+    threads: int | None = None,
+    x64: bool = False,
+    platform: str | None = None,
+    gpus: int | None = None,
+    jobs_per_gpu: int = 1,
+    resources: Any = None,
 ) -> None:
     """Limit XLA's CPU threads to the job's `threads` (Snakemake's threads) and set precision.
 
@@ -17,10 +23,20 @@ def configure_jax(
     job beside it; and a CPU config gives CPU numbers wherever it runs. None (a library
     call) leaves the choice to JAX.
 
+    `jobs_per_gpu` > 1 (with gpus > 0): that many jobs share one GPU, so JAX takes at most
+    0.95 / jobs_per_gpu of its memory (XLA_PYTHON_CLIENT_MEM_FRACTION, unless set).
+
+    `resources`: a workflow job's resources (anything with .get, e.g. snakemake.resources):
+    gpus from its `gpu` (0 where absent), jobs_per_gpu from its `jobs_per_gpu` (1).
+
     Must run before JAX is first imported in the process; later calls only set x64.
     """
+    if resources is not None:
+        gpus, jobs_per_gpu = int(resources.get("gpu", 0)), int(resources.get("jobs_per_gpu", 1))
     if gpus is not None and int(gpus) == 0 and platform is None:
         platform = "cpu"
+    if gpus and int(jobs_per_gpu) > 1:
+        os.environ.setdefault("XLA_PYTHON_CLIENT_MEM_FRACTION", f"{0.95 / int(jobs_per_gpu):.3f}")
     if threads is not None and threads >= 1:
         flags = os.environ.get("XLA_FLAGS", "")
         if "intra_op_parallelism_threads" not in flags:

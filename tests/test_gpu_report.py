@@ -125,6 +125,13 @@ def test_the_plans_pack_model_for_a_benchmark_case(monkeypatch):
     assert "not in: VEC_16 at 8" in R.pack_model_lines(rows, on_gpu=False)[0]
 
 
+def test_sharing_advice():
+    line = "sharing: jobs_per_gpu=4, one alone 12.0 s, 4 at once 20.0 s, throughput 2.40 x (VEC_16 at 32 x 32)"
+    assert "**4**" in R.sharing_line(line) and "--resources gpu=4" in R.sharing_line(line)
+    assert "**1**" in R.sharing_line(line.replace("throughput 2.40", "throughput 1.10"))
+    assert R.sharing_line("nothing") is None
+
+
 def test_replan_prices_the_gpu_config_at_the_proposed_rates(monkeypatch):
     """--replan sets symflow.plan's GPU constants for one plan and puts them back: 36 s more
     start-up a GPU job adds 36 s for each of the config's GPU jobs."""
@@ -160,6 +167,11 @@ def test_the_report_reads_what_gpu_checks_and_the_benchmarks_write(tmp_path):
                     "--steps", "10", "--eval-every", "5", "--m", "64", "--n-eval", "64", "--repeats", "1",
                     "--loops", "python", "--csv", str(tmp_path / "packed_training_r8.csv")],
                    cwd=REPO, env=env, check=True, capture_output=True, timeout=600)  # fmt: skip
+    # bench/gpu_sharing.py's line, into the log gpu_checks.sh then appends to (its section is not selected)
+    shared = subprocess.run([sys.executable, "bench/gpu_sharing.py", "--jobs", "2", "--resolution", "8", "--width", "4",
+                             "--steps", "10", "--eval-every", "5", "--m", "40"],
+                            cwd=REPO, env=env, check=True, capture_output=True, text=True, timeout=600)  # fmt: skip
+    (tmp_path / "gpu_checks.log").write_text(shared.stdout)
     done = subprocess.run(
         ["bash", "bench/gpu_checks.sh"], cwd=REPO, env=env, capture_output=True, text=True, timeout=600
     )
@@ -179,6 +191,7 @@ def test_the_report_reads_what_gpu_checks_and_the_benchmarks_write(tmp_path):
     assert "gpus=0 on the CPU, gpus=1 on the GPU | gpus=0: cpu; gpus=1: cpu | cpu; gpu | NOT met |" in report
     assert "`RATES['h200_job_start_s']`" in report and "`RATES['gpu_step_floor_s']`" in report
     assert "`symflow.engine._LAYERS_ACCELERATOR['dense']`" in report
+    assert re.search(r"`resources.jobs_per_gpu`.*: \*\*[12]\*\* \(2 small training jobs at once", report)
     assert "**Not measured on a GPU** (JAX devices [CpuDevice(id=0)])" in report
     hours = re.search(r"at these rates: ([0-9.]+) H200-hours", report)
     assert hours and math.isfinite(float(hours.group(1)))

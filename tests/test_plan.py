@@ -274,15 +274,16 @@ def test_imagenet_records_name_the_rules_paths():
 def test_gpu_jobs_carry_the_gpu_partition(tmp_path):
     """resources.gpu_partition: every job that asks for a GPU, each pack's own rule included,
     carries slurm_partition (what a profile's set-resources, naming rules one by one, cannot
-    give the packs); no other job does."""
-    (tmp_path / "gpu.yaml").write_text("resources: {gpu: 1, gpu_partition: gpu-h200}\nsgd: {pack: 3}\n")
+    give the packs); no other job does. Likewise resources.jobs_per_gpu (read by the GPU
+    jobs' configure_jax)."""
+    (tmp_path / "gpu.yaml").write_text("resources: {gpu: 1, gpu_partition: gpu-h200, jobs_per_gpu: 3}\nsgd: {pack: 3}\n")
     output = dry_run(tmp_path / "wf", TINY, tmp_path / "gpu.yaml")
     rules: dict[str, set[bool]] = {}
     for block in re.split(r"^(?:local)?rule ", output, flags=re.M)[1:]:
         rule = rule_of(block.split(":", 1)[0])
         resources = re.search(r"^\s*resources: (.*)$", block, re.M)
         line = resources.group(1) if resources else ""
-        assert ("slurm_partition=gpu-h200" in line) == ("gpu=1" in line), (rule, line)
+        assert ("slurm_partition=gpu-h200" in line) == ("gpu=1" in line) == ("jobs_per_gpu=3" in line), (rule, line)
         rules.setdefault(rule, set()).add("slurm_partition=gpu-h200" in line)
     assert {r for r, marked in rules.items() if True in marked} == set(costs.GPU_RULES)
     assert all(marked == {True} for r, marked in rules.items() if r in costs.GPU_RULES)

@@ -73,6 +73,7 @@ CHANGES: dict[str, object] = {
     "sgd.pack": 2,
     "resources.gpu": 1,
     "resources.gpu_partition": "gpu",
+    "resources.jobs_per_gpu": 4,
     "resources.group_blocks_under": 0,
     "resources.compilation_cache": ".cache/other",
     "experiments.fig2.architectures": ["VEC", "FCN"],

@@ -6,7 +6,7 @@ from symflow.logs import log_to  # noqa: E402
 from symflow.registry import load_plugins  # noqa: E402
 from symflow.runtime import configure_jax  # noqa: E402
 
-configure_jax(snakemake.threads, x64=True, gpus=snakemake.resources.get("gpu", 0))
+configure_jax(snakemake.threads, x64=True, resources=snakemake.resources)
 log = log_to(snakemake.log[0])
 load_plugins(snakemake.config.get("plugins", []))  # the config's plug-ins, as the workflow saw them
 

@@ -8,7 +8,7 @@ from symflow.runtime import configure_jax  # noqa: E402
 
 wc = snakemake.wildcards
 backend, dtype = wc.kspec.split("-")
-configure_jax(snakemake.threads, x64=dtype == "float64", gpus=snakemake.resources.get("gpu", 0))
+configure_jax(snakemake.threads, x64=dtype == "float64", resources=snakemake.resources)
 log = log_to(snakemake.log[0])
 load_plugins(snakemake.config.get("plugins", []))  # the config's plug-ins, as the workflow saw them
 

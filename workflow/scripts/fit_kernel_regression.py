@@ -6,7 +6,7 @@ from symflow.logs import log_to  # noqa: E402
 from symflow.registry import load_plugins  # noqa: E402
 from symflow.runtime import configure_jax  # noqa: E402
 
-configure_jax(snakemake.threads, gpus=snakemake.resources.get("gpu", 0))  # numpy's eigh: BLAS threads
+configure_jax(snakemake.threads, resources=snakemake.resources)  # numpy's eigh: BLAS threads
 log = log_to(snakemake.log[0])
 load_plugins(snakemake.config.get("plugins", []))  # the config's plug-ins, as the workflow saw them
 

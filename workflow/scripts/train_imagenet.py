@@ -4,7 +4,7 @@ import sys
 sys.path.insert(0, f"{snakemake.scriptdir}/../..")
 from symflow.runtime import configure_jax  # noqa: E402
 
-configure_jax(snakemake.threads, gpus=snakemake.resources.get("gpu", 0))
+configure_jax(snakemake.threads, resources=snakemake.resources)
 from symflow.logs import log_to, timed  # noqa: E402
 from symflow.jobs import ImageNetRun  # noqa: E402
 from symflow.imagenet.train import Recipe, run_imagenet  # noqa: E402
