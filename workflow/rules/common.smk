@@ -101,7 +101,8 @@ def speed_of(record, name):
 
 
 GPU = {"gpu": config["resources"]["gpu"]} if config["resources"]["gpu"] > 0 else {}
-if GPU and config["resources"]["jobs_per_gpu"] > 1:  # a speed knob: read by configure_jax
+# resources.jobs_per_gpu: a speed knob, read by the GPU jobs' configure_jax
+if GPU and config["resources"]["jobs_per_gpu"] > 1:
     GPU["jobs_per_gpu"] = config["resources"]["jobs_per_gpu"]
 if GPU and config["resources"]["gpu_partition"]:
     GPU["slurm_partition"] = config["resources"]["gpu_partition"]
