@@ -70,7 +70,7 @@ section "a GPU job's start-up: python, jax with CUDA, symflow's training and ker
     bash -c 'TIMEFORMAT="start-up: %R s wall"; for i in 1 2 3; do time python3 -c "import jax, symflow.train, symflow.kernels
 jax.jit(lambda x: x + 1)(jax.numpy.ones(8)).block_until_ready()"; done'
 section "device pinning: a job with gpus=0 on the CPU, with gpus=1 on the GPU" 25 \
-    bash -c 'for g in 0 1; do python3 -c "from symflow.runtime import configure_jax; configure_jax(1, gpus=$g)
+    bash -c 'for g in 0 1; do python3 -c "from symflow.runtime import configure_jax; configure_jax(1, resources={\"gpu\": $g})
 import jax; from symflow.h5io import jax_device; print(\"pinning: gpus=$g ->\", jax_device())"; done'
 section "packed training, 8 x 8" 85 \
     python3 bench/packed_training.py --resolutions 8 --widths 16 32 128 --pack 8 --steps 200 --repeats 1 \

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # symflow, for the plan and the current settings
 
 DENSE = ("FCN", "VEC", "LCN")
 SPATIAL_PREFIXES = ("GAP", "LAP")
@@ -330,7 +331,6 @@ PLAN_CONSTANTS = {
 @contextlib.contextmanager
 def plan_at(rates: dict[str, tuple[float, str]]):
     """symflow.plan with its GPU constants set to `rates` for the duration, then put back."""
-    sys.path.insert(0, str(REPO))
     from symflow import plan as P
 
     saved = {const: getattr(P, const) for const in PLAN_CONSTANTS.values()}
@@ -421,7 +421,6 @@ def model_pack_ratios(prows: list[dict], config_paths: list[str], rates: dict[st
 
 def current_rates() -> dict[str, float]:
     try:
-        sys.path.insert(0, str(REPO))
         from symflow.plan import RATES
     except Exception:  # noqa: BLE001 - the report still reads its files
         return {}
@@ -430,7 +429,6 @@ def current_rates() -> dict[str, float]:
 
 def current_layers() -> dict[str, str]:
     try:
-        sys.path.insert(0, str(REPO))
         from symflow import engine
     except Exception:  # noqa: BLE001
         return {}

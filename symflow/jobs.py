@@ -322,10 +322,6 @@ class Pack(_Packed):
     def member_key(job: Run) -> str:
         return job.folder()
 
-    def run_logs(self) -> list[str]:
-        """Each run's own log, as train_sgd would write it."""
-        return self.member_logs()
-
 
 @dataclass(frozen=True)
 class Eta0Pack(_Packed):

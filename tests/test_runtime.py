@@ -38,11 +38,11 @@ def _platform_after(env_platform: str | None, **kwargs) -> str:
 @pytest.mark.parametrize(
     "env_platform,kwargs,want",
     [
-        (None, {"gpus": 0}, "cpu"),  # a CPU job: pinned to the CPU
-        (None, {"gpus": 1}, "<unset>"),  # a GPU job: JAX's choice (the GPU where there is one)
+        (None, {"resources": {"gpu": 0}}, "cpu"),  # a CPU job: pinned to the CPU
+        (None, {"resources": {"gpu": 1}}, "<unset>"),  # a GPU job: JAX's choice (the GPU where there is one)
         (None, {}, "<unset>"),  # a library call: JAX's choice
-        ("cuda", {"gpus": 0}, "cuda"),  # the user's own setting stands
-        (None, {"gpus": 0, "platform": "tpu"}, "tpu"),  # an explicit platform stands
+        ("cuda", {"resources": {"gpu": 0}}, "cuda"),  # the user's own setting stands
+        (None, {"resources": {"gpu": 0}, "platform": "tpu"}, "tpu"),  # an explicit platform stands
         (None, {"resources": {"gpu": 0, "mem_mb": 100}}, "cpu"),  # a job's resources, as the scripts pass them
         (None, {"resources": {"mem_mb": 100}}, "cpu"),  # no gpu resource: a CPU rule
         (None, {"resources": {"gpu": 1}}, "<unset>"),

@@ -105,7 +105,7 @@ for _pack in JOBS.packs(J.Pack):
         output:
             **_pack.outputs(),
         log:
-            **{f"run_{i}": path for i, path in enumerate(_pack.run_logs())},
+            **{f"run_{i}": path for i, path in enumerate(_pack.member_logs())},
             pack=_pack.log(),
         benchmark:
             _pack.benchmark()
