@@ -186,6 +186,28 @@ def test_mark_counts_labels_points_and_marks_those_with_no_success():
     plt.close(fig)
 
 
+def test_failure_marks_of_series_failing_at_one_x_stay_apart():
+    from symflow.figures.style import FAIL_SPACING, mark_counts, setup, summarize
+
+    plt = setup()
+    stats = summarize(FRAME, ["point"])
+    fig, ax = plt.subplots()
+    for j in range(3):  # three series, each failing at x = 1 and x = 3
+        mark_counts(ax, [0, 1, 2, 3], stats, f"C{j}", slot=j)
+    fig.canvas.draw()
+    for x in (1.0, 3.0):
+        marks = sorted(float(line.get_transform().transform((x, 0.025))[0]) for line in ax.lines
+                       if line.get_marker() == "x" and float(line.get_xdata()[0]) == x)
+        labels = [t.get_window_extent() for t in ax.texts if t.get_position()[0] == x and " " in t.get_text()]
+        assert len(marks) == 3 and len(labels) == 3
+        gaps = np.diff(marks) * 72 / fig.dpi  # display pixels to points
+        assert gaps == pytest.approx([FAIL_SPACING, FAIL_SPACING])
+        boxes = sorted(labels, key=lambda b: b.x0)
+        assert all(a.x1 <= b.x0 for a, b in zip(boxes, boxes[1:]))  # the rotated failure labels do not overlap
+    assert marked_x(ax) == [1.0] * 3 + [3.0] * 3  # still at their data x
+    plt.close(fig)
+
+
 def test_fig2(runs_csv, tmp_path, drawn):
     from symflow.figures.fig2 import plot_fig2
 

@@ -43,7 +43,8 @@ def plot_fig3(runs_csv, pdf, png, *, widths, transforms, recipes, m) -> None:
             line, = ax.plot(s["width"], s["mean"], marker="o", ms=4, color=colour,
                             label=f"VEC$_n$, {group_label(transform)}")
             ax.fill_between(s["width"], s["min"], s["max"], color=line.get_color(), alpha=0.2, lw=0)
-            mark_counts(ax, s["width"].tolist(), s, line.get_color(), offset=LABEL_OFFSETS[j % len(LABEL_OFFSETS)])
+            mark_counts(ax, s["width"].tolist(), s, line.get_color(), offset=LABEL_OFFSETS[j % len(LABEL_OFFSETS)],
+                        slot=j)
             k = kstats[kstats["transform"] == transform]
             if len(k):
                 ax.axhline(float(k["mean"].iloc[0]), color=line.get_color(), ls="--", alpha=0.6,

@@ -61,6 +61,7 @@ def plot_fig4(runs_csv, pdf, png, *, sizes, recipe, widths, fit_points, flip_m=N
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.0))
     for j, (label, colour, acc, mse) in enumerate(curves):
         stage = CURVES[j][3]
+        slot = sum(c[3] == "sgd" for c in CURVES[:j])  # among the finite-network curves
         for ax, s in ((axes[0], acc), (axes[1], mse)):
             if not len(s):
                 continue
@@ -68,7 +69,8 @@ def plot_fig4(runs_csv, pdf, png, *, sizes, recipe, widths, fit_points, flip_m=N
             ax.errorbar(s["m"], s["mean"], yerr=s["std"], marker="o", ms=4, capsize=2, color=colour,
                         label=f"{label}: slope {slopes}")
             if stage == "sgd":
-                mark_counts(ax, s["m"].tolist(), s, colour, offset=LABEL_OFFSETS[j % len(LABEL_OFFSETS)])
+                mark_counts(ax, s["m"].tolist(), s, colour, offset=LABEL_OFFSETS[j % len(LABEL_OFFSETS)],
+                            slot=slot)
     for ax, what in zip(axes, ("test accuracy", "test MSE")):
         log_axes(ax, list(sizes) + ([flip_m] if flip_m else []))
         ax.set_xlabel("training set size m")

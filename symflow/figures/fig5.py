@@ -71,7 +71,8 @@ def draw_curves(ax, points, series, quantity: str, colours, paper=None) -> None:
         ax.errorbar(stats["m"], stats["mean"], yerr=stats["std"], marker=TRANSFORM_MARKER.get(transform, "D"), ms=3.5,
                     capsize=2, color=colour, mfc="white" if transform == "identity" else colour, ls="none",
                     label=f"{curve_label(model, transform)}: $\\alpha$ {slopes}")
-        mark_counts(ax, stats["m"].tolist(), stats, colour, offset=LABEL_OFFSETS[j % len(LABEL_OFFSETS)])
+        mark_counts(ax, stats["m"].tolist(), stats, colour, offset=LABEL_OFFSETS[j % len(LABEL_OFFSETS)],
+                    slot=j)
         first = first_phase(stats["subset"].where(stats["subset"] >= 0), stats["m"])
         for phase, fit in fits.items():
             if fit is None:

@@ -39,7 +39,8 @@ def plot_figS1(sdist_csv, pdf, png) -> None:
         for j, w in enumerate(widths):
             s = stats[stats["width"] == w]
             ax.plot(s["t"], s["mean"], marker="o", ms=4, color=palette[w], label=f"n = {w}")
-            mark_counts(ax, s["t"].tolist(), s, palette[w], offset=LABEL_OFFSETS[j % len(LABEL_OFFSETS)])
+            mark_counts(ax, s["t"].tolist(), s, palette[w], offset=LABEL_OFFSETS[j % len(LABEL_OFFSETS)],
+                        slot=j)
         ax.set_xlabel("t (path $\\tau_t = e^{-tA}$ from $I$ to $O(3)^d$)")
         ax.set_title(title, fontsize=9)
         make_room(ax)

@@ -111,7 +111,11 @@ def count_note(fig, frame=None, extra: str = "") -> None:
 LABEL_OFFSETS = ((3, 2), (3, -8), (-3, 2), (-3, -8))  # of k/N labels, in points: series j takes j % 4
 
 
-def mark_counts(ax, xs, stats, colour, *, value="mean", top=None, offset=(3, 2), strip=False, fontsize=5.5):
+FAIL_SPACING = 8  # points between the failure marks of series that fail at the same x
+
+
+def mark_counts(ax, xs, stats, colour, *, value="mean", top=None, offset=(3, 2), strip=False, fontsize=5.5,
+                slot=0):
     """Label every point (xs[i], stats[value][i]) with 'k/N' (`summarize`'s ok and runs); a point with
     no successful run gets an 'x' at the bottom of the axes and '0/N <failure>' instead of a value.
 
@@ -119,12 +123,18 @@ def mark_counts(ax, xs, stats, colour, *, value="mean", top=None, offset=(3, 2),
     offset: the label's offset from there, in points.
     strip: the k/N labels in a row along the top of the axes instead, upright, one above each x
     (for many series at one x; `make_room` keeps the data clear of them).
+    slot: the series' index among those sharing these xs; its failure marks and labels move
+    sideways by FAIL_SPACING points per slot (0, +1, -1, +2, ...) so that series failing at the
+    same x stay apart.
     """
     import numpy as np
     import pandas as pd
+    from matplotlib.transforms import offset_copy
 
     rows = stats.reset_index(drop=True)
+    shift = FAIL_SPACING * ((slot + 1) // 2) * (1 if slot % 2 else -1)
     along = ax.get_xaxis_transform()  # x in data, y in axes fraction
+    failed_at = offset_copy(along, fig=ax.figure, x=shift, y=0, units="points") if shift else along
     for i, (x, r) in enumerate(zip(xs, rows.itertuples(index=False))):
         runs, ok = (0 if pd.isna(v) else int(v) for v in (r.runs, r.ok))
         if runs == 0:  # nothing ran here (a point the config does not ask for)
@@ -138,10 +148,10 @@ def mark_counts(ax, xs, stats, colour, *, value="mean", top=None, offset=(3, 2),
             ax.annotate(f"{ok}/{runs}", (x, y if top is None else top[i]), xytext=offset, textcoords="offset points",
                         fontsize=fontsize, color=colour, ha="left" if offset[0] >= 0 else "right", va="bottom")
         if not drawn:
-            ax.plot([x], [0.025], marker="x", ms=6, mew=1.6, color=colour, ls="none", transform=along,
+            ax.plot([x], [0.025], marker="x", ms=6, mew=1.6, color=colour, ls="none", transform=failed_at,
                     clip_on=False, zorder=6)
             what = r.failure or ("no value" if ok else "failed")
-            ax.text(x, 0.06, f"{ok}/{runs} {what}", transform=along, rotation=90, ha="center", va="bottom",
+            ax.text(x, 0.06, f"{ok}/{runs} {what}", transform=failed_at, rotation=90, ha="center", va="bottom",
                     fontsize=fontsize, color=colour, zorder=6)
 
 
