@@ -134,7 +134,7 @@ def mark_counts(ax, xs, stats, colour, *, value="mean", top=None, offset=(3, 2),
     rows = stats.reset_index(drop=True)
     shift = FAIL_SPACING * ((slot + 1) // 2) * (1 if slot % 2 else -1)
     along = ax.get_xaxis_transform()  # x in data, y in axes fraction
-    failed_at = offset_copy(along, fig=ax.figure, x=shift, y=0, units="points") if shift else along
+    failed_at = offset_copy(along, fig=ax.figure, x=shift, y=0, units="points")  # slot 0: no shift
     for i, (x, r) in enumerate(zip(xs, rows.itertuples(index=False))):
         runs, ok = (0 if pd.isna(v) else int(v) for v in (r.runs, r.ok))
         if runs == 0:  # nothing ran here (a point the config does not ask for)
