@@ -208,6 +208,25 @@ def test_failure_marks_of_series_failing_at_one_x_stay_apart():
     plt.close(fig)
 
 
+def test_an_axis_where_every_series_failed_still_spans_the_failing_x():
+    # the CI failure of 254cd81: shifted failure marks left a log x-axis with no data range at all
+    import pandas as pd
+
+    from symflow.figures.style import mark_counts, setup
+
+    plt = setup()
+    stats = pd.DataFrame({"runs": [2, 2], "ok": [0, 0], "mean": [np.nan, np.nan], "failure": ["budget", "budget"]})
+    fig, ax = plt.subplots()
+    ax.set_xscale("log")
+    for j in range(2):
+        mark_counts(ax, [40, 80], stats, f"C{j}", slot=j)
+    fig.tight_layout()  # raised "Data cannot be log-scaled" before the marks counted in the data limits
+    fig.canvas.draw()
+    lo, hi = ax.get_xlim()
+    assert lo < 40 and hi > 80
+    plt.close(fig)
+
+
 def test_fig2(runs_csv, tmp_path, drawn):
     from symflow.figures.fig2 import plot_fig2
 
