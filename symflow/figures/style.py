@@ -150,10 +150,10 @@ def mark_counts(ax, xs, stats, colour, *, value="mean", top=None, offset=(3, 2),
         if not drawn:
             ax.plot([x], [0.025], marker="x", ms=6, mew=1.6, color=colour, ls="none", transform=failed_at,
                     clip_on=False, zorder=6)
-            # a shifted transform keeps the mark out of the data limits: count its x in them, or an
-            # axis where every series failed would have no x-range (and a log axis nothing to scale)
+            # a shifted transform keeps the mark out of the data limits: count its x in them (plot's
+            # lazy autoscale then sees it), or an axis where every series failed would have no
+            # x-range (and a log axis nothing to scale)
             ax.update_datalim([(x, 1.0)], updatex=True, updatey=False)
-            ax.autoscale_view(scalex=True, scaley=False)
             what = r.failure or ("no value" if ok else "failed")
             ax.text(x, 0.06, f"{ok}/{runs} {what}", transform=failed_at, rotation=90, ha="center", va="bottom",
                     fontsize=fontsize, color=colour, zorder=6)
