@@ -1,29 +1,46 @@
-"""The paper's claims, evaluated on a run's gathered tables: a verdict per claim.
+"""The paper's claims, evaluated on a run's gathered tables: an effect, its interval, a verdict.
 
-The claims are data (``symflow/claims.yaml``: id, source, the paper's words, what is
-compared, the table read, a named predicate with its parameters, and the scale at which
-the paper makes the claim). Each predicate here takes one gathered table and returns a
-verdict: ``holds``, ``fails`` or ``untestable`` (with the reason: a missing table or runs,
-too few successful runs, or a run at a scale where the paper does not make the claim).
-Failed runs never count as data points; they are counted beside the measurement.
+The claims are data (``symflow/claims.yaml``: id, source, the paper's words, what is compared,
+the table read, a named predicate with its parameters, the paper's effect where it states one,
+the equivalence margin of a closeness claim with the reason for its size, and the scale at
+which the paper makes the claim). Each predicate here states the claim's effect -- a difference
+of accuracies, a step of a chain, a slope, a ratio -- as a function of cells, each cell the
+per-image results of one configuration's successful runs (``results/tables/predictions.h5``,
+``symflow.predictions``), and judges it with ``symflow.evidence``: a 95% interval from a paired
+bootstrap over the test images (every cell is scored on the same images) and, where a cell's
+runs differ by their seed, the spread between those runs.
+
+Verdicts: ``holds`` (the interval on the claimed side of zero, or inside the margin),
+``fails`` (on the other side, or outside), ``inconclusive`` (neither: the row says what would
+decide it), ``untestable`` (a missing table or runs, or a scale at which the paper does not
+make the claim, with the reason). A claim of several parts (a chain, every cell of a set) is
+their conjunction: it fails if a part fails, holds if every part holds. Failed runs never
+count as data points; they are counted beside the measurement.
 
 Tables (what :func:`load_tables` reads from a results folder):
-    audit   results/symmetry_audit.csv (symflow.audit.AUDIT_COLUMNS)
-    figS1   results/tables/figS1.csv (symflow.ensemble.sdist_table)
+    audit         results/symmetry_audit.csv (symflow.audit.AUDIT_COLUMNS)
+    coupled       results/coupled_audit.csv (symflow.coupled.COUPLED_COLUMNS): Thm 4.1 at finite width
+    figS1         results/tables/figS1.csv (symflow.ensemble.sdist_table)
     runs, fig2, fig3, fig4, figS5, figS6   results/tables/<name>.csv (symflow.results.RUN_COLUMNS)
+    predictions   results/tables/predictions.h5 (symflow.predictions): the per-image results
     imagenet_slopes   results/tables/imagenet_slopes.csv (symflow.imagenet.curves.SLOPE_COLUMNS), only
             where the config has an ``imagenet`` section (the claims on it are untestable otherwise)
-
-The noise model of accuracy comparisons is stated in claims.yaml's header.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
+
+import numpy as np
+
+from symflow import evidence as ev
+from symflow.evidence import Part
+
 
 def _claims_file() -> Path:
     from symflow.package_data import CLAIMS, path
@@ -32,20 +49,20 @@ def _claims_file() -> Path:
 
 
 CLAIMS_FILE = _claims_file()  # package data: symflow/claims.yaml
-# The spread of a finite network's test accuracy between runs that differ only in their
-# initialisation (and batch order), used for a point with a single successful run, whose own
-# spread is unknown: the binomial error of the test set alone understates it. Measured on the
-# shipped sample at 8 x 8 (bench/ensemble_gap.py): VEC_32 NN+ at m = 250, eight converged
-# members, sd 0.021; VEC_16 NN+ at m = 250, six, sd 0.023; VEC_32 / GAP_32 NN+ at m = 100, the
-# four member pairs of the default run's Fig. S1, pooled sd 0.014. Kernel regression is deterministic given tau: no such term.
-SINGLE_RUN_SD = 0.02
-VERDICTS = ("holds", "fails", "untestable")
+VERDICTS = ev.VERDICTS
 CLAIM_COLUMNS = (
     "claim",
     "source",
     "verdict",
-    "reason",
-    "measured",
+    "reason",  # why this verdict: the deciding part, or why untestable
+    "effect",  # the deciding part's effect (points of accuracy, a slope, ...; see unit)
+    "low",  # its 95% interval
+    "high",
+    "margin",  # a closeness claim's equivalence margin (same unit); empty for a direction
+    "unit",
+    "paper_effect",  # the paper's effect where it states one
+    "decide",  # for an inconclusive claim: what would decide it
+    "measured",  # every part: effect [interval] (claimed side) verdict
     "n_runs",
     "n_failed",
     "run_scale",
@@ -56,9 +73,10 @@ CLAIM_COLUMNS = (
     "quote",
 )
 RUN_TABLES = ("runs", "fig2", "fig3", "fig4", "figS5", "figS6")
-PLAIN_TABLES = ("figS1", "imagenet_slopes")  # read as they are (imagenet_slopes: symflow.imagenet.curves.SLOPE_COLUMNS)
-TABLE_FILES = {"audit": "results/symmetry_audit.csv",
-               **{name: f"results/tables/{name}.csv" for name in (*RUN_TABLES, *PLAIN_TABLES)}}
+PLAIN_TABLES = ("figS1", "imagenet_slopes", "coupled")
+TABLE_FILES = {"audit": "results/symmetry_audit.csv", "coupled": "results/coupled_audit.csv",
+               "predictions": "results/tables/predictions.h5",
+               **{name: f"results/tables/{name}.csv" for name in (*RUN_TABLES, "figS1", "imagenet_slopes")}}
 # why a claim on a table is untestable when the table is absent, where that has a reason of its own
 MISSING_TABLE = {
     "imagenet_slopes": "no ImageNet runs: the config has no `imagenet` section (config/imagenet.yaml; it needs "
@@ -66,6 +84,7 @@ MISSING_TABLE = {
 }
 FAILED_RUN_COLUMNS = ("architecture", "width", "transform", "recipe", "m", "seed", "member", "init", "failure",
                       "reason", "path")
+POINTS = 100.0  # accuracies are shown in points (percent)
 
 
 @dataclass(frozen=True)
@@ -78,6 +97,9 @@ class Claim:
     predicate: str
     params: dict = field(default_factory=dict)
     scale: str = ""
+    margin: float | None = None  # a closeness claim's equivalence margin (accuracy: a fraction, 0.02 = 2 points)
+    margin_reason: str = ""  # why the margin has this size
+    paper_effect: str = ""  # the paper's effect, where it states one
 
 
 class Untestable(Exception):
@@ -86,18 +108,20 @@ class Untestable(Exception):
 
 @dataclass
 class Outcome:
-    holds: bool
-    measured: str
+    parts: list[Part]
     n_runs: int = 0
     n_failed: int = 0
     run_scale: str = ""
+    verdict: str | None = None  # None: the conjunction of the parts
+    notes: list[str] = field(default_factory=list)  # shown after the parts (e.g. cells not compared)
 
 
 # -- loading --------------------------------------------------------------------------
 
 
 def load_claims(path: str | os.PathLike | None = None) -> list[Claim]:
-    """The claims of `path` (default: the package's claims.yaml), checked: unique ids, known predicates."""
+    """The claims of `path` (default: the package's claims.yaml), checked: unique ids, known predicates,
+    a margin with its reason on every closeness claim."""
     import yaml
 
     entries = yaml.safe_load(Path(path or CLAIMS_FILE).read_text())
@@ -111,6 +135,9 @@ def load_claims(path: str | os.PathLike | None = None) -> list[Claim]:
             raise ValueError(f"claim {claim.id!r}: unknown predicate {claim.predicate!r}; known: {', '.join(PREDICATES)}")
         if claim.table not in ("audit", *PLAIN_TABLES, *RUN_TABLES):
             raise ValueError(f"claim {claim.id!r}: unknown table {claim.table!r}")
+        if claim.predicate in NEEDS_MARGIN and not (claim.margin and claim.margin_reason):
+            raise ValueError(f"claim {claim.id!r}: predicate {claim.predicate} judges closeness; give it a "
+                             f"`margin` and a `margin_reason`")
         claims.append(claim)
     ids = [c.id for c in claims]
     if len(set(ids)) != len(ids):
@@ -121,16 +148,16 @@ def load_claims(path: str | os.PathLike | None = None) -> list[Claim]:
 def table_paths(results_dir: str | os.PathLike = "results") -> dict[str, Path]:
     """Where each table of a results folder lives."""
     root = Path(results_dir)
-    out = {name: root / "tables" / f"{name}.csv" for name in (*RUN_TABLES, *PLAIN_TABLES)}
-    out["audit"] = root / "symmetry_audit.csv"
-    return out
+    return {name: root / Path(f).relative_to("results") for name, f in TABLE_FILES.items()}
 
 
 def load_tables(paths: dict[str, str | os.PathLike]) -> dict[str, Any]:
-    """DataFrames of the tables that exist (runs-format tables through load_runs); absent ones are None."""
+    """The tables that exist (runs-format tables through load_runs, predictions as a
+    symflow.predictions.Predictions); absent ones are None."""
     import pandas as pd
 
     from symflow.figures.table import load_runs
+    from symflow.predictions import Predictions
 
     out: dict[str, Any] = {}
     for name, path in paths.items():
@@ -139,6 +166,8 @@ def load_tables(paths: dict[str, str | os.PathLike]) -> dict[str, Any]:
             out[name] = None
         elif name in RUN_TABLES:
             out[name] = load_runs(path)
+        elif name == "predictions":
+            out[name] = Predictions.read(path)
         elif name == "audit":
             out[name] = pd.read_csv(path, dtype={"claimed_invariant": str, "architecture": str, "transform": str})
         else:
@@ -146,72 +175,89 @@ def load_tables(paths: dict[str, str | os.PathLike]) -> dict[str, Any]:
     return out
 
 
-# -- statistics -----------------------------------------------------------------------
+# -- cells ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Cell:
-    """Accuracy (or another value) of one configuration over its successful runs."""
+def _seeded(stage: str, architecture: str, transform: str) -> bool:
+    """Do runs of this configuration differ by their seed? A finite network's always (its
+    initialisation); a kernel's only where its architecture is not invariant to the group
+    (tau then changes the kernel; Thm 4.1, checked by the symmetry audit)."""
+    if stage != "regression":
+        return True
+    from symflow.architectures import ARCHITECTURES
+    from symflow.groups import GROUPS, parse_spec
 
-    mean: float
-    sd: float  # over successful runs (nan with one)
-    k: int  # successful runs
-    failed: int  # failed runs (not counted)
-    finite: bool = False  # finite networks (stage sgd / ensemble): a single run gets SINGLE_RUN_SD
-
-    def text(self, digits: int = 3) -> str:
-        sd = "-" if math.isnan(self.sd) else f"{self.sd:.{digits}f}"
-        fail = f", {self.failed} failed" if self.failed else ""
-        return f"{self.mean:.{digits}f} (sd {sd}, n {self.k}{fail})"
-
-    def se(self, n_test: int | None) -> float:
-        var = 0.0
-        if n_test:
-            p = min(max(self.mean, 0.0), 1.0)
-            var += p * (1 - p) / n_test
-        if self.k >= 2 and not math.isnan(self.sd):
-            var += self.sd**2 / self.k
-        elif self.finite and self.k == 1:
-            var += SINGLE_RUN_SD**2
-        return math.sqrt(var)
+    try:
+        spec = parse_spec(transform)
+        if GROUPS.get(spec.group).trivial:
+            return False
+        return not ARCHITECTURES.get(architecture).claims(spec.group, infinite=True)
+    except (KeyError, ValueError):
+        return True
 
 
-def tolerance(a: Cell, b: Cell, n_test: int | None, z: float, abs_tol: float) -> float:
-    """max(abs_tol, z * sqrt(se_a^2 + se_b^2)): the noise allowed in a comparison of two means."""
-    return max(float(abs_tol), float(z) * math.sqrt(a.se(n_test) ** 2 + b.se(n_test) ** 2))
-
-
-def cell(frame, value: str = "accuracy") -> Cell:
-    ok = frame[~frame["failed"]] if "failed" in frame else frame
-    vals = ok[value].astype(float)
-    vals = vals[vals.notna()]
-    failed = int(len(frame) - len(ok)) + int(len(ok) - len(vals))
-    finite = "stage" in frame and bool(frame["stage"].isin(["sgd", "ensemble"]).any())
-    if len(vals) == 0:
-        return Cell(math.nan, math.nan, 0, failed, finite)
-    sd = float(vals.std(ddof=1)) if len(vals) >= 2 else math.nan
-    return Cell(float(vals.mean()), sd, int(len(vals)), failed, finite)
-
-
-def cells(frame, keys: list[str], value: str = "accuracy") -> dict[tuple, Cell]:
-    """One Cell per combination of `keys` present in `frame` (insertion order as in the frame)."""
-    out = {}
-    for key, group in frame.groupby(keys, sort=False, dropna=False):
-        out[key if isinstance(key, tuple) else (key,)] = cell(group, value)
-    return out
-
-
-def n_test_of(frame) -> int | None:
-    """The test-set size named by the frame's dataset ids (the smallest), or None."""
-    from symflow.configuration import parse_dataset_id
-
-    sizes = []
-    for name in sorted(set(frame["dataset"].dropna())) if frame is not None and "dataset" in frame else []:
+def make_cell(rows, label: str, ctx: dict, kind: str = "correct") -> ev.Cell:
+    """The cell of `rows` (one configuration's runs): per-image `kind` values of its successful runs."""
+    preds = ctx.get("predictions")
+    if preds is None:
+        raise Untestable(f"missing table {TABLE_FILES['predictions']}: the per-image results the intervals need")
+    ok = rows[~rows["failed"]] if "failed" in rows else rows
+    failed = int(len(rows) - len(ok))
+    values, sets = [], set()
+    for path in ok["path"]:
         try:
-            sizes.append(int(parse_dataset_id(name)["n_test"]))
-        except (ValueError, KeyError):
-            continue
-    return min(sizes) if sizes else None
+            testset, v = preds.values(str(path), kind)
+        except KeyError:
+            raise Untestable(f"no per-image results of {path} in {TABLE_FILES['predictions']}") from None
+        values.append(np.asarray(v, np.float64))
+        sets.add(testset)
+    if len(sets) > 1:
+        raise ValueError(f"{label}: runs on several test sets {sorted(sets)}")
+    first = rows.iloc[0]
+    seeded = _seeded(str(first["stage"]), str(first["architecture"]), str(first["transform"]))
+    n = len(values[0]) if values else 0
+    return ev.Cell(label, np.array(values) if values else np.zeros((0, n)), sets.pop() if sets else "", seeded, failed)
+
+
+def _cell_of(frame, spec: dict, label: str, ctx: dict, kind: str = "correct") -> ev.Cell:
+    rows = _select(frame, spec)
+    if len(rows) == 0:
+        raise Untestable(f"missing runs: {label}")
+    return make_cell(rows, label, ctx, kind)
+
+
+def _seed_of(label: str) -> int:
+    """The bootstrap's seed of a part: fixed by its label, so a rerun gives the same interval."""
+    return zlib.crc32(label.encode())
+
+
+def judge(label: str, cells, fn, ctx: dict, *, sign: int | None = None, margin: float | None = None,
+          at_most: float | None = None, scale: float = POINTS, unit: str = " points") -> Part:
+    """One part of a claim: the effect fn(cell means) judged as a direction (sign), a closeness
+    (margin), or a bound (at_most: the effect may not exceed it)."""
+    try:
+        est = ev.estimate(cells, fn, seed=_seed_of(label), resamples=ctx.get("resamples", ev.RESAMPLES))
+    except ev.NotEstimable as exc:
+        return ev.not_estimable(label, str(exc))
+    if margin is not None:
+        return ev.closeness(label, est, margin, scale=scale, unit=unit)
+    if at_most is not None:
+        return ev.at_most(label, est, at_most, scale=scale, unit=unit)
+    return ev.direction(label, est, sign or 1, scale=scale, unit=unit)
+
+
+def _count(rows) -> tuple[int, int]:
+    if rows is None or len(rows) == 0 or "failed" not in rows:
+        return 0, 0
+    return int((~rows["failed"]).sum()), int(rows["failed"].sum())
+
+
+def _outcome(parts: list[Part], rows, notes: list[str] | None = None, verdict: str | None = None) -> Outcome:
+    ok, bad = _count(rows)
+    return Outcome(parts, ok, bad, run_scale(rows), verdict, notes or [])
+
+
+# -- the rows a claim reads -----------------------------------------------------------
 
 
 def run_scale(frame) -> str:
@@ -274,34 +320,62 @@ def _need_rows(frame, what: str):
         raise Untestable(f"missing runs: no rows of {what}")
 
 
-def _usable(c: Cell | None) -> bool:
-    return c is not None and c.k > 0
+def _label(spec: dict) -> str:
+    inf = spec.get("inference") or ("inf" if spec.get("stage") == "regression" else "n")
+    return f"{spec.get('architecture', '?')}_{inf} on {spec.get('transform', '?')}"
 
 
-def _no_successes(label: str, c: Cell) -> str:
-    return f"{label}: all {c.failed} run(s) failed"
+def _invariant(arch: str, transform: str, inference: str) -> bool:
+    """Is this model (kernel for ntk/nngp, finite network otherwise) claimed invariant to the transform's group?"""
+    from symflow.architectures import ARCHITECTURES
+    from symflow.groups import GROUPS, parse_spec
+
+    spec = parse_spec(transform)
+    if GROUPS.get(spec.group).trivial:
+        return True
+    try:
+        return ARCHITECTURES.get(arch).claims(spec.group, infinite=inference in ("ntk", "nngp"))
+    except KeyError:
+        return False
 
 
-# -- predicates -----------------------------------------------------------------------
+def pd_concat(*frames):
+    import pandas as pd
+
+    frames = [f for f in frames if f is not None and len(f)]
+    return pd.concat(frames) if frames else None
+
+
+# -- predicates: the audits (identities, computed exactly) -------------------------------
+
+
+def _exact(label: str, value: float, bound: float) -> Part:
+    """An identity checked by computation (no sampling noise): holds if value <= bound."""
+    est = ev.Estimate(value, value, value, 0.0, 0.0, 0.0, math.inf, 0, 0)
+    return Part(label, "holds" if value <= bound else "fails", f"<= {bound:g}", est, margin=bound, scale=1.0, unit="")
 
 
 def audit_invariant(audit, params: dict, ctx: dict) -> Outcome:
-    """Every audited (architecture, transform) pair with claimed_invariant == `claimed` agrees with the claim."""
+    """Every audited (architecture, transform) pair with claimed_invariant == `claimed` agrees with
+    the claim: relative difference of the kernels on tau D and on D within the audit's tolerance
+    (claimed invariant) or beyond it (not claimed)."""
     _need_rows(audit, "the symmetry audit")
     claimed = bool(params["claimed"])
     rows = audit[audit["claimed_invariant"].astype(str).str.lower().eq(str(claimed).lower())
                  & ~audit["architecture"].astype(str).str.contains("=")]
     if len(rows) == 0:
         raise Untestable(f"missing runs: no audited pair claimed {'invariant' if claimed else 'not invariant'}")
-    diff = rows[["max_rel_diff_nngp", "max_rel_diff_ntk"]].astype(float).max(axis=1)
-    tol = rows["tolerance"].astype(float)
-    bad = rows[(diff > tol) if claimed else (diff <= tol)]
-    worst = float(diff.max() if claimed else diff.min())
-    word = "largest" if claimed else "smallest"
-    measured = f"{word} relative difference {worst:.3g} over {len(rows)} pairs (tolerance {float(tol.max()):g})"
-    if len(bad):
-        measured += "; against the claim: " + ", ".join(f"{a} on {t}" for a, t in zip(bad["architecture"], bad["transform"]))
-    return Outcome(len(bad) == 0, measured, len(rows), 0, run_scale(rows))
+    parts = []
+    for _, r in rows.iterrows():
+        diff = max(float(r["max_rel_diff_nngp"]), float(r["max_rel_diff_ntk"]))
+        tol = float(r["tolerance"])
+        label = f"{r['architecture']} on {r['transform']} (seed {r['seed']})"
+        if claimed:
+            parts.append(_exact(label, diff, tol))
+        else:  # not invariant: the difference must exceed the tolerance
+            est = ev.Estimate(diff, diff, diff, 0.0, 0.0, 0.0, math.inf, 0, 0)
+            parts.append(Part(label, "holds" if diff > tol else "fails", f"> {tol:g}", est, scale=1.0, unit=""))
+    return Outcome(parts, len(rows), 0, run_scale(rows))
 
 
 def audit_equality(audit, params: dict, ctx: dict) -> Outcome:
@@ -310,264 +384,371 @@ def audit_equality(audit, params: dict, ctx: dict) -> Outcome:
     rows = audit[audit["architecture"] == params["pair"]]
     if len(rows) == 0:
         raise Untestable(f"missing runs: no audit row {params['pair']}")
-    diff = rows[["max_rel_diff_nngp", "max_rel_diff_ntk"]].astype(float).max(axis=1)
-    tol = rows["tolerance"].astype(float)
-    return Outcome(bool((diff <= tol).all()),
-                   f"max relative difference {float(diff.max()):.3g} (tolerance {float(tol.max()):g})",
-                   len(rows), 0, run_scale(rows))
+    parts = [_exact(f"{r['architecture']} on {r['transform']}",
+                    max(float(r["max_rel_diff_nngp"]), float(r["max_rel_diff_ntk"])), float(r["tolerance"]))
+             for _, r in rows.iterrows()]
+    return Outcome(parts, len(rows), 0, run_scale(rows))
 
 
-def non_increasing_chain(frame, params: dict, ctx: dict) -> Outcome:
-    """Per architecture, accuracy of `inference` does not increase along `chain` (beyond the tolerance)."""
+def coupled_identity(coupled, params: dict, ctx: dict) -> Outcome:
+    """Thm 4.1's proof at finite width: a network trained on tau D from W equals the network
+    trained on D from W tau (the coupled initialisation), step by step: the largest difference of
+    their test outputs, relative to the outputs' scale, within the float tolerance."""
+    _need_rows(coupled, "the coupled-initialisation audit")
+    parts = [_exact(f"{r['architecture']}_{int(r['width'])} {r['recipe']} on {r['transform']} ({int(r['steps'])} steps)",
+                    float(r["max_rel_diff"]), float(r["tolerance"]))
+             for _, r in coupled.iterrows()]
+    return Outcome(parts, len(coupled), 0, "")
+
+
+# -- predicates: accuracies of cells ------------------------------------------------------
+
+
+def chain(frame, params: dict, ctx: dict) -> Outcome:
+    """Per architecture, accuracy of `inference` along `chain`: a step where the model is claimed
+    invariant to both groups (Thm 4.1) is judged as equality within the margin; every other step
+    must decrease (its interval below zero)."""
     _need_rows(frame, "the figure")
-    rows = _largest_m(_plain(frame[frame["inference"] == params["inference"]]))
-    _need_rows(rows, f"inference {params['inference']}")
-    chain = list(params["chain"])
-    rows = rows[rows["transform"].isin(chain)]
-    by = cells(rows, ["architecture", "transform"])
-    n_test = ctx.get("n_test")
-    ok, tested, parts, skipped = True, 0, [], []
+    inference = params["inference"]
+    rows = _largest_m(_plain(frame[frame["inference"] == inference]))
+    _need_rows(rows, f"inference {inference}")
+    order = list(params["chain"])
+    rows = rows[rows["transform"].isin(order)]
+    margin = float(ctx["claim"].margin or 0.0)
+    parts, notes = [], []
     for arch in dict.fromkeys(rows["architecture"]):
-        seq = [(t, by.get((arch, t))) for t in chain]
-        for t, c in seq:
-            if c is not None and c.k == 0:
-                skipped.append(_no_successes(f"{arch} {t}", c))
-        seq = [(t, c) for t, c in seq if _usable(c)]
-        if len(seq) < 2:
-            continue
-        tested += 1
-        bad = []
-        for (t0, c0), (t1, c1) in zip(seq, seq[1:]):
-            if c1.mean - c0.mean > tolerance(c0, c1, n_test, params.get("z", 2.0), params.get("abs_tol", 0.0)):
-                bad.append(f"{t0}->{t1} +{c1.mean - c0.mean:.3f}")
-        ok &= not bad
-        parts.append(f"{arch}: " + " > ".join(f"{t} {c.text()}" for t, c in seq) + (f" [rises: {'; '.join(bad)}]" if bad else ""))
-    if tested == 0:
-        raise Untestable("missing runs or too few successful runs: no architecture has two transforms of the chain"
-                         + (f" ({'; '.join(skipped)})" if skipped else ""))
-    return _outcome(ok, parts, rows)
+        present = [t for t in order if len(rows[(rows["architecture"] == arch) & (rows["transform"] == t)])]
+        for t0, t1 in zip(present, present[1:]):
+            a = _cell_of(rows, {"architecture": arch, "transform": t0}, f"{arch} {inference} {t0}", ctx)
+            b = _cell_of(rows, {"architecture": arch, "transform": t1}, f"{arch} {inference} {t1}", ctx)
+            label = f"{arch} {t0} -> {t1}"
+            if _invariant(arch, t0, inference) and _invariant(arch, t1, inference):
+                parts.append(judge(label + " (invariant: equal)", [b, a], ev.difference(), ctx, margin=margin))
+            else:
+                parts.append(judge(label, [b, a], ev.difference(), ctx, sign=-1))
+    if not parts:
+        raise Untestable("missing runs: no architecture has two transforms of the chain")
+    return _outcome(parts, rows, notes)
 
 
 def close(frame, params: dict, ctx: dict) -> Outcome:
-    """Mean accuracy of configuration `a` equals that of `b` within the tolerance."""
+    """Accuracy of configuration `a` equals that of `b` within the claim's margin."""
     _need_rows(frame, "the figure")
     rows = _largest_m(_plain(frame))
-    a_rows, b_rows = _select(rows, params["a"]), _select(rows, params["b"])
-    ca, cb = _pair_cells(a_rows, b_rows, params)
-    tol = tolerance(ca, cb, ctx.get("n_test"), params.get("z", 2.0), params.get("abs_tol", 0.0))
-    d = ca.mean - cb.mean
-    measured = f"{_label(params['a'])} {ca.text()} vs {_label(params['b'])} {cb.text()}: difference {d:+.3f} (tolerance {tol:.3f})"
-    return Outcome(abs(d) <= tol, measured, ca.k + cb.k, ca.failed + cb.failed, run_scale(pd_concat(a_rows, b_rows)))
+    a = _cell_of(rows, params["a"], _label(params["a"]), ctx)
+    b = _cell_of(rows, params["b"], _label(params["b"]), ctx)
+    part = judge(f"{_label(params['a'])} - {_label(params['b'])}", [a, b], ev.difference(), ctx,
+                 margin=float(ctx["claim"].margin))
+    return _outcome([part], pd_concat(_select(rows, params["a"]), _select(rows, params["b"])))
 
 
-def compare_inference(frame, params: dict, ctx: dict) -> Outcome:
-    """In every (architecture, transform) cell with (spurious: true) or without a spurious symmetry,
-    `better` is at least as good as (relation at_least) or beats (relation beats) each of `worse`."""
+def _cells_by(rows, keys: list[str]):
+    return dict.fromkeys(zip(*(rows[k] for k in keys)))
+
+
+def beats(frame, params: dict, ctx: dict) -> Outcome:
+    """In every (architecture, transform) cell with (spurious: true) or without a spurious
+    symmetry, `better` outperforms each of `worse` (the difference's interval above zero)."""
     _need_rows(frame, "the figure")
     rows = _largest_m(_plain(frame))
-    arch_ok = set(params["compatible_architectures"])
-    tr_ok = set(params["compatible_transforms"])
-    spurious = ~(rows["architecture"].isin(arch_ok) & rows["transform"].isin(tr_ok))
+    spurious = ~(rows["architecture"].isin(set(params["compatible_architectures"]))
+                 & rows["transform"].isin(set(params["compatible_transforms"])))
     rows = rows[spurious if params["spurious"] else ~spurious]
     _need_rows(rows, "cells " + ("with" if params["spurious"] else "without") + " a spurious symmetry")
-    by = cells(rows, ["architecture", "transform", "inference"])
-    n_test, z, abs_tol = ctx.get("n_test"), params.get("z", 2.0), params.get("abs_tol", 0.0)
     better = params["better"]
-    ok, parts, skipped, n = True, [], [], 0
-    for arch, transform in dict.fromkeys(zip(rows["architecture"], rows["transform"])):
-        cb = by.get((arch, transform, better))
-        for worse in params["worse"]:
-            cw = by.get((arch, transform, worse))
-            if cb is None or cw is None:
-                skipped.append(f"{arch} {transform}: no {better if cb is None else worse} runs")
+    parts, notes = [], []
+    for arch, transform in _cells_by(rows, ["architecture", "transform"]):
+        here = rows[(rows["architecture"] == arch) & (rows["transform"] == transform)]
+        # a finite network's cells are per width; a kernel's rows serve every width
+        widths = sorted(set(here.loc[here["stage"] != "regression", "width"].dropna())) or [None]
+        for width in widths:
+            at = here if width is None else here[(here["width"] == width) | (here["stage"] == "regression")]
+            tag = f"{arch} {transform}" + ("" if width is None or len(widths) == 1 else f" n={int(width)}")
+            for worse in params["worse"]:
+                if not (len(at[at["inference"] == better]) and len(at[at["inference"] == worse])):
+                    notes.append(f"{tag}: no {better if not len(at[at['inference'] == better]) else worse} runs")
+                    continue
+                cb = make_cell(at[at["inference"] == better], f"{tag} {better}", ctx)
+                cw = make_cell(at[at["inference"] == worse], f"{tag} {worse}", ctx)
+                parts.append(judge(f"{tag}: {better} - {worse}", [cb, cw], ev.difference(), ctx, sign=1))
+    if not parts:
+        raise Untestable("missing runs: no cell has both inferences" + (f" ({'; '.join(notes)})" if notes else ""))
+    return _outcome(parts, rows, ["not compared: " + "; ".join(notes)] if notes else [])
+
+
+def gain_largest(frame, params: dict, ctx: dict) -> Outcome:
+    """The gain from `base` to `gained` inference of `architecture` on `transform` exceeds every
+    other architecture's gain (a difference of differences, per other architecture)."""
+    _need_rows(frame, "the figure")
+    rows = _largest_m(_plain(frame))
+    rows = rows[rows["transform"] == params["transform"]]
+    arch, base, gained = params["architecture"], params["base"], params["gained"]
+
+    def cells(a):
+        here = rows[rows["architecture"] == a]
+        return (_cell_of(here, {"inference": gained}, f"{a} {gained}", ctx),
+                _cell_of(here, {"inference": base}, f"{a} {base}", ctx))
+
+    top = cells(arch)
+    parts, notes = [], []
+    for other in params["others"]:
+        if not len(rows[(rows["architecture"] == other) & (rows["inference"] == gained)]):
+            notes.append(f"{other}: no {gained} runs")
+            continue
+        parts.append(judge(f"gain of {arch} - gain of {other}", [*top, *cells(other)], ev.contrast([1, -1, -1, 1]),
+                           ctx, sign=1))
+    if not parts:
+        raise Untestable("missing runs: no other architecture with both inferences" +
+                         (f" ({'; '.join(notes)})" if notes else ""))
+    return _outcome(parts, rows, notes)
+
+
+def best_architecture(frame, params: dict, ctx: dict) -> Outcome:
+    """For each inference of `inferences`, `architecture` on `transform` outperforms every other
+    architecture run with that inference on the same data."""
+    _need_rows(frame, "the figure")
+    rows = _largest_m(_plain(frame))
+    rows = rows[rows["transform"] == params["transform"]]
+    best = params["architecture"]
+    parts, notes = [], []
+    for inference in params["inferences"]:
+        here = rows[rows["inference"] == inference]
+        if not len(here[here["architecture"] == best]):
+            notes.append(f"{inference}: no {best} runs")
+            continue
+        top = make_cell(here[here["architecture"] == best], f"{best} {inference}", ctx)
+        for other in dict.fromkeys(here["architecture"]):
+            if other == best:
                 continue
-            if not (_usable(cb) and _usable(cw)):
-                skipped.append(_no_successes(f"{arch} {transform} {worse if _usable(cb) else better}", cw if _usable(cb) else cb))
-                continue
-            n += 1
-            tol = tolerance(cb, cw, n_test, z, abs_tol)
-            d = cb.mean - cw.mean
-            good = d >= -tol if params["relation"] == "at_least" else d > tol
-            ok &= good
-            parts.append(f"{arch} {transform}: {better} {cb.mean:.3f} - {worse} {cw.mean:.3f} = {d:+.3f} (tol {tol:.3f}, "
-                         f"n {cb.k}/{cw.k}){'' if good else ' AGAINST'}")
-    if n == 0:
-        raise Untestable("too few successful runs: no cell has both inferences" + (f" ({'; '.join(skipped)})" if skipped else ""))
-    if skipped:
-        parts.append("not compared: " + "; ".join(skipped))
-    return _outcome(ok, parts, rows)
+            c = make_cell(here[here["architecture"] == other], f"{other} {inference}", ctx)
+            parts.append(judge(f"{inference}: {best} - {other}", [top, c], ev.difference(), ctx, sign=1))
+    if not parts:
+        raise Untestable("missing runs: no inference with runs of the best architecture and another" +
+                         (f" ({'; '.join(notes)})" if notes else ""))
+    return _outcome(parts, rows, notes)
 
 
-def _trend(seq, sign: int, step_tol, overall_tol) -> tuple[str, list[str], str]:
-    """One series' verdict on a monotone trend. seq: [(x, Cell)] sorted by x; sign +1 for
-    increasing; step_tol(c0, c1) and overall_tol(first, last) the noise allowed.
+def nngp_close_to_ntk(frame, params: dict, ctx: dict) -> Outcome:
+    """Per (architecture, transform), NNGP regression's accuracy within the margin of NTK regression's."""
+    _need_rows(frame, "the figure")
+    rows = _largest_m(_plain(frame[frame["stage"] == "regression"]))
+    margin = float(ctx["claim"].margin)
+    parts = []
+    for arch, transform in _cells_by(rows, ["architecture", "transform"]):
+        here = rows[(rows["architecture"] == arch) & (rows["transform"] == transform)]
+        if not (len(here[here["inference"] == "nngp"]) and len(here[here["inference"] == "ntk"])):
+            continue
+        a = make_cell(here[here["inference"] == "nngp"], f"{arch} nngp {transform}", ctx)
+        b = make_cell(here[here["inference"] == "ntk"], f"{arch} ntk {transform}", ctx)
+        parts.append(judge(f"{arch} {transform}: nngp - ntk", [a, b], ev.difference(), ctx, margin=margin))
+    if not parts:
+        raise Untestable("missing runs: no cell with both NNGP and NTK regression")
+    return _outcome(parts, rows)
 
-    Returns (verdict, against, flat): "against" if a step, or the change from first to last,
-    goes significantly against the direction; "holds" if the change from first to last exceeds
-    its tolerance; otherwise "flat" (within noise; a zero tolerance is never flat: a change
-    that is not in the direction is against it)."""
-    against = [f"{x0:g}->{x1:g} {c1.mean - c0.mean:+.3f}" for (x0, c0), (x1, c1) in zip(seq, seq[1:])
-               if sign * (c1.mean - c0.mean) < -step_tol(c0, c1)]
-    (x0, first), (x1, last) = seq[0], seq[-1]
-    change, tol = last.mean - first.mean, overall_tol(first, last)
-    if sign * change > tol and not against:
-        return "holds", [], ""
-    if against or sign * change < -tol or tol <= 0:
-        return "against", against or ["no overall change"], ""
-    return "flat", [], f"{x0:g}->{x1:g} {change:+.3f} (tol {tol:.3f})"
+
+def tau_spread_small(frame, params: dict, ctx: dict) -> Outcome:
+    """The spread between runs that differ only in tau (and, for networks, the initialisation) is
+    small: per cell of `inferences` with at least two successful runs, the standard deviation of
+    their accuracies (ANOVA's sigma_s, images' noise removed) has an upper 95% bound below the
+    margin (chi-square interval on k - 1 degrees of freedom)."""
+    from scipy import stats
+
+    _need_rows(frame, "the figure")
+    rows = _largest_m(_plain(frame[frame["inference"].isin(params["inferences"])]))
+    rows = rows[rows["transform"] != "identity"]
+    margin = float(ctx["claim"].margin)
+    parts, notes = [], []
+    for arch, transform, inf in _cells_by(rows, ["architecture", "transform", "inference"]):
+        here = rows[(rows["architecture"] == arch) & (rows["transform"] == transform) & (rows["inference"] == inf)]
+        c = make_cell(here, f"{arch} {inf} {transform}", ctx)
+        if not c.seeded:
+            continue  # the kernel is invariant to this group: every tau gives the same predictions
+        if c.k < 2:
+            notes.append(f"{c.label}: {c.k} successful run(s)")
+            continue
+        ms_run, ms_res = c.anova()
+        sd = math.sqrt(max(ms_run - ms_res, 0.0) / c.n)
+        # the upper bound of sigma_s from MS_runs ~ E[MS] chi2_{k-1} / (k - 1): conservative (it keeps MS_res)
+        hi = math.sqrt(ms_run * (c.k - 1) / stats.chi2.ppf(1 - ev.LEVEL, c.k - 1) / c.n)
+        est = ev.Estimate(sd, 0.0, hi, math.nan, math.nan, math.nan, c.k - 1, c.k, c.n, (c,))
+        verdict = "holds" if hi < margin else "fails" if sd > margin and _sd_low(ms_run, ms_res, c) > margin else "inconclusive"
+        part = Part(f"{c.label} sd over {c.k} runs", verdict, f"< {margin * POINTS:g} points", est, margin=margin)
+        if verdict == "inconclusive":
+            part = Part(**{**part.__dict__, "decide": f"more runs per cell (now {c.k}): the upper bound shrinks as "
+                                                      f"sqrt((k-1)/chi2_(k-1))"})
+        parts.append(part)
+    if not parts:
+        raise Untestable("too few successful runs: no cell that depends on tau has two runs" +
+                         (f" ({'; '.join(notes)})" if notes else ""))
+    return _outcome(parts, rows, notes)
 
 
-def _trend_outcome(series: list[tuple[str, str, list[str], str]], what: str):
-    """(ok, parts) of a trend claim over series (label and values text, verdict, against, flat):
-    it fails if any series goes against it, holds if every series holds, and is untestable
-    (within noise) otherwise."""
-    parts = [text + (f" [against: {'; '.join(against)}]" if verdict == "against" else "")
-             for text, verdict, against, _ in series]
-    verdicts = {verdict for _, verdict, _, _ in series}
-    if "flat" in verdicts and "against" not in verdicts:
-        flat = [f"{text.split(':')[0]}: {f}" for text, verdict, _, f in series if verdict == "flat"]
-        raise Untestable(f"within noise: the change {what} is below the tolerance (" + "; ".join(flat) + "): "
-                         + "; ".join(parts))
-    return "against" not in verdicts, parts
+def _sd_low(ms_run: float, ms_res: float, c: ev.Cell) -> float:
+    from scipy import stats
+
+    return math.sqrt(max(ms_run * (c.k - 1) / stats.chi2.ppf(ev.LEVEL, c.k - 1) - ms_res, 0.0) / c.n)
+
+
+def _trend_parts(label: str, seq: list[tuple[float, ev.Cell]], x_of, sign: int, ctx: dict, *, scale=POINTS,
+                 unit=" points") -> list[Part]:
+    """A monotone trend along x: the least-squares slope of the means against x_of(x) (claimed
+    sign), and every step between neighbours (a step decided against the direction fails the trend)."""
+    xs = [x_of(x) for x, _ in seq]
+    cells = [c for _, c in seq]
+    slope = judge(f"{label}: slope", cells, ev.slope(xs), ctx, sign=sign, scale=scale, unit=unit + " per unit")
+    steps = [judge(f"{label}: {x0:g} -> {x1:g}", [c1, c0], ev.difference(), ctx, sign=sign, scale=scale, unit=unit)
+             for (x0, c0), (x1, c1) in zip(seq, seq[1:])]
+    return [slope, *steps]
+
+
+def _trend_verdict(series: list[list[Part]]) -> str:
+    """Each series: its slope then its steps. A series fails if its slope fails or a step fails;
+    it holds if its slope holds. The claim: the conjunction of its series."""
+    out = []
+    for parts in series:
+        slope, steps = parts[0], parts[1:]
+        if slope.verdict == "fails" or any(p.verdict == "fails" for p in steps):
+            out.append("fails")
+        elif slope.verdict == "holds":
+            out.append("holds")
+        else:
+            out.append("inconclusive")
+    return "fails" if "fails" in out else "holds" if out and set(out) == {"holds"} else "inconclusive"
 
 
 def monotone_in_width(frame, params: dict, ctx: dict) -> Outcome:
-    """Per recipe, the finite network's accuracy is monotone (direction) in the width, within the tolerance."""
+    """Per recipe, the finite network's accuracy is monotone (direction) in the width: its slope
+    against log2(width) on the claimed side, and no step between widths decided against it."""
     _need_rows(frame, "the figure")
     rows = _largest_m(_plain(frame))
     rows = rows[(rows["architecture"] == params["architecture"]) & (rows["transform"] == params["transform"])
                 & rows["inference"].isin(params["recipes"])]
     _need_rows(rows, f"{params['architecture']}_n on {params['transform']}")
     sign = 1 if params["direction"] == "increasing" else -1
-    n_test, z, abs_tol = ctx.get("n_test"), params.get("z", 2.0), params.get("abs_tol", 0.0)
-    tol = lambda c0, c1: tolerance(c0, c1, n_test, z, abs_tol)  # noqa: E731
     series = []
     for recipe in params["recipes"]:
-        by = cells(rows[rows["inference"] == recipe], ["width"])
-        seq = sorted((int(w[0]), c) for w, c in by.items() if _usable(c))
+        here = rows[rows["inference"] == recipe]
+        seq = [(float(w), make_cell(here[here["width"] == w], f"{recipe} n={int(w)}", ctx))
+               for w in sorted(set(here["width"].dropna()))]
         if len(seq) >= 2:
-            text = f"{recipe}: " + ", ".join(f"n={w} {c.text()}" for w, c in seq)
-            series.append((text, *_trend(seq, sign, tol, tol)))
+            series.append(_trend_parts(recipe, seq, math.log2, sign, ctx))
     if not series:
-        raise Untestable("missing runs or too few successful runs: fewer than two widths with a successful run")
-    ok, parts = _trend_outcome(series, "from the smallest to the largest width")
-    return _outcome(ok, parts, rows)
+        raise Untestable("missing runs: fewer than two widths")
+    return _outcome([p for s in series for p in s], rows, verdict=_trend_verdict(series))
 
 
 def below_kernel(frame, params: dict, ctx: dict) -> Outcome:
-    """Per recipe and width, the finite network's mean accuracy is below the kernel's (same transform)."""
+    """Per recipe and width, the finite network's accuracy is below the kernel's on the same data."""
     _need_rows(frame, "the figure")
     rows = _largest_m(_plain(frame))
     rows = rows[(rows["architecture"] == params["architecture"]) & (rows["transform"] == params["transform"])]
-    kern = cell(rows[rows["inference"] == params["kernel"]])
-    if not _usable(kern):
+    kern_rows = rows[rows["inference"] == params["kernel"]]
+    if not len(kern_rows):
         raise Untestable(f"missing runs: no {params['architecture']}_inf ({params['kernel']}) on {params['transform']}")
+    kern = make_cell(kern_rows, f"{params['architecture']}_inf", ctx)
     nets = rows[rows["inference"].isin(params["recipes"])]
-    by = cells(nets, ["inference", "width"])
-    seq = [(r, int(w), c) for (r, w), c in by.items() if _usable(c)]
-    if not seq:
-        raise Untestable("too few successful runs: no successful finite-width run")
-    bad = [f"{r} n={w}" for r, w, c in seq if not c.mean < kern.mean]
-    parts = [f"{params['kernel']} {kern.text()}"] + [f"{r} n={w} {c.text()}" for r, w, c in sorted(seq)]
-    if bad:
-        parts.append("not below: " + ", ".join(bad))
-    return _outcome(not bad, parts, rows)
+    if not len(nets):
+        raise Untestable("missing runs: no finite-width run")
+    parts = []
+    for recipe, width in sorted(_cells_by(nets, ["inference", "width"])):
+        c = make_cell(nets[(nets["inference"] == recipe) & (nets["width"] == width)], f"{recipe} n={int(width)}", ctx)
+        parts.append(judge(f"{recipe} n={int(width)} - kernel", [c, kern], ev.difference(), ctx, sign=-1))
+    return _outcome(parts, rows)
 
 
 def peak_width(frame, params: dict, ctx: dict) -> Outcome:
-    """Per recipe, the best width lies within a factor 2 of the paper's peak, and the largest width is worse."""
+    """Per recipe, the best width lies within a factor 2 of the paper's peak, and the accuracy there
+    is above the accuracy at the largest width (its interval above zero)."""
     _need_rows(frame, "the figure")
     rows = _largest_m(_plain(frame))
     rows = rows[(rows["architecture"] == params["architecture"]) & (rows["transform"] == params["transform"])
                 & rows["inference"].isin(list(params["peaks"]))]
     _need_rows(rows, f"{params['architecture']}_n on {params['transform']}")
-    n_test, ok, parts, tested, scale_notes = ctx.get("n_test"), True, [], 0, []
+    parts, notes = [], []
     for recipe, peak in params["peaks"].items():
-        by = cells(rows[rows["inference"] == recipe], ["width"])
-        seq = sorted((int(w[0]), c) for w, c in by.items() if _usable(c))
+        here = rows[rows["inference"] == recipe]
+        seq = [(int(w), make_cell(here[here["width"] == w], f"{recipe} n={int(w)}", ctx))
+               for w in sorted(set(here["width"].dropna()))]
         widths = [w for w, _ in seq]
         if not widths or min(widths) >= peak or max(widths) < 2 * peak:
-            scale_notes.append(f"{recipe}: widths {'/'.join(map(str, widths)) or 'none'} do not bracket the paper's "
-                               f"peak at n ~ {peak} (need a width below {peak} and one >= {2 * peak})")
+            notes.append(f"{recipe}: widths {'/'.join(map(str, widths)) or 'none'} do not bracket the paper's "
+                         f"peak at n ~ {peak} (need a width below {peak} and one >= {2 * peak})")
             continue
-        tested += 1
-        best_w, best = max(seq, key=lambda wc: wc[1].mean)
+        usable = [(w, c) for w, c in seq if c.k > 0]
+        best_w, best = max(usable, key=lambda wc: wc[1].mean)
         last_w, last = seq[-1]
-        tol = tolerance(best, last, n_test, params.get("z", 2.0), params.get("abs_tol", 0.0))
-        good = peak / 2 <= best_w <= 2 * peak and best.mean - last.mean > tol
-        ok &= good
-        parts.append(f"{recipe}: peak at n={best_w} {best.text()}, n={last_w} {last.text()}{'' if good else ' AGAINST'}")
-    if tested == 0:
-        raise Untestable("scale: " + "; ".join(scale_notes))
-    parts += scale_notes
-    return _outcome(ok, parts, rows)
-
-
-def _curve(rows, spec: dict, value: str, max_m: float | None = None):
-    sel = _select(rows, spec)
-    if max_m is not None:
-        sel = sel[sel["m"] < max_m]
-    by = cells(sel, ["m"], value)
-    return sel, sorted((float(m[0]), c) for m, c in by.items() if _usable(c))
+        part = judge(f"{recipe}: n={best_w} - n={last_w}", [best, last], ev.difference(), ctx, sign=1)
+        if not peak / 2 <= best_w <= 2 * peak:
+            part = Part(**{**part.__dict__, "verdict": "fails", "why": f"the best width {best_w} is not within a "
+                                                                       f"factor 2 of the paper's {peak}"})
+        parts.append(part)
+    if not parts:
+        raise Untestable("scale: " + "; ".join(notes))
+    return _outcome(parts, rows, notes)
 
 
 def curves_close(frame, params: dict, ctx: dict) -> Outcome:
-    """At every m < max_m run for both, accuracy of curves `a` and `b` agree within the tolerance."""
+    """At every m < max_m run for both, accuracy of curves `a` and `b` agree within the margin."""
     _need_rows(frame, "the figure")
     rows = _plain(frame)
-    a_rows, a = _curve(rows, params["a"], "accuracy", params.get("max_m"))
-    b_rows, b = _curve(rows, params["b"], "accuracy", params.get("max_m"))
-    bm = dict(b)
-    common = [(m, c, bm[m]) for m, c in a if m in bm]
+    if params.get("max_m"):
+        rows = rows[rows["m"] < params["max_m"]]
+    a_rows, b_rows = _select(rows, params["a"]), _select(rows, params["b"])
+    common = sorted(set(a_rows["m"].dropna()) & set(b_rows["m"].dropna()))
     if not common:
-        raise Untestable(f"too few successful runs: no m < {params.get('max_m')} with successful runs of both curves")
-    n_test, ok, parts = ctx.get("n_test"), True, []
-    for m, ca, cb in common:
-        tol = tolerance(ca, cb, n_test, params.get("z", 2.0), params.get("abs_tol", 0.0))
-        good = abs(ca.mean - cb.mean) <= tol
-        ok &= good
-        parts.append(f"m={int(m)}: {ca.mean:.3f} vs {cb.mean:.3f} (tol {tol:.3f}, n {ca.k}/{cb.k}){'' if good else ' AGAINST'}")
-    both = pd_concat(a_rows, b_rows)
-    return Outcome(ok, f"{_label(params['a'])} vs {_label(params['b'])}: " + "; ".join(parts),
-                   int((~both["failed"]).sum()), int(both["failed"].sum()), run_scale(both))
+        raise Untestable(f"missing runs: no m < {params.get('max_m')} with runs of both curves")
+    margin = float(ctx["claim"].margin)
+    parts = []
+    for m in common:
+        a = make_cell(a_rows[a_rows["m"] == m], f"{_label(params['a'])} m={int(m)}", ctx)
+        b = make_cell(b_rows[b_rows["m"] == m], f"{_label(params['b'])} m={int(m)}", ctx)
+        parts.append(judge(f"m={int(m)}", [a, b], ev.difference(), ctx, margin=margin))
+    return _outcome(parts, pd_concat(a_rows, b_rows))
 
 
-def _slope(points) -> float:
-    from symflow.curves import fit_power_law
-
-    return fit_power_law([m for m, _ in points], [c.mean for _, c in points]).slope
+def _curve_cells(rows, spec: dict, ctx: dict, kind: str, max_m: float | None = None) -> tuple[Any, list]:
+    sel = _select(rows, spec)
+    if max_m is not None:
+        sel = sel[sel["m"] < max_m]
+    seq = [(float(m), make_cell(sel[sel["m"] == m], f"{_label(spec)} m={int(m)}", ctx, kind))
+           for m in sorted(set(sel["m"].dropna()))]
+    return sel, seq
 
 
 def slopes_comparable(frame, params: dict, ctx: dict) -> Outcome:
-    """Power-law slopes of test MSE over m < max_m of each curve lie within slope_tol of the reference's."""
+    """Power-law slopes of test MSE over m < max_m: each curve's slope over the reference's, minus
+    one, within the margin (a relative margin: 0.5 = within half the reference's slope)."""
     _need_rows(frame, "the figure")
     rows = _plain(frame)
     need = int(params.get("min_points", 3))
-    used, ref = _curve(rows, params["reference"], "mse", params.get("max_m"))
+    used, ref = _curve_cells(rows, params["reference"], ctx, "sq_error", params.get("max_m"))
     if len(ref) < need:
-        raise Untestable(f"too few successful runs: {_label(params['reference'])} has {len(ref)} sizes below "
+        raise Untestable(f"missing runs: {_label(params['reference'])} has {len(ref)} sizes below "
                          f"m = {params.get('max_m')} (need {need})")
-    s_ref = _slope(ref)
-    ok, parts, frames = True, [f"{_label(params['reference'])} {s_ref:+.3f}"], [used]
+    margin = float(ctx["claim"].margin)
+    parts, frames, notes = [], [used], []
     for spec in params["curves"]:
-        sel, pts = _curve(rows, spec, "mse", params.get("max_m"))
+        sel, pts = _curve_cells(rows, spec, ctx, "sq_error", params.get("max_m"))
         frames.append(sel)
-        if len(pts) < need:
-            parts.append(f"{_label(spec)}: {len(pts)} sizes, not fitted")
+        common = sorted({m for m, _ in pts} & {m for m, _ in ref})
+        if len(common) < need:
+            notes.append(f"{_label(spec)}: {len(common)} sizes shared with the reference, not fitted")
             continue
-        s = _slope(pts)
-        good = abs(s - s_ref) <= float(params["slope_tol"])
-        ok &= good
-        parts.append(f"{_label(spec)} {s:+.3f}{'' if good else ' AGAINST'}")
-    if all("not fitted" in p for p in parts[1:]):
-        raise Untestable("too few successful runs: no curve besides the reference has enough sizes")
-    return _outcome(ok, ["MSE slopes: " + "; ".join(parts)], pd_concat(*frames))
+        x = np.log(common)
+        cells = [c for m, c in pts if m in common] + [c for m, c in ref if m in common]
+        s_curve, s_ref = ev.slope(x, log_y=True), ev.slope(x, log_y=True)
+        j = len(common)
+        fn = (lambda s1, s2, j: lambda mu: s1(mu[..., :j]) / s2(mu[..., j:]) - 1.0)(s_curve, s_ref, j)
+        parts.append(judge(f"{_label(spec)} slope / reference slope - 1", cells, fn, ctx, margin=margin,
+                           scale=1.0, unit=""))
+    if not parts:
+        raise Untestable("missing runs: no curve besides the reference has enough sizes")
+    return _outcome(parts, pd_concat(*frames), notes)
 
 
 def cusp(frame, params: dict, ctx: dict) -> Outcome:
-    """The `cusp` curve steepens (last-segment slope / first-segment slope >= min_ratio); the others do not."""
-    from symflow.curves import fit_ends
-
+    """The `cusp` curve steepens (its MSE slope over the last `points` sizes is more negative than
+    over the first) more than each of the others does (a difference of steepenings, above zero)."""
     _need_rows(frame, "the figure")
     rows = _plain(frame)
     largest = float(rows["m"].max())
@@ -575,151 +756,238 @@ def cusp(frame, params: dict, ctx: dict) -> Outcome:
         raise Untestable(f"scale: the run's largest m is {int(largest)}; the paper's cusp is above "
                          f"m = {int(params['min_max_m'])}")
     points = int(params["points"])
-    out, frames, ok = [], [], True
-    for i, spec in enumerate([params["cusp"], *params["others"]]):
-        sel, pts = _curve(rows, spec, "mse")
-        frames.append(sel)
+
+    def steepening(spec):
+        sel, pts = _curve_cells(rows, spec, ctx, "sq_error")
         if len(pts) < points + 1:
-            if i == 0:
-                raise Untestable(f"too few successful runs: {_label(spec)} has {len(pts)} sizes (need {points + 1})")
-            out.append(f"{_label(spec)}: {len(pts)} sizes, not fitted")
-            continue
-        first, last = fit_ends([m for m, _ in pts], [c.mean for _, c in pts], points)
-        ratio = last.slope / first.slope if first.slope else math.inf
-        good = ratio >= params["min_ratio"] if i == 0 else ratio < params["min_ratio"]
-        ok &= good
-        out.append(f"{_label(spec)} {first.slope:+.3f} -> {last.slope:+.3f} (ratio {ratio:.2f}){'' if good else ' AGAINST'}")
-    return _outcome(ok, [f"MSE slopes first -> last {points} points (cusp: ratio >= {params['min_ratio']}): " + "; ".join(out)],
-                    pd_concat(*frames))
+            raise Untestable(f"missing runs: {_label(spec)} has {len(pts)} sizes (need {points + 1})")
+        xs = np.log([m for m, _ in pts])
+        first, last = ev.slope(xs[:points], log_y=True), ev.slope(xs[-points:], log_y=True)
+        j = len(pts)
+        return sel, [c for _, c in pts], (lambda f, l, j: lambda mu: f(mu[..., :points]) - l(mu[..., j - points:j]))(first, last, j)
+
+    sel, cells, steep = steepening(params["cusp"])
+    parts, frames = [judge(f"{_label(params['cusp'])} steepening", cells, steep, ctx, sign=1, scale=1.0, unit="")], [sel]
+    for spec in params["others"]:
+        osel, ocells, osteep = steepening(spec)
+        frames.append(osel)
+        j = len(cells)
+        fn = (lambda a, b, j: lambda mu: a(mu[..., :j]) - b(mu[..., j:]))(steep, osteep, j)
+        parts.append(judge(f"steepening of {_label(params['cusp'])} - of {_label(spec)}", cells + ocells, fn, ctx,
+                           sign=1, scale=1.0, unit=""))
+    return _outcome(parts, pd_concat(*frames))
 
 
 def monotone_path(frame, params: dict, ctx: dict) -> Outcome:
-    """Fig. S1: `value` is monotone (direction) along `along` (t or width) at each value of the other axis."""
+    """Fig. S1: `value` (ensemble accuracy, S-Dist to GAP_n or to VEC_inf) is monotone (direction)
+    along `along` (t or width) at each value of the other axis: slope and steps, as in
+    monotone_in_width. Each point is one ensemble per seed; its spread needs two seeds."""
     _need_rows(frame, "Fig. S1")
     value, along = params["value"], params["along"]
     other = "width" if along == "t" else "t"
     from symflow.ensemble import ensemble_runs
 
     rows = ensemble_runs(frame)  # an ensemble with no successful member is failed, never a data point
-    rows["failed"] = rows["failed"] | rows[value].isna()
-    rows["stage"] = "ensemble"  # finite networks: a single ensemble per point gets SINGLE_RUN_SD
+    rows = rows.assign(stage="ensemble", architecture=rows["architecture"].astype(str),
+                       transform=rows["t"].map(lambda t: f"so3_path-t{t:g}"))
     sign = 1 if params["direction"] == "increasing" else -1
-    accuracy = params.get("kind") == "accuracy"
-    n_test, z, abs_tol = (ctx.get("n_test") if accuracy else None), params.get("z", 2.0), params.get("abs_tol", 0.0)
+    kind = "correct" if value == "accuracy" else value
     series = []
     for key, group in rows.groupby(other, sort=True):
-        by = cells(group, [along], value)
-        seq = sorted((float(a[0]), c) for a, c in by.items() if _usable(c))
-        if len(seq) < 2:
-            continue
-        if accuracy:
-            step_tol = overall_tol = lambda c0, c1: tolerance(c0, c1, n_test, z, abs_tol)  # noqa: E731
-        else:  # S-Dist: steps may go back by rel_tol of the range; the overall change must be in the direction
-            spread = max(c.mean for _, c in seq) - min(c.mean for _, c in seq)
-            step_tol = lambda c0, c1, d=float(params.get("rel_tol", 0.0)) * spread: d  # noqa: E731
-            overall_tol = lambda c0, c1: 0.0  # noqa: E731
-        text = f"{other}={key:g}: " + ", ".join(f"{along}={a:g} {c.mean:.4g}" for a, c in seq)
-        series.append((text, *_trend(seq, sign, step_tol, overall_tol)))
+        seq = []
+        for x in sorted(set(group[along].dropna())):
+            sub = group[group[along] == x]
+            seq.append((float(x), _sdist_cell(sub, f"{other}={key:g} {along}={x:g}", ctx, kind)))
+        if len(seq) >= 2:
+            x_of = math.log2 if along == "width" else float
+            scale, unit = (POINTS, " points") if kind == "correct" else (1.0, "")
+            series.append(_trend_parts(f"{other}={key:g}", seq, x_of, sign, ctx, scale=scale, unit=unit))
     if not series:
-        raise Untestable(f"missing runs or too few successful runs: fewer than two values of {along} at any {other}")
-    ok, parts = _trend_outcome(series, "along the path")
-    return Outcome(ok, "; ".join(parts), int((~rows["failed"]).sum()), int(rows["failed"].sum()), _figS1_scale(rows))
+        raise Untestable(f"missing runs: fewer than two values of {along} at any {other}")
+    return _outcome([p for s in series for p in s], rows, verdict=_trend_verdict(series))
+
+
+def _sdist_cell(rows, label: str, ctx: dict, kind: str) -> ev.Cell:
+    """A Fig. S1 point: its ensembles' accuracy (kind 'correct') or S-Dist to a reference."""
+    if kind == "correct":
+        return make_cell(rows, label, ctx, "correct")
+    preds = ctx.get("predictions")
+    if preds is None:
+        raise Untestable(f"missing table {TABLE_FILES['predictions']}: the per-image results the intervals need")
+    ref = {"sdist_gap": "gap", "sdist_vec_inf": "inf"}[kind]
+    ok = rows[~rows["failed"]]
+    values, sets = [], set()
+    for path in ok["path"]:
+        try:
+            testset, v = preds.sdist[(str(path), ref)]
+        except KeyError:
+            raise Untestable(f"no per-image S-Dist of {path} ({ref}) in {TABLE_FILES['predictions']}") from None
+        values.append(np.asarray(v, np.float64))
+        sets.add(testset)
+    n = len(values[0]) if values else 0
+    return ev.Cell(label, np.array(values) if values else np.zeros((0, n)), sets.pop() if sets else "", True,
+                   int(len(rows) - len(ok)))
 
 
 def init_close(frame, params: dict, ctx: dict) -> Outcome:
-    """Fig. S5: per (architecture, transform, recipe), uniform and Gaussian first layers agree within the tolerance."""
+    """Fig. S5: per (architecture, transform, recipe), uniform and Gaussian first layers agree within the margin."""
     _need_rows(frame, "Fig. S5")
     rows = frame[frame["stage"] == "sgd"].copy()
     rows = rows[rows["member"].fillna(0) == 0]
     rows["init"] = rows["init"].replace("", "gaussian")
-    by = cells(rows, ["architecture", "transform", "inference", "init"])
-    n_test, ok, parts, skipped = ctx.get("n_test"), True, [], []
-    for arch, transform, inf in dict.fromkeys(zip(rows["architecture"], rows["transform"], rows["inference"])):
-        g, u = by.get((arch, transform, inf, "gaussian")), by.get((arch, transform, inf, "uniform"))
-        if not (_usable(g) and _usable(u)):
-            skipped.append(f"{arch} {transform} {inf}")
+    margin = float(ctx["claim"].margin)
+    parts, notes = [], []
+    for arch, transform, inf in _cells_by(rows, ["architecture", "transform", "inference"]):
+        here = rows[(rows["architecture"] == arch) & (rows["transform"] == transform) & (rows["inference"] == inf)]
+        if not (len(here[here["init"] == "gaussian"]) and len(here[here["init"] == "uniform"])):
+            notes.append(f"{arch} {transform} {inf}: one init only")
             continue
-        tol = tolerance(g, u, n_test, params.get("z", 2.0), params.get("abs_tol", 0.0))
-        good = abs(u.mean - g.mean) <= tol
-        ok &= good
-        parts.append(f"{arch} {transform} {inf}: gaussian {g.text()} uniform {u.text()} (tol {tol:.3f}){'' if good else ' AGAINST'}")
+        u = make_cell(here[here["init"] == "uniform"], f"{arch} {inf} {transform} uniform", ctx)
+        g = make_cell(here[here["init"] == "gaussian"], f"{arch} {inf} {transform} gaussian", ctx)
+        parts.append(judge(f"{arch} {transform} {inf}: uniform - gaussian", [u, g], ev.difference(), ctx, margin=margin))
     if not parts:
-        raise Untestable("too few successful runs: no configuration with successful runs of both inits")
-    if skipped:
-        parts.append("too few successful runs for: " + ", ".join(skipped))
-    return _outcome(ok, parts, rows)
+        raise Untestable("missing runs: no configuration with runs of both inits")
+    return _outcome(parts, rows, notes)
 
 
-def _kernel_curves(frame, min_points: int, min_span: float = 1.0):
-    """The kernel learning curves (test MSE against m) with at least min_points sizes; a run whose
-    sizes span less than min_span (largest m / smallest m) cannot show a power law: untestable."""
+def variance_ratio(frame, params: dict, ctx: dict) -> Outcome:
+    """Fig. 3: at each width of `widths`, the spread between seeds of `larger` (a recipe) exceeds
+    that of `smaller` on `transform`: the ratio of their between-run mean squares (ANOVA's MS_runs,
+    each run's mean over the same images) with an F interval; holds where its lower bound is above 1."""
+    from scipy import stats
+
+    _need_rows(frame, "the figure")
+    rows = _largest_m(_plain(frame))
+    rows = rows[(rows["architecture"] == params["architecture"]) & (rows["transform"] == params["transform"])]
+    parts = []
+    for w in params["widths"]:
+        here = rows[rows["width"] == w]
+        if not (len(here[here["inference"] == params["larger"]]) and len(here[here["inference"] == params["smaller"]])):
+            continue
+        a = make_cell(here[here["inference"] == params["larger"]], f"{params['larger']} n={w}", ctx)
+        b = make_cell(here[here["inference"] == params["smaller"]], f"{params['smaller']} n={w}", ctx)
+        label = f"n={w}: var {params['larger']} / var {params['smaller']}"
+        if a.k < 2 or b.k < 2:
+            parts.append(ev.not_estimable(label, f"{a.k} and {b.k} successful seeds; a spread needs at least 2 each"))
+            continue
+        va, vb = a.anova()[0], b.anova()[0]
+        if vb <= 0:
+            parts.append(ev.not_estimable(label, f"{b.label}: its runs agree exactly"))
+            continue
+        ratio = va / vb
+        d1, d2 = a.k - 1, b.k - 1
+        lo = ratio / stats.f.ppf(0.5 + ev.LEVEL / 2, d1, d2)
+        hi = ratio / stats.f.ppf(0.5 - ev.LEVEL / 2, d1, d2)
+        est = ev.Estimate(ratio, lo, hi, math.nan, math.nan, math.nan, min(d1, d2), min(a.k, b.k), a.n, (a, b))
+        verdict = "holds" if lo > 1 else "fails" if hi < 1 else "inconclusive"
+        part = Part(label, verdict, "> 1", est, scale=1.0, unit="x")
+        if verdict == "inconclusive":
+            part = Part(**{**part.__dict__, "decide": f"more seeds per cell (now {a.k} and {b.k}): an F interval on "
+                                                      f"{d1} and {d2} degrees of freedom is wide"})
+        parts.append(part)
+    if not parts:
+        raise Untestable("missing runs: no width with runs of both recipes")
+    return _outcome(parts, rows)
+
+
+def _kernel_curves(frame, min_points: int, min_span: float, ctx: dict):
+    """The kernel learning curves (per-image squared error against m) with at least min_points
+    sizes; a run whose sizes span less than min_span (largest m / smallest m) cannot show a power
+    law: untestable."""
     rows = frame[frame["stage"] == "regression"]
     out = {}
     for key, group in rows.groupby(["architecture", "transform", "inference"], sort=False):
-        pts = sorted((float(m[0]), c) for m, c in cells(group, ["m"], "mse").items() if _usable(c) and c.mean > 0)
-        if len(pts) >= min_points:
-            out[key] = pts
-    spans = [pts[-1][0] / pts[0][0] for pts in out.values()]
+        ms = sorted(set(group["m"].dropna()))
+        if len(ms) >= min_points:
+            out[key] = ms
+    spans = [ms[-1] / ms[0] for ms in out.values()]
     if spans and max(spans) < min_span:
-        sizes = sorted({int(m) for pts in out.values() for m, _ in pts})
+        sizes = sorted({int(m) for ms in out.values() for m in ms})
         raise Untestable(f"scale: the learning curves span m = {sizes[0]} to {sizes[-1]}, a factor of {max(spans):g}; "
                          f"a power law needs at least a factor of {min_span:g} (the paper's span 320 to 45,000)")
-    return rows, out
+    curves = {}
+    for (arch, transform, inf), ms in out.items():
+        spec = {"architecture": arch, "transform": transform, "inference": inf}
+        curves[(arch, transform, inf)] = _curve_cells(rows, spec, ctx, "sq_error")[1]
+    return rows, curves
+
+
+def _r2(x: np.ndarray) -> Callable:
+    xc = x - x.mean()
+
+    def f(mu):
+        y = np.log(np.clip(mu, 1e-300, None))
+        yc = y - y.mean(axis=-1, keepdims=True)
+        b = (yc @ xc) / float(xc @ xc)
+        resid = yc - b[..., None] * xc
+        return 1.0 - (resid**2).sum(axis=-1) / np.maximum((yc**2).sum(axis=-1), 1e-300)
+
+    return f
 
 
 def power_law_fits(frame, params: dict, ctx: dict) -> Outcome:
-    """Fig. S6: more than `fraction` of the kernel learning curves are straight lines in log-log (R^2 >= min_r2)."""
-    import numpy as np
-
+    """Fig. S6: more than `fraction` of the kernel learning curves are straight lines in log-log:
+    R^2 of log test MSE against log m, its interval above min_r2 (holds for that curve) or below it."""
     _need_rows(frame, "Fig. S6")
-    rows, curves = _kernel_curves(frame, int(params.get("min_points", 3)), float(params.get("min_span", 1.0)))
+    rows, curves = _kernel_curves(frame, int(params.get("min_points", 3)), float(params.get("min_span", 1.0)), ctx)
     if not curves:
         raise Untestable(f"scale: no kernel learning curve with {params.get('min_points', 3)} or more sizes")
-    good, parts = 0, []
+    r2 = float(params["min_r2"])
+    parts = []
     for (arch, transform, inf), pts in curves.items():
         x = np.log([m for m, _ in pts])
-        y = np.log([c.mean for _, c in pts])
-        fit = np.polyval(np.polyfit(x, y, 1), x)
-        ss = float(((y - y.mean()) ** 2).sum())
-        r2 = 1 - float(((y - fit) ** 2).sum()) / ss if ss > 0 else 1.0
-        good += r2 >= params["min_r2"]
-        parts.append(f"{arch} {transform} {inf} R2 {r2:.3f}")
-    frac = good / len(curves)
-    return _outcome(frac > params["fraction"], [f"{good}/{len(curves)} curves with R2 >= {params['min_r2']}"] + parts, rows)
+        fn = (lambda f: lambda mu: f(mu) - r2)(_r2(x))
+        parts.append(judge(f"{arch} {transform} {inf}: R2 - {r2:g}", [c for _, c in pts], fn, ctx, sign=1, scale=1.0,
+                           unit=""))
+    good = sum(p.verdict == "holds" for p in parts)
+    bad = sum(p.verdict == "fails" for p in parts)
+    frac = float(params["fraction"])
+    verdict = ("holds" if good > frac * len(parts) else "fails" if bad >= (1 - frac) * len(parts) else "inconclusive")
+    return _outcome(parts, rows, [f"{good} of {len(parts)} curves straight (R2 above {r2:g}), {bad} not"], verdict)
 
 
 def exponent_chain(frame, params: dict, ctx: dict) -> Outcome:
-    """Fig. S6: per (architecture, kernel), |MSE exponent| does not grow by more than slope_tol along `chain`."""
+    """Fig. S6: per (architecture, kernel), the magnitude of the MSE exponent does not grow by more
+    than the margin from one transform of `chain` to the next (the interval of the growth below it)."""
     _need_rows(frame, "Fig. S6")
-    rows, curves = _kernel_curves(frame, int(params.get("min_points", 2)), float(params.get("min_span", 1.0)))
-    chain = list(params["chain"])
-    ok, parts, tested = True, [], 0
+    rows, curves = _kernel_curves(frame, int(params.get("min_points", 2)), float(params.get("min_span", 1.0)), ctx)
+    order = list(params["chain"])
+    margin = float(ctx["claim"].margin)
+    parts = []
     for arch, inf in dict.fromkeys((a, i) for a, _, i in curves):
-        seq = [(t, abs(_slope(curves[(arch, t, inf)]))) for t in chain if (arch, t, inf) in curves]
-        if len(seq) < 2:
-            continue
-        tested += 1
-        bad = [f"{t0}->{t1}" for (t0, s0), (t1, s1) in zip(seq, seq[1:]) if s1 - s0 > params["slope_tol"]]
-        ok &= not bad
-        parts.append(f"{arch} {inf}: " + ", ".join(f"{t} {s:.3f}" for t, s in seq) + (f" [grows: {'; '.join(bad)}]" if bad else ""))
-    if tested == 0:
+        seq = [(t, curves[(arch, t, inf)]) for t in order if (arch, t, inf) in curves]
+        for (t0, p0), (t1, p1) in zip(seq, seq[1:]):
+            common = sorted({m for m, _ in p0} & {m for m, _ in p1})
+            if len(common) < 2:
+                continue
+            x = np.log(common)
+            j = len(common)
+            s = ev.slope(x, log_y=True)
+            cells = [c for m, c in p1 if m in common] + [c for m, c in p0 if m in common]
+            fn = (lambda s, j: lambda mu: np.abs(s(mu[..., :j])) - np.abs(s(mu[..., j:])))(s, j)
+            parts.append(judge(f"{arch} {inf} {t0} -> {t1}: |exponent| growth", cells, fn, ctx, at_most=margin,
+                               scale=1.0, unit=""))
+    if not parts:
         raise Untestable("missing runs: no architecture has learning curves on two transforms of the chain")
-    return _outcome(ok, parts, rows)
+    return _outcome(parts, rows)
 
 
 def imagenet_slope(slopes, params: dict, ctx: dict) -> Outcome:
     """Fig. 5: alpha of one (model, transform) learning curve in one phase (first: i >= 6, second:
-    i < 6, all) lies within `tol` of the paper's `value`, for the test error or the test loss (the
-    paper does not say which it fits: either counts, both are reported); with `max_bend`, that
-    quantity's curve is also one power law (second-phase alpha within max_bend of the first's).
-    Untestable below the paper's scale: fewer than `min_points` sizes in the phase, or a largest
-    m under `min_max_m`."""
+    i < 6, all) within the claim's margin of the paper's `value`, for the test error or the test
+    loss (the paper does not say which it fits: either counts); its interval is the least-squares
+    fit's (t on points - 2 degrees of freedom: the scatter of the curve's points about the line).
+    With `max_bend`, that quantity's curve is also one power law (the two phases' alphas within
+    max_bend). Untestable below the paper's scale: fewer than `min_points` sizes, or a largest m
+    under `min_max_m`."""
+    from scipy import stats
+
     model, transform, phase = params["model"], params["transform"], params["phase"]
-    value, tol = float(params["value"]), float(params["tol"])
+    value, margin = float(params["value"]), float(ctx["claim"].margin)
     rows = slopes[(slopes["model"] == model) & (slopes["transform"] == transform) & (slopes["phase"] == phase)]
     label = f"{model} on {transform}"
     if rows.empty:
-        raise Untestable(f"too few successful runs: no learning curve of {label} in the slope table")
+        raise Untestable(f"missing runs: no learning curve of {label} in the slope table")
     first = rows.iloc[0]
     runs, failed = int(first["runs"]), int(first["failed"])
     scale = (f"ImageNet, m {first['m_min']:,.0f} to {first['m_max']:,.0f}, {int(rows['points'].max())} sizes in the "
@@ -731,30 +999,37 @@ def imagenet_slope(slopes, params: dict, ctx: dict) -> Outcome:
     need = int(params.get("min_points", 2))
     usable = rows[(rows["points"] >= need) & rows["alpha"].notna()]
     if usable.empty:
-        raise Untestable(f"too few successful runs: {label} has {int(rows['points'].max())} sizes with successful "
+        raise Untestable(f"missing runs: {label} has {int(rows['points'].max())} sizes with successful "
                          f"runs in the {phase} phase (the paper fits {need})")
-    parts, ok = [], False
+    parts = []
     for q in params.get("quantities", ["error", "loss"]):
         r = usable[usable["quantity"] == q]
         if r.empty:
             continue
         alpha = float(r["alpha"].iloc[0])
-        good = abs(alpha - value) <= tol
-        text = f"{q} {alpha:.3f}"
+        se = float(r["alpha_se"].iloc[0]) if "alpha_se" in r else math.nan
+        pts = int(r["points"].iloc[0])
+        q_label = f"{label} {q}: alpha - {value:g}"
+        if not math.isfinite(se) or pts <= 2:
+            parts.append(ev.not_estimable(q_label, f"{pts} points: a fit's interval needs at least 3"))
+            continue
+        half = float(stats.t.ppf(0.5 + ev.LEVEL / 2, pts - 2)) * se
+        est = ev.Estimate(alpha - value, alpha - value - half, alpha - value + half, se, se, 0.0, pts - 2, 0, pts)
+        part = ev.closeness(q_label, est, margin, scale=1.0, unit="")
         if "max_bend" in params:
             by_phase = slopes[(slopes["model"] == model) & (slopes["transform"] == transform)
                               & (slopes["quantity"] == q)].set_index("phase")["alpha"]
             bend = float(by_phase.get("second", math.nan)) - float(by_phase.get("first", math.nan))
-            good &= abs(bend) <= float(params["max_bend"])  # a NaN bend (a phase not fitted) is no power law
-            text += f" (phases {by_phase.get('first', math.nan):.3f} -> {by_phase.get('second', math.nan):.3f})"
-        ok |= good
-        parts.append(f"{text}{'' if good else ' (off)'}")
+            if not abs(bend) <= float(params["max_bend"]):  # a NaN bend (a phase not fitted) is no power law
+                part = Part(**{**part.__dict__, "verdict": "fails" if part.verdict == "holds" else part.verdict,
+                               "why": f"the phases' alphas differ by {bend:+.3f} (more than {params['max_bend']})"})
+        parts.append(part)
     if not parts:
-        raise Untestable(f"no fitted quantity among {params.get('quantities')} for {label}")
-    bend = f", phases within {params['max_bend']} of each other" if "max_bend" in params else ""
-    measured = (f"alpha of {label}, {phase} phase: " + ", ".join(parts)
-                + f"; the paper's {value} +- {tol}{bend} (error or loss: the paper does not say which it fits)")
-    return Outcome(ok, measured, runs - failed, failed, scale)
+        raise Untestable(f"missing runs: no fitted quantity among {params.get('quantities')} for {label}")
+    # either quantity counts (the paper does not say which it fits): holds if one holds
+    verdicts = {p.verdict for p in parts}
+    verdict = "holds" if "holds" in verdicts else "fails" if verdicts == {"fails"} else "inconclusive"
+    return Outcome(parts, runs - failed, failed, scale, verdict)
 
 
 def _finite(x) -> bool:
@@ -763,93 +1038,72 @@ def _finite(x) -> bool:
 
 PREDICATES: dict[str, Callable] = {
     f.__name__: f
-    for f in (audit_invariant, audit_equality, non_increasing_chain, close, compare_inference, monotone_in_width,
-              below_kernel, peak_width, curves_close, slopes_comparable, cusp, monotone_path, init_close,
-              power_law_fits, exponent_chain, imagenet_slope)
+    for f in (audit_invariant, audit_equality, coupled_identity, chain, close, beats, gain_largest,
+              best_architecture, nngp_close_to_ntk, tau_spread_small, monotone_in_width, below_kernel, peak_width,
+              curves_close, slopes_comparable, cusp, monotone_path, init_close, variance_ratio, power_law_fits,
+              exponent_chain, imagenet_slope)
 }
-
-
-# -- helpers of the predicates ----------------------------------------------------------
-
-
-def pd_concat(*frames):
-    import pandas as pd
-
-    frames = [f for f in frames if f is not None and len(f)]
-    return pd.concat(frames) if frames else None
-
-
-def _label(spec: dict) -> str:
-    inf = spec.get("inference") or ("inf" if spec.get("stage") == "regression" else "n")
-    return f"{spec.get('architecture', '?')}_{inf} on {spec.get('transform', '?')}"
-
-
-def _pair_cells(a_rows, b_rows, params) -> tuple[Cell, Cell]:
-    if len(a_rows) == 0 or len(b_rows) == 0:
-        raise Untestable(f"missing runs: {_label(params['a'] if len(a_rows) == 0 else params['b'])}")
-    ca, cb = cell(a_rows), cell(b_rows)
-    for c, spec in ((ca, params["a"]), (cb, params["b"])):
-        if not _usable(c):
-            raise Untestable(f"too few successful runs: {_no_successes(_label(spec), c)}")
-    return ca, cb
-
-
-def _outcome(ok: bool, parts: list[str], rows) -> Outcome:
-    failed = rows["failed"] if rows is not None and "failed" in rows else None
-    return Outcome(bool(ok), "; ".join(parts),
-                   int((~failed).sum()) if failed is not None else 0,
-                   int(failed.sum()) if failed is not None else 0,
-                   run_scale(rows))
-
-
-def _figS1_scale(rows) -> str:
-    parts = []
-    if "m" in rows:
-        parts.append("m " + ", ".join(str(int(m)) for m in sorted(set(rows["m"].dropna()))))
-    if "width" in rows:
-        parts.append("widths " + "/".join(str(int(w)) for w in sorted(set(rows["width"].dropna()))))
-    if "t" in rows:
-        parts.append("t " + ", ".join(f"{t:g}" for t in sorted(set(rows["t"].dropna()))))
-    if "ensemble" in rows:
-        parts.append("ensembles of " + "/".join(str(int(k)) for k in sorted(set(rows["ensemble"].dropna()))))
-    return "; ".join(parts)
+NEEDS_MARGIN = {"chain", "close", "nngp_close_to_ntk", "tau_spread_small", "curves_close", "slopes_comparable",
+                "init_close", "exponent_chain", "imagenet_slope"}
 
 
 # -- evaluation -----------------------------------------------------------------------
 
 
-def evaluate(tables: dict[str, Any], claims: list[Claim] | None = None):
+def _fmt(x: float | None, scale: float) -> str:
+    return "" if x is None or not math.isfinite(x) else f"{x * scale:.6g}"
+
+
+def evaluate(tables: dict[str, Any], claims: list[Claim] | None = None, resamples: int = ev.RESAMPLES):
     """One row per claim (CLAIM_COLUMNS): the verdict on these tables. Never raises for a failing claim."""
     import json
 
     import pandas as pd
 
     claims = load_claims() if claims is None else claims
-    runs = tables.get("runs")
-    n_test = n_test_of(runs)
-    if n_test is None:
-        for name in RUN_TABLES:
-            if tables.get(name) is not None:
-                n_test = n_test_of(tables[name])
-                if n_test:
-                    break
-    ctx = {"n_test": n_test}
     rows = []
     for claim in claims:
         row = {"claim": claim.id, "source": claim.source, "paper_scale": claim.scale, "predicate": claim.predicate,
                "params": json.dumps(claim.params, sort_keys=True), "compares": claim.compares, "quote": claim.quote,
-               "reason": "", "measured": "", "n_runs": 0, "n_failed": 0, "run_scale": ""}
+               "paper_effect": claim.paper_effect, "reason": "", "measured": "", "n_runs": 0, "n_failed": 0,
+               "run_scale": "", "effect": "", "low": "", "high": "", "margin": "", "unit": "", "decide": ""}
+        ctx = {"predictions": tables.get("predictions"), "claim": claim, "resamples": resamples}
         try:
             if tables.get(claim.table) is None:
                 raise Untestable(MISSING_TABLE.get(claim.table)
                                  or f"missing table {TABLE_FILES.get(claim.table, claim.table)}")
             out = PREDICATES[claim.predicate](tables[claim.table], claim.params, ctx)
-            row.update(verdict="holds" if out.holds else "fails", measured=out.measured, n_runs=out.n_runs,
-                       n_failed=out.n_failed, run_scale=out.run_scale)
+            row.update(_row_of(out))
         except Untestable as exc:
             row.update(verdict="untestable", reason=str(exc))
         rows.append(row)
     return pd.DataFrame(rows, columns=list(CLAIM_COLUMNS))
+
+
+def _row_of(out: Outcome) -> dict:
+    verdict = out.verdict or ev.conjunction(out.parts)
+    key = ev.decisive(out.parts, verdict) or (out.parts[0] if out.parts else None)
+    n_parts = len(out.parts)
+    counts = {v: sum(p.verdict == v for p in out.parts) for v in ("holds", "fails", "inconclusive")}
+    tally = ", ".join(f"{k} {v}" for k, v in counts.items() if v)
+    row = {"verdict": verdict, "measured": "; ".join([p.text() for p in out.parts] + out.notes),
+           "n_runs": out.n_runs, "n_failed": out.n_failed, "run_scale": out.run_scale}
+    if key is not None:
+        lead = {"holds": "weakest part", "fails": "failing part", "inconclusive": "undecided part"}[verdict]
+        row["reason"] = (f"{lead} of {n_parts} ({tally}): " if n_parts > 1 else "") + key.text()
+        if key.why and key.estimate is not None:
+            row["reason"] += f" ({key.why})"
+        if key.estimate is not None:
+            e = key.estimate
+            row.update(effect=_fmt(e.effect, key.scale), low=_fmt(e.low, key.scale), high=_fmt(e.high, key.scale),
+                       unit=key.unit.strip())
+        if key.margin is not None:
+            row["margin"] = _fmt(key.margin, key.scale)
+        if verdict == "inconclusive":
+            undecided = [p for p in out.parts if p.verdict == "inconclusive"]
+            row["decide"] = "; ".join(dict.fromkeys(f"{p.label}: {p.decide}" for p in undecided if p.decide)) \
+                or "more seeds or test images"
+    return row
 
 
 def write_claims(out_csv: str | os.PathLike, paths: dict[str, str | os.PathLike],
@@ -869,18 +1123,24 @@ def evaluate_results(results_dir: str | os.PathLike = "results"):
 
 
 def format_table(frame, width: int = 100) -> str:
-    """A plain-text listing: verdict, claim, source, then what was measured or why it is untestable."""
+    """A plain-text listing: verdict, claim, source, then the deciding effect and interval (or why
+    untestable), and what would decide an inconclusive claim."""
     import textwrap
 
     lines = []
     counts = frame["verdict"].value_counts().to_dict()
     lines.append("claims: " + ", ".join(f"{counts.get(v, 0)} {v}" for v in VERDICTS))
     for _, r in frame.iterrows():
-        lines.append(f"{r['verdict']:<10} {r['claim']}  ({r['source']})")
-        detail = r["reason"] if r["verdict"] == "untestable" else r["measured"]
-        lines += textwrap.wrap(str(detail), width, initial_indent=" " * 11, subsequent_indent=" " * 11)
+        lines.append(f"{r['verdict']:<12} {r['claim']}  ({r['source']})")
+        lines += textwrap.wrap(str(r["reason"]), width, initial_indent=" " * 13, subsequent_indent=" " * 13)
+        if isinstance(r.get("paper_effect"), str) and r["paper_effect"]:
+            lines += textwrap.wrap(f"paper: {r['paper_effect']}", width, initial_indent=" " * 13,
+                                   subsequent_indent=" " * 15)
+        if isinstance(r.get("decide"), str) and r["decide"]:
+            lines += textwrap.wrap(f"to decide: {r['decide']}", width, initial_indent=" " * 13,
+                                   subsequent_indent=" " * 15)
         if r["run_scale"]:
-            lines += textwrap.wrap(f"run: {r['run_scale']}", width, initial_indent=" " * 11, subsequent_indent=" " * 13)
+            lines += textwrap.wrap(f"run: {r['run_scale']}", width, initial_indent=" " * 13, subsequent_indent=" " * 15)
     return "\n".join(lines)
 
 

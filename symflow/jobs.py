@@ -439,6 +439,25 @@ class Claims(_Fixed):
 
 
 @dataclass(frozen=True)
+class GatherPredictions(_Fixed):
+    """Every run's per-image results on the test set, and Fig. S1's per-image S-Dist
+    (symflow.predictions): what the claims' paired intervals read."""
+
+    rule: ClassVar[str] = "gather_predictions"
+    OUTPUTS: ClassVar[dict[str, str]] = {"h5": "results/tables/predictions.h5"}
+    BENCHMARK: ClassVar[str] = "benchmarks/tables/predictions.tsv"
+
+
+@dataclass(frozen=True)
+class CoupledAudit(_Fixed):
+    """Thm 4.1 at finite width: networks trained on tau D from W against D from W tau (symflow.coupled)."""
+
+    rule: ClassVar[str] = "audit_coupled_training"
+    OUTPUTS: ClassVar[dict[str, str]] = {"csv": "results/coupled_audit.csv"}
+    BENCHMARK: ClassVar[str] = "benchmarks/audit/coupled_training.tsv"
+
+
+@dataclass(frozen=True)
 class FailedRuns(_Fixed):
     rule: ClassVar[str] = "list_failed_runs"
     OUTPUTS: ClassVar[dict[str, str]] = {
@@ -743,6 +762,31 @@ class Jobs:
         rows |= {Ref(r, "metrics") for r in self.imagenet_runs()}
         return sorted(rows, key=lambda r: r.path)
 
+    def main_output(self, row: Ref) -> Ref | None:
+        """The per-image output behind a metrics row: a regression's predictions, a run's
+        predictions.h5, an ensemble's mean.h5 (None for an ImageNet run: no per-image record)."""
+        job = row.job
+        if isinstance(job, Regression):
+            return Ref(job, "h5")
+        if isinstance(job, Run):
+            return Ref(job, "predictions")
+        if isinstance(job, Ensemble):
+            return Ref(job, "mean")
+        return None
+
+    def coupled_pairs(self) -> list[tuple[str, str]]:
+        """(architecture, transform) of Fig. 2 whose finite networks Thm 4.1 claims invariant and
+        the default trains (their eta0 on clean data sets the coupled runs' learning rate)."""
+        from symflow.coupled import claimed_pairs
+
+        e = self.exp["fig2"]
+        trained = {a for a, _ in fig2_trained(e)}
+        return claimed_pairs([a for a in e["architectures"] if a in trained], e["transforms"])
+
+    def coupled_eta0(self, arch: str) -> Eta0:
+        e = self.exp["fig2"]
+        return self.run(arch, self.width(arch), "identity", "nn", e["m"], e["seeds"][0]).eta0()
+
     def figure_options(self, fig: str) -> dict:
         """Keyword arguments of the figure's plot function (what the config asks it to show)."""
         e = self.exp.get(fig, {})
@@ -964,12 +1008,32 @@ class Jobs:
             out = {name: ref(Table(name)) for name in ["runs", *TABLES]}
             if self.imagenet:
                 out["imagenet_slopes"] = Ref(GatherImageNet(), "slopes")
+            if self.coupled_pairs():
+                out["coupled"] = ref(CoupledAudit())
             return {
                 **out,
                 "claims": Source(_package_file("claims.yaml")),
                 "audit": ref(GatherAudit()),
                 "figS1": ref(GatherSDist()),
+                "predictions": ref(GatherPredictions()),
             }
+        if isinstance(job, GatherPredictions):
+            from symflow.groups import IDENTITY
+
+            rows = [r for r in self.all_rows() if self.main_output(r) is not None]
+            s_dists = self.figS1_s_dists()
+            return {
+                "outputs": [self.main_output(r) for r in rows],
+                "labels": [ref(self.data(IDENTITY, 0, ds)) for ds in sorted({r.job.dataset for r in rows})],
+                "sdist_mean": [Ref(s.ensemble(), "mean") for s in s_dists],
+                "sdist_inf": [self.inputs(s)["inf"] for s in s_dists],
+                "sdist_gap": [self.inputs(s)["gap"] for s in s_dists],
+            }
+        if isinstance(job, CoupledAudit):
+            from symflow.groups import IDENTITY
+
+            archs = sorted({a for a, _ in self.coupled_pairs()})
+            return {"identity": ref(self.data(IDENTITY, 0)), "eta0": [ref(self.coupled_eta0(a)) for a in archs]}
         if isinstance(job, ConvertImageNet):
             return {}  # the user's folder (imagenet.root): a location, checked by the conversion
         if isinstance(job, ImageNetRun):
@@ -1099,6 +1163,23 @@ class Jobs:
             return {"transforms": self.figS2_transforms(), "images": c["figS2"]["images"]}
         if isinstance(job, ReportTables):
             return {"config": without_speed_knobs(c)}
+        if isinstance(job, CoupledAudit):
+            from symflow.coupled import STEPS
+
+            s, e = c["sgd"], self.exp["fig2"]
+            pairs = self.coupled_pairs()
+            return {
+                "dataset": self.dataset,
+                "hp": self.hp,
+                "pairs": [list(p) for p in pairs],
+                "widths": self.widths(sorted({a for a, _ in pairs})),
+                "recipes": {r: dict(s["recipes"][r]) for r in e["recipes"]},
+                "seed": int(e["seeds"][0]),
+                "m": int(e["m"]),
+                "momentum": s["momentum"],
+                "batch_size": s["batch_size"],
+                "steps": STEPS,
+            }
         if isinstance(job, ConvertImageNet):
             inet = self.imagenet
             return {"md5": inet["md5"], "shard_size": inet["shard_size"], "train_images": inet["train_images"]}

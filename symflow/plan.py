@@ -124,6 +124,10 @@ RATES: dict[str, Rate] = {
              f"intercept of CPU s against steps, 5 s (FCN_256) to 8 s (VEC_32); eta0 jobs 4-11 s; {CAL}"),
         Rate("plot_job_s", 4.0, "CPU seconds",
              f"a figure job (matplotlib, seaborn, two files): plot_figure 3.9 s, plot_figS2 3.6 s; {CAL} (tiny run)"),
+        Rate("coupled_pair_s", 20.0, "CPU seconds",
+             "one coupled pair of Thm 4.1's finite-width audit (symflow.coupled: two 20-step float64 runs and their "
+             "compilation) at 8 x 8, default widths: FCN_256 4-21 s, LCN_8 26-38 s, VEC_32 75 s, GAP_32 21 s on "
+             f"{DEV} while other jobs ran (2026-12-07, /tmp/coupled_try.py); upper half of the range"),
         Rate("data_mb_per_s", 20.0, "MB/s", "standardise, downsample and tau of the source pool, one core"),
         Rate("base_mem_mb", 1500.0, "MB",
              "a JAX process before it holds data: RSS after importing jax + nt ~0.6 GB, with XLA's compilation "
@@ -159,6 +163,7 @@ JOB_START_S = RATES["job_start_s"].value
 JAX_JOB_START_S = RATES["jax_job_start_s"].value
 GPU_JOB_START_S = RATES["h200_job_start_s"].value
 PLOT_JOB_S = RATES["plot_job_s"].value
+COUPLED_PAIR_S = RATES["coupled_pair_s"].value
 BASE_MEM_MB = int(RATES["base_mem_mb"].value)
 # Runtime limits (not rates): RUNTIME_MARGIN x the bound + RUNTIME_FLOOR_MIN minutes, x attempt.
 RUNTIME_MARGIN = 3.0
@@ -175,11 +180,11 @@ STAGES: dict[str, tuple[str, ...]] = {
     "kernel blocks": ("compute_gram_block", "audit_symmetry_pair", "audit_kernel_equality", "gather_symmetry_audit"),
     "regression": ("fit_kernel_regression",),
     "eta0": ("estimate_eta0", "estimate_eta0_pack"),
-    "sgd": ("train_sgd", "train_sgd_pack", "average_ensemble", "compute_s_dist"),
+    "sgd": ("train_sgd", "train_sgd_pack", "average_ensemble", "compute_s_dist", "audit_coupled_training"),
     "imagenet": ("convert_imagenet", "train_imagenet"),  # only where the config has `imagenet`
     "figures": ("aggregate_runs", "gather_s_dist", "plot_figure", "plot_figS2", "gather_imagenet",
                 "plot_imagenet_figure", "plot_imagenet_samples", "write_report_tables", "evaluate_claims",
-                "list_failed_runs", "all"),
+                "list_failed_runs", "gather_predictions", "all"),
 }
 # on a GPU where resources.gpu > 0 (train_sgd_pack, estimate_eta0_pack: every pack's rule,
 # train_sgd_pack_<digest>, estimate_eta0_pack_<digest>)
@@ -588,7 +593,19 @@ def job_cost(config: dict, job) -> Cost:
         return Cost(0.0, 0)
     if isinstance(job, (J.Figure, J.FigS2)):
         return PLOT
+    if isinstance(job, J.CoupledAudit):
+        return coupled_audit_cost(config)
     return SMALL
+
+
+def coupled_audit_cost(config: dict) -> Cost:
+    """Thm 4.1's coupled training pairs (symflow.coupled): per pair and recipe two short float64
+    runs, dominated by compiling them (COUPLED_PAIR_S each)."""
+    from symflow.jobs import Jobs
+
+    model = Jobs(config)
+    n = len(model.coupled_pairs()) * len(config["experiments"]["fig2"]["recipes"])
+    return Cost(JAX_JOB_START_S + COUPLED_PAIR_S * n, BASE_MEM_MB + 1000)
 
 
 # -- resources of a job, for the rules ---------------------------------------------------------

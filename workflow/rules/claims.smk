@@ -50,3 +50,45 @@ rule list_failed_runs:
         **sized(J.FailedRuns()),
     script:
         "../scripts/list_failed_runs.py"
+
+
+# Every run's per-image results on the test set (and Fig. S1's per-image S-Dist): the
+# claims compare cells image by image (paired intervals, symflow.evidence).
+rule gather_predictions:
+    input:
+        unpack(inputs_of(J.GatherPredictions)),
+    output:
+        h5=J.GatherPredictions().output("h5"),
+    log:
+        "logs/tables/predictions.log",
+    benchmark:
+        "benchmarks/tables/predictions.tsv"
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        **sized(J.GatherPredictions()),
+    script:
+        "../scripts/gather_predictions.py"
+
+
+# Thm 4.1 at finite width: each network the theorem claims invariant, trained on tau D from
+# W and on D from W tau (the proof's coupling), in float64; their test outputs must agree.
+rule audit_coupled_training:
+    input:
+        unpack(inputs_of(J.CoupledAudit)),
+    output:
+        csv=J.CoupledAudit().output("csv"),
+    log:
+        "logs/audit/coupled_training.log",
+    benchmark:
+        "benchmarks/audit/coupled_training.tsv"
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        **sized(J.CoupledAudit()),
+    params:
+        settings=JOBS.settings(J.CoupledAudit()),
+    script:
+        "../scripts/audit_coupled_training.py"
