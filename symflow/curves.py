@@ -17,6 +17,8 @@ class PowerLaw:
     slope: float  # s in y ~ c m^s (negative for a decaying error)
     intercept: float  # log c
     points: int
+    se: float = float("nan")  # the least-squares standard error of the slope (the points' scatter
+    # about the line, points - 2 degrees of freedom); nan with two points
 
     def __call__(self, m):
         return np.exp(self.intercept) * np.asarray(m, dtype=float) ** self.slope
@@ -29,8 +31,14 @@ def fit_power_law(m, y) -> PowerLaw:
     keep = np.isfinite(y) & (y > 0) & (m > 0)
     if keep.sum() < 2:
         raise ValueError(f"a power-law fit needs 2 positive points, got {int(keep.sum())}")
-    slope, intercept = np.polyfit(np.log(m[keep]), np.log(y[keep]), 1)
-    return PowerLaw(float(slope), float(intercept), int(keep.sum()))
+    x, ly = np.log(m[keep]), np.log(y[keep])
+    slope, intercept = np.polyfit(x, ly, 1)
+    k = int(keep.sum())
+    se = float("nan")
+    if k > 2:
+        resid = ly - (slope * x + intercept)
+        se = float(np.sqrt((resid**2).sum() / (k - 2) / ((x - x.mean()) ** 2).sum()))
+    return PowerLaw(float(slope), float(intercept), k, se)
 
 
 def fit_ends(m, y, points: int) -> tuple[PowerLaw, PowerLaw]:

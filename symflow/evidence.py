@@ -280,7 +280,7 @@ class Part:
     verdict: str  # holds | fails | inconclusive
     claim: str  # e.g. '> 0', '< 0', 'within +-2.0'
     estimate: Estimate | None = None
-    why: str = ""  # for an effect that could not be estimated
+    why: str = ""  # why it could not be estimated, or what else decided its verdict
     decide: str = ""  # what would decide an inconclusive part
     margin: float | None = None
     scale: float = 100.0
@@ -289,7 +289,10 @@ class Part:
     def text(self) -> str:
         if self.estimate is None:
             return f"{self.label}: {self.verdict} ({self.why})"
-        return f"{self.label}: {self.estimate.text(self.scale, self.unit)} (claimed {self.claim}) {self.verdict}"
+        why = f" ({self.why})" if self.why else ""
+        digits = 1 if self.scale == 100.0 else 3
+        est = self.estimate.text(self.scale, self.unit, digits)
+        return f"{self.label}: {est} (claimed {self.claim}) {self.verdict}{why}"
 
 
 def direction(label: str, est: Estimate, sign: int, *, scale: float = 100.0, unit: str = " points") -> Part:

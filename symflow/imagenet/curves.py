@@ -18,7 +18,8 @@ from symflow.curves import PowerLaw, fit_power_law
 SPLIT = 6  # i >= SPLIT: first phase; i < SPLIT: second phase
 QUANTITIES = ("error", "loss")
 PHASES = ("first", "second", "all")  # i >= SPLIT, i < SPLIT, every point (one power law)
-SLOPE_COLUMNS = ("model", "transform", "quantity", "phase", "alpha", "points", "m_min", "m_max", "runs", "failed")
+SLOPE_COLUMNS = ("model", "transform", "quantity", "phase", "alpha", "alpha_se", "points", "m_min", "m_max", "runs",
+                 "failed")  # alpha_se: the fit's standard error (symflow.curves.PowerLaw.se)
 
 
 def first_phase(subset, m, split: int = SPLIT) -> np.ndarray:
@@ -73,7 +74,8 @@ def slope_table(points, by=("model", "transform"), quantities=QUANTITIES, split:
             for phase, fit in fits.items():
                 part = parts[phase]
                 rows.append({**dict(zip(by, key)), "quantity": q, "phase": phase,
-                             "alpha": np.nan if fit is None else -fit.slope, "points": 0 if fit is None else fit.points,
+                             "alpha": np.nan if fit is None else -fit.slope,
+                             "alpha_se": np.nan if fit is None else fit.se, "points": 0 if fit is None else fit.points,
                              "m_min": part["m"].min() if len(part) else np.nan,
                              "m_max": part["m"].max() if len(part) else np.nan,
                              "runs": int(part["runs"].sum()), "failed": int((part["runs"] - part["ok"]).sum())})
