@@ -79,6 +79,8 @@ TABLE_FILES = {"audit": "results/symmetry_audit.csv", "coupled": "results/couple
                **{name: f"results/tables/{name}.csv" for name in (*RUN_TABLES, "figS1", "imagenet_slopes")}}
 # why a claim on a table is untestable when the table is absent, where that has a reason of its own
 MISSING_TABLE = {
+    "coupled": "no coupled pairs: Fig. 2 trains no finite network on a group Thm 4.1 claims it invariant to "
+               "(experiments.fig2: architectures, transforms, recipe_architectures)",
     "imagenet_slopes": "no ImageNet runs: the config has no `imagenet` section (config/imagenet.yaml; it needs "
                        "the user's ILSVRC2012 and a GPU cluster, docs/imagenet.md)",
 }

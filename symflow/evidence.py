@@ -322,7 +322,8 @@ def at_most(label: str, est: Estimate, bound: float, *, scale: float = 100.0, un
 
 def not_estimable(label: str, why: str) -> Part:
     """A part that could not be estimated (e.g. a cell with one seed): inconclusive, saying why."""
-    decide = "at least 2 successful seeds per cell" if "seed" in why else ""
+    decide = ("at least 2 successful seeds per cell" if "seed" in why or "no successful run" in why
+              else "")
     return Part(label, "inconclusive", "", None, why=why, decide=decide)
 
 

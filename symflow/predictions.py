@@ -64,14 +64,14 @@ def gather(outputs: Sequence[str | os.PathLike], labels: Mapping[str, str | os.P
         ds = str(attrs.get("dataset", ""))
         if ds not in label_of:
             raise ValueError(f"{path}: dataset {ds!r} has no labels among {sorted(label_of)}")
-        out = np.asarray(arrays["test_outputs"])
+        test = np.asarray(arrays["test_outputs"])
         if "labels_test" in arrays and not np.array_equal(arrays["labels_test"], label_of[ds]):
             raise ValueError(f"{path}: its test labels are not those of {ds}")
-        return ds, out
+        return ds, test
 
     for path in sorted(set(map(str, outputs))):
-        ds, out = test_outputs(path)
-        vals = per_image(out, label_of[ds])
+        ds, outputs_ = test_outputs(path)
+        vals = per_image(outputs_, label_of[ds])
         s = sets[ds]
         s["paths"].append(path)
         s["correct"].append(vals["correct"])
