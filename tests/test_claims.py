@@ -106,7 +106,9 @@ def test_missing_table_is_untestable():
     assert set(frame["verdict"]) == {"untestable"}
     imagenet = frame["claim"].str.startswith("fig5_")
     assert imagenet.sum() == 3 and frame.loc[imagenet, "reason"].str.startswith("no ImageNet runs").all()
-    assert frame.loc[~imagenet, "reason"].str.startswith("missing table").all()
+    coupled = frame["claim"] == "thm41_finite_coupled_identity"
+    assert frame.loc[coupled, "reason"].str.startswith("no coupled pairs").all()
+    assert frame.loc[~imagenet & ~coupled, "reason"].str.startswith("missing table").all()
     assert list(frame.columns) == list(C.CLAIM_COLUMNS)
 
 
