@@ -674,6 +674,12 @@ class Jobs:
         return Data(dataset or self.dataset, transform, canonical_seed(transform, int(seed)))
 
     def regression(self, arch, transform, seed, m, kernel, dataset=None) -> Regression:
+        """A kernel regression; where its kernel does not depend on tau (the identity, or a group
+        the architecture is invariant to, whose kernel is the untransformed one), every seed is
+        the same job, seed 0's: its predictions would be the same."""
+        from symflow.groups import canonical_seed
+
+        seed = 0 if self.reuses_untransformed(arch, transform) else canonical_seed(transform, int(seed))
         return Regression(dataset or self.dataset_of(m), arch, self.hp, self.kspec, transform, int(seed), int(m), kernel)
 
     def run(self, arch, width, transform, recipe, m, seed, member=0, init="gaussian", dataset=None) -> Run:
