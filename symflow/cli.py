@@ -256,11 +256,29 @@ def cmd_claims(args: argparse.Namespace) -> int:
         print(f"symflow claims: no results folder {results}", file=sys.stderr)
         return 2
     frame = evaluate_results(results)
-    if args.csv:
+    if args.readme:
+        import datetime
+
+        from symflow.claims import write_readme_block
+
+        header = (f"Verdicts of `{results}` (`symflow claims {results} --readme {args.readme}`, "
+                  f"{datetime.date.today().isoformat()}; run scale: {_scale_line(frame)}):")
+        write_readme_block(args.readme, frame, header)
+        print(f"wrote the claims table of {results} into {args.readme}")
+    elif args.markdown:
+        from symflow.claims import markdown_table
+
+        print(markdown_table(frame))
+    elif args.csv:
         frame.to_csv(sys.stdout, index=False)
     else:
         print(format_table(frame))
     return 0
+
+
+def _scale_line(frame) -> str:
+    scales = [s for s in frame["run_scale"] if isinstance(s, str) and s]
+    return max(scales, key=len) if scales else "no runs"
 
 
 def cmd_training(args: argparse.Namespace) -> int:
@@ -318,6 +336,8 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("claims", help="the paper's claims, each with a verdict on an existing results folder")
     p.add_argument("results", nargs="?", default="results", help="the results folder (default: results)")
     p.add_argument("--csv", action="store_true", help="print the full table as CSV (as results/claims.csv)")
+    p.add_argument("--markdown", action="store_true", help="print the table as Markdown (the README's)")
+    p.add_argument("--readme", metavar="FILE", help="write the Markdown table into FILE's generated claims block")
     p.set_defaults(func=cmd_claims)
     p = sub.add_parser("training", help="finite-network runs of a results folder: converged, failed per reason, epochs")
     p.add_argument("results", nargs="?", default="results", help="the results folder (default: results)")
