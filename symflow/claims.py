@@ -530,19 +530,30 @@ def best_architecture(frame, params: dict, ctx: dict) -> Outcome:
     return _outcome(parts, rows, notes)
 
 
+def _compare_within(rows, keys: list[str], column: str, first: str, second: str, ctx: dict, **how):
+    """Per cell of `keys`, the runs with `column` == first against those with `column` == second
+    (judged as `how` says: sign, margin); cells without both are noted. Returns (parts, notes)."""
+    parts, notes = [], []
+    for key in _cells_by(rows, keys):
+        here = rows
+        for k, v in zip(keys, key):
+            here = here[here[k] == v]
+        tag = " ".join(str(v) for v in key)
+        a_rows, b_rows = here[here[column] == first], here[here[column] == second]
+        if not (len(a_rows) and len(b_rows)):
+            notes.append(f"{tag}: no {first if not len(a_rows) else second} runs")
+            continue
+        cells = [make_cell(a_rows, f"{tag} {first}", ctx), make_cell(b_rows, f"{tag} {second}", ctx)]
+        parts.append(judge(f"{tag}: {first} - {second}", cells, ev.difference(), ctx, **how))
+    return parts, notes
+
+
 def nngp_close_to_ntk(frame, params: dict, ctx: dict) -> Outcome:
     """Per (architecture, transform), NNGP regression's accuracy within the margin of NTK regression's."""
     _need_rows(frame, "the figure")
     rows = _largest_m(_plain(frame[frame["stage"] == "regression"]))
-    margin = float(ctx["claim"].margin)
-    parts = []
-    for arch, transform in _cells_by(rows, ["architecture", "transform"]):
-        here = rows[(rows["architecture"] == arch) & (rows["transform"] == transform)]
-        if not (len(here[here["inference"] == "nngp"]) and len(here[here["inference"] == "ntk"])):
-            continue
-        a = make_cell(here[here["inference"] == "nngp"], f"{arch} nngp {transform}", ctx)
-        b = make_cell(here[here["inference"] == "ntk"], f"{arch} ntk {transform}", ctx)
-        parts.append(judge(f"{arch} {transform}: nngp - ntk", [a, b], ev.difference(), ctx, margin=margin))
+    parts, _ = _compare_within(rows, ["architecture", "transform"], "inference", "nngp", "ntk", ctx,
+                               margin=float(ctx["claim"].margin))
     if not parts:
         raise Untestable("missing runs: no cell with both NNGP and NTK regression")
     return _outcome(parts, rows)
@@ -842,16 +853,8 @@ def init_close(frame, params: dict, ctx: dict) -> Outcome:
     rows = frame[frame["stage"] == "sgd"].copy()
     rows = rows[rows["member"].fillna(0) == 0]
     rows["init"] = rows["init"].replace("", "gaussian")
-    margin = float(ctx["claim"].margin)
-    parts, notes = [], []
-    for arch, transform, inf in _cells_by(rows, ["architecture", "transform", "inference"]):
-        here = rows[(rows["architecture"] == arch) & (rows["transform"] == transform) & (rows["inference"] == inf)]
-        if not (len(here[here["init"] == "gaussian"]) and len(here[here["init"] == "uniform"])):
-            notes.append(f"{arch} {transform} {inf}: one init only")
-            continue
-        u = make_cell(here[here["init"] == "uniform"], f"{arch} {inf} {transform} uniform", ctx)
-        g = make_cell(here[here["init"] == "gaussian"], f"{arch} {inf} {transform} gaussian", ctx)
-        parts.append(judge(f"{arch} {transform} {inf}: uniform - gaussian", [u, g], ev.difference(), ctx, margin=margin))
+    parts, notes = _compare_within(rows, ["architecture", "transform", "inference"], "init", "uniform", "gaussian",
+                                   ctx, margin=float(ctx["claim"].margin))
     if not parts:
         raise Untestable("missing runs: no configuration with runs of both inits")
     return _outcome(parts, rows, notes)

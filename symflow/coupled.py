@@ -175,11 +175,9 @@ def run_coupled_audit(identity_path: str | os.PathLike, eta0_paths: Sequence[str
     training images), with lr = lr_factor x the eta0 of the architecture's network on that data
     (eta0_paths, one per architecture, in sorted order), written to out_csv (COUPLED_COLUMNS).
     A pair whose training diverged has no comparison: its verdict says so."""
-    import csv
-
     from symflow.architectures import ModelHP
     from symflow.data import load_dataset
-    from symflow.h5io import atomic_path
+    from symflow.h5io import write_csv
     from symflow.train.eta0 import read_eta0
 
     log = log or _log
@@ -215,9 +213,5 @@ def run_coupled_audit(identity_path: str | os.PathLike, eta0_paths: Sequence[str
             log.info("%s_%d %s on %s (lr %.4g): coupling residual %.2g; after %d steps max |f - f'| %.3g "
                      "(relative %.3g): %s", arch, width, recipe, transform, lr, pair.coupling_residual,
                      int(s["steps"]), pair.max_abs_diff, pair.max_rel_diff, verdict)
-    with atomic_path(out_csv, suffix=".csv") as tmp:
-        with open(tmp, "w", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=COUPLED_COLUMNS)
-            w.writeheader()
-            w.writerows(rows)
+    write_csv(out_csv, rows, COUPLED_COLUMNS)
     return rows

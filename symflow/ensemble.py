@@ -13,7 +13,6 @@ test images. Fig. S1 compares ensembles of VEC_n along the so3_path tau_t with V
 
 from __future__ import annotations
 
-import csv
 import logging
 import math
 import os
@@ -160,7 +159,7 @@ def run_s_dist(
     computed on). Both sides must have the same test labels (the same test split).
     """
     from symflow.groups import parse_spec
-    from symflow.h5io import atomic_path, read_h5
+    from symflow.h5io import read_h5, write_csv
     from symflow.train import accuracy
 
     log = log or _log
@@ -197,11 +196,7 @@ def run_s_dist(
                 "reference_path": str(path),
             }
         )
-    with atomic_path(out_path, suffix=".csv") as tmp:
-        with open(tmp, "w", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=SDIST_COLUMNS)
-            w.writeheader()
-            w.writerows(rows)
+    write_csv(out_path, rows, SDIST_COLUMNS)
     return rows
 
 

@@ -52,6 +52,17 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
             tmp.unlink()
 
 
+def write_csv(path: str | os.PathLike, rows: list[Mapping[str, Any]], columns) -> None:
+    """Rows (dicts) as a CSV with these columns, written atomically."""
+    import csv
+
+    with atomic_path(path, suffix=".csv") as tmp:
+        with open(tmp, "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=list(columns))
+            writer.writeheader()
+            writer.writerows(rows)
+
+
 def content_checksum(arrays: Mapping[str, np.ndarray]) -> str:
     digest = hashlib.sha256()
     for name in sorted(arrays):
