@@ -99,7 +99,7 @@ def summary_rst(config: Mapping, dataset: str, *, claims, runs, audit, training)
     lines += ["What it decides", "---------------", ""]
     if len(claims):
         counts = ", ".join(f"**{v}: {n}**" for v, n in _verdict_counts(claims["verdict"]))
-        lines += [f"Of {_n(len(claims), 'claim')} of the paper ({'results/claims.csv'}, category Claims): {counts}.", ""]
+        lines += [f"Of {_n(len(claims), 'claim')} of the paper (results/claims.csv, category Claims): {counts}.", ""]
         rows = [(f"``{r['claim']}``", _escape(r.get("source", "")), f"**{_escape(r['verdict'])}**")
                 for _, r in claims.iterrows()]
         lines += _table(rows, ("claim", "source", "verdict"))
