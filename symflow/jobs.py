@@ -1162,6 +1162,14 @@ class Jobs:
             return {"config": without_speed_knobs(c)}
         if isinstance(job, ReportSummary):
             return {"config": without_speed_knobs(c), "dataset": self.dataset}
+        if isinstance(job, Curves):
+            # which figures show each run (the `figures` column): a run can move between figures
+            # without the set of input files changing, which alone would not rerun the gather
+            import hashlib
+            import json
+
+            shown = {f: [r.folder() for r in self.figure_runs(f)] for f in CURVE_FIGURES}
+            return {"figures": hashlib.sha256(json.dumps(shown, sort_keys=True).encode()).hexdigest()[:16]}
         if isinstance(job, ConvertImageNet):
             inet = self.imagenet
             return {"md5": inet["md5"], "shard_size": inet["shard_size"], "train_images": inet["train_images"]}

@@ -136,6 +136,8 @@ rule gather_curves:
     threads: 1
     resources:
         **sized(J.Curves()),
+    params:
+        settings=settings_of(J.Curves),
     script:
         "../scripts/gather_curves.py"
 
