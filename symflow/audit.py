@@ -300,9 +300,11 @@ def read_rows(paths: Iterable[str | Path]) -> list[dict[str, str]]:
     for path in paths:
         with open(path, newline="") as fh:
             reader = csv.DictReader(fh)
-            if tuple(reader.fieldnames or ()) not in (AUDIT_COLUMNS, LEGACY_AUDIT_COLUMNS):
+            columns = tuple(reader.fieldnames or ())
+            if columns not in (AUDIT_COLUMNS, LEGACY_AUDIT_COLUMNS):
                 raise ValueError(f"{path}: columns {reader.fieldnames} are not the audit's {AUDIT_COLUMNS}")
-            rows.extend({**dict.fromkeys(PROVENANCE_COLUMNS, ""), **row} for row in reader)
+            rows.extend({**row, **dict.fromkeys(PROVENANCE_COLUMNS, "")} if columns != AUDIT_COLUMNS else row
+                        for row in reader)
     return rows
 
 

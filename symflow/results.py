@@ -149,7 +149,8 @@ def read_rows(paths: list[str | os.PathLike]) -> list[dict[str, str]]:
             columns = tuple(reader.fieldnames or ())
             if columns not in (RUN_COLUMNS, LEGACY_RUN_COLUMNS):
                 raise ValueError(f"{p}: columns {reader.fieldnames} are not symflow's RUN_COLUMNS")
-            rows.extend({**dict.fromkeys(PROVENANCE_COLUMNS, ""), **row} for row in reader)
+            rows.extend({**row, **dict.fromkeys(PROVENANCE_COLUMNS, "")} if columns != RUN_COLUMNS else row
+                        for row in reader)  # (the columns in RUN_COLUMNS' order either way)
     return rows
 
 
