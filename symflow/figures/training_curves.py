@@ -30,9 +30,9 @@ CHANCE = 0.1  # CIFAR-10's ten classes
 TITLES = {
     "fig2": "Fig. 2's finite networks",
     "fig3": "Fig. 3's VEC$_n$",
-    "fig4": "Fig. 4's finite networks (learning curves)",
+    "fig4": "Fig. 4's finite networks at each m",
     "figS1": "Fig. S1's ensemble members",
-    "figS5": "Fig. S5's finite networks (first-layer init)",
+    "figS5": "Fig. S5's finite networks, Gaussian or uniform first layer",
 }
 # figure -> (what a row of panels holds fixed, what the lines of a panel vary)
 LAYOUT = {
@@ -52,7 +52,7 @@ def _label(column: str, value) -> str:
     if column == "inference":
         return INFERENCE_LABELS.get(value, value)
     if column in ("width", "m"):
-        return f"{column} {int(value)}" if column == "m" else f"n = {int(value)}"
+        return f"{'m' if column == 'm' else 'n'} = {int(value)}"
     if column == "t":
         return f"t = {value:g}"
     return str(value)
