@@ -154,8 +154,9 @@ def verify_h5(path: str | os.PathLike) -> None:
 
 def package_versions() -> dict[str, str]:
     """Versions of the packages that determine symflow's numbers (for provenance attributes),
-    symflow's git commit (`symflow_commit`, symflow.provenance), and, where the process has imported JAX, the device it computes on (`jax_device`, e.g.
-    "cpu" or "gpu: NVIDIA H200"): float32 results differ between them in the last bits."""
+    symflow's git commit (`symflow_commit`, symflow.provenance), and, where the process has
+    imported JAX, the device it computes on (`jax_device`, e.g. "cpu" or "gpu: NVIDIA H200"):
+    float32 results differ between them in the last bits."""
     import sys
     from importlib import metadata
 

@@ -937,10 +937,11 @@ class Jobs:
         return data["sample_dir"]
 
     def targets(self) -> list[Ref]:
-        """The default target: figures, tables, the audit, the claims."""
-        jobs = [FigS2(), Table("runs"), GatherAudit(), ReportTables(), Claims(), FailedRuns(), Curves()]
-        jobs += [ReportSummary()]
-        jobs += [Figure(f) for f in FIGURES] + [CurvesFigure(f) for f in CURVE_FIGURES]
+        """The default target: figures, tables, the audit, the claims, the training curves (table and
+        figures) and the report's first page."""
+        jobs = [FigS2(), Table("runs"), GatherAudit(), ReportTables(), Claims(), FailedRuns()]
+        jobs += [Figure(f) for f in FIGURES]
+        jobs += [Curves(), *(CurvesFigure(f) for f in CURVE_FIGURES), ReportSummary()]
         if self.imagenet:
             jobs += [ImageNetFigure(f) for f in IMAGENET_FIGURES] + [ImageNetSamples(f) for f in IMAGENET_SAMPLES]
         return [Ref(j, name) for j in jobs for name in j.outputs()]

@@ -120,7 +120,8 @@ def gather_curves(figures: dict[str, list[str | os.PathLike]], metrics: list[str
     for figure, paths in figures.items():
         for p in paths:
             shown.setdefault(str(Path(p)), []).append(figure)
-    rows = {str(Path(p).parent): r for p, r in zip(sorted(map(str, metrics)), _rows_of(sorted(map(str, metrics))))}
+    paths = sorted(map(str, metrics))
+    rows = {str(Path(p).parent): r for p, r in zip(paths, _rows_of(paths))}  # a run's folder -> its row
     frames = []
     for curve, names in sorted(shown.items()):
         run = rows.get(str(Path(curve).parent))
