@@ -23,6 +23,8 @@ def _n(count: int, noun: str) -> str:
 
 
 def _commit(version: str, commit: str) -> str:
+    if not version and not commit:
+        return "a symflow that did not record itself (rows cached from before the provenance columns)"
     return f"{version or '(unknown version)'}" + (f" at commit ``{commit}``" if commit else " (no git commit)")
 
 
