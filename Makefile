@@ -1,5 +1,6 @@
 # Two commands for a fresh machine (Python 3.11, no GPU):
 #   make run    install into .venv, then build the default target on the embedded config
+#               (config/config.yaml; Snakemake applies the workflow profile profiles/default by itself)
 #   make test   install into .venv (with test tools), then run the test suite (CI: .ci/run)
 # and for development:
 #   make test-fast    the unit tests, without the tests that run Snakemake jobs (markers slow,
@@ -35,7 +36,7 @@ $(VENV)/.installed-test: $(VENV)/.installed requirements/test.txt
 	touch $@
 
 run: install
-	$(BIN)/snakemake --profile workflow/profiles/default $(TARGET)
+	$(BIN)/snakemake --cores all $(TARGET)
 
 test: install-test
 	$(BIN)/python -m pytest -q tests

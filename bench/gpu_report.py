@@ -392,7 +392,7 @@ def pack_model_lines(prows: list[dict], on_gpu: bool) -> list[str]:
 
 
 def replan(config_paths: list[str], rates: dict[str, tuple[float, str]]) -> float:
-    """GPU-hours of the configs (merged over config.yaml) with symflow.plan's constants set to `rates`."""
+    """GPU-hours of the configs (merged over config/config.yaml) with symflow.plan's constants set to `rates`."""
     with plan_at(rates) as P:
         result = P.plan(_config(config_paths))
     return sum(r.hours for r in result.rules if r.gpu)
@@ -516,7 +516,7 @@ def main(argv=None) -> int:
     ap.add_argument("folder", nargs="?", type=Path, default=REPO / "bench" / "results" / "gpu")
     ap.add_argument("--markdown", type=Path, default=None, help="also write the report here")
     ap.add_argument("--replan", nargs="+", default=None, metavar="CONFIG",
-                    help="price these configs (merged over config.yaml) at the proposed rates")  # fmt: skip
+                    help="price these configs (merged over config/config.yaml) at the proposed rates")  # fmt: skip
     ap.add_argument("--strict", action="store_true", help="exit 1 unless every check is met")
     args = ap.parse_args(argv)
     if not args.folder.is_dir():

@@ -30,7 +30,7 @@ def run_targets(configfiles: list[str]) -> list[str]:
     from symflow.configuration import validate
     from symflow.jobs import Jobs, Run
 
-    config = validate(_load_configs([str(REPO / "config.yaml"), *configfiles]))
+    config = validate(_load_configs([str(REPO / "config" / "config.yaml"), *configfiles]))
     config["sgd"]["pack"] = 1
     return sorted(run.output("metrics") for run in Jobs(config).walk()[Run.rule])
 
@@ -39,7 +39,8 @@ def one(folder: Path, configfiles: list[str], pack: int, targets: list[str], cor
     """Wall and CPU seconds (children's user + sys) of one snakemake call from an empty folder."""
     shutil.rmtree(folder, ignore_errors=True)
     (folder / "data").mkdir(parents=True)
-    shutil.copy(REPO / "config.yaml", folder / "config.yaml")
+    (folder / "config").mkdir()
+    shutil.copy(REPO / "config" / "config.yaml", folder / "config" / "config.yaml")
     os.symlink(REPO / "symflow" / "cifar-10-sample", folder / "data" / "cifar-10-sample")
     (folder / "pack.yaml").write_text(f"sgd: {{pack: {pack}}}\n")
     snakemake = Path(sys.executable).with_name("snakemake")
@@ -60,7 +61,7 @@ def one(folder: Path, configfiles: list[str], pack: int, targets: list[str], cor
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--configfile", nargs="*", default=[str(REPO / "tests" / "configs" / "tiny.yaml")],
-                    help="merged over config.yaml (default: the tiny test config)")  # fmt: skip
+                    help="merged over config/config.yaml (default: the tiny test config)")  # fmt: skip
     ap.add_argument("--pack", type=int, default=4, help="sgd.pack of the packed calls (default 4)")
     ap.add_argument("--repeats", type=int, default=2, help="calls of each, in turn (default 2)")
     ap.add_argument("--cores", type=int, default=2)

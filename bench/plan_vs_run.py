@@ -57,7 +57,7 @@ def read_cpu(log: Path) -> float | None:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--workdir", default=".", help="the run's working directory (holds benchmarks/)")
-    ap.add_argument("--configfile", nargs="*", default=[], help="config files merged over config.yaml, as the run had")
+    ap.add_argument("--configfile", nargs="*", default=[], help="config files merged over config/config.yaml, as the run had")
     ap.add_argument("--rules", action="store_true", help="also one line per rule (median CPU s per job, est./run)")
     args = ap.parse_args(argv)
 
@@ -72,7 +72,7 @@ def main(argv=None) -> int:
 
     workdir = Path(args.workdir).resolve()
     os.chdir(workdir)  # the data source's digest is read where the run read it
-    cfg = validate(_load_configs(["config.yaml", *args.configfile]))
+    cfg = validate(_load_configs(["config/config.yaml", *args.configfile]))
     gpu = bool(cfg["resources"]["gpu"])
     stage_of = {rule: stage for stage, rules in STAGES.items() for rule in rules}
     rows = {stage: {"jobs": 0, "plan_h": 0.0, "measured": 0, "est_s": 0.0, "cpu_s": 0.0, "cpu": []} for stage in STAGES}

@@ -35,6 +35,8 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from symflow.provenance import PROVENANCE_COLUMNS, current
+
 _log = logging.getLogger("symflow.audit")
 
 AUDIT_COLUMNS = (
@@ -52,7 +54,9 @@ AUDIT_COLUMNS = (
     "n_test_images",
     "backends",
     "hp",
+    *PROVENANCE_COLUMNS,  # the symflow that computed the row (symflow.provenance)
 )
+LEGACY_AUDIT_COLUMNS = AUDIT_COLUMNS[: -len(PROVENANCE_COLUMNS)]  # rows from before those columns
 
 
 class ClaimRefuted(RuntimeError):
@@ -216,6 +220,7 @@ def audit_pair(
         "n_train_images": int(min(audit_size, len(plain["x_train"]))),
         "n_test_images": int(min(n_test, len(plain["x_test"]))),
         "hp": hp.tag,
+        **current(),
     }
     log.info(
         "%s on %s (seed %d): claimed invariant %s, max relative difference nngp %.3g ntk %.3g -> %s",
@@ -266,6 +271,7 @@ def audit_equality(
         "n_train_images": int(min(audit_size, len(data["x_train"]))),
         "n_test_images": int(min(n_test, len(data["x_test"]))),
         "hp": hp.tag,
+        **current(),
     }
     log.info("%s = %s: max relative difference %.3g -> %s", arch_a, arch_b, worst, row["verdict"])
     write_rows(out_csv, [row])
@@ -294,9 +300,11 @@ def read_rows(paths: Iterable[str | Path]) -> list[dict[str, str]]:
     for path in paths:
         with open(path, newline="") as fh:
             reader = csv.DictReader(fh)
-            if tuple(reader.fieldnames or ()) != AUDIT_COLUMNS:
+            columns = tuple(reader.fieldnames or ())
+            if columns not in (AUDIT_COLUMNS, LEGACY_AUDIT_COLUMNS):
                 raise ValueError(f"{path}: columns {reader.fieldnames} are not the audit's {AUDIT_COLUMNS}")
-            rows.extend(reader)
+            rows.extend({**row, **dict.fromkeys(PROVENANCE_COLUMNS, "")} if columns != AUDIT_COLUMNS else row
+                        for row in reader)
     return rows
 
 

@@ -85,7 +85,7 @@ MISSING_TABLE = {
                        "the user's ILSVRC2012 and a GPU cluster, docs/imagenet.md)",
 }
 FAILED_RUN_COLUMNS = ("architecture", "width", "transform", "recipe", "m", "seed", "member", "init", "failure",
-                      "reason", "path")
+                      "reason", "path", "symflow_version", "symflow_commit")  # (the run's: symflow.provenance)
 POINTS = 100.0  # accuracies are shown in points (percent)
 
 
@@ -1153,10 +1153,12 @@ def _decide(undecided: list[Part]) -> str:
 
 def write_claims(out_csv: str | os.PathLike, paths: dict[str, str | os.PathLike],
                  claims_file: str | os.PathLike | None = None):
-    """Evaluate every claim on the tables at `paths` (name -> file) and write out_csv; returns the frame."""
+    """Evaluate every claim on the tables at `paths` (name -> file) and write out_csv, each row
+    naming the symflow that evaluated it (symflow.provenance.stamp); returns the frame."""
     from symflow.h5io import atomic_path
+    from symflow.provenance import stamp
 
-    frame = evaluate(load_tables(paths), load_claims(claims_file))
+    frame = stamp(evaluate(load_tables(paths), load_claims(claims_file)))
     with atomic_path(out_csv, suffix=".csv") as tmp:
         frame.to_csv(tmp, index=False)
     return frame

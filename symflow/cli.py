@@ -1,13 +1,13 @@
 """The `symflow` command: what a user does outside Snakemake.
 
     symflow list                       registered transform groups and architectures
-    symflow check [CONFIG ...]         validate config.yaml with each CONFIG merged over it, as
+    symflow check [CONFIG ...]         validate config/config.yaml with each CONFIG merged over it, as
                                        snakemake --configfile does (--standalone: the files alone)
     symflow verify-cache [DIR ...]     check every cached artifact's and checkpoint's checksum;
                                        --remove deletes bad ones (then rerun the workflow)
     symflow plan [--configfile F ...]  jobs per stage, estimated GPU/CPU-hours and disk of the default target
 
-check and plan read a config as Snakemake does: ./config.yaml (the Snakefile's configfile;
+check and plan read a config as Snakemake does: ./config/config.yaml (the Snakefile's configfile;
 outside a checkout, the schema's defaults, which are its values), then each file merged over
 it, mapping by mapping; --standalone starts from the schema's defaults instead.
     symflow audit ARCH GROUP           Thm 4.1 on real images: is ARCH's kernel invariant to GROUP?
@@ -21,16 +21,16 @@ from pathlib import Path
 
 
 # the Snakefile's configfile, relative to the working directory as Snakemake reads it
-DEFAULT_CONFIG = "config.yaml"
-EMBEDDED = "the embedded default (the schema's defaults: no ./config.yaml here)"
+DEFAULT_CONFIG = "config/config.yaml"
+EMBEDDED = "the embedded default (the schema's defaults: no ./config/config.yaml here)"
 
 
 def _configs(files: list[str], over_default: bool) -> tuple[dict, str]:
     """The config that `files` (merged left to right) make, and how to name it. With
-    `over_default`, they are merged over ./config.yaml, as Snakemake merges --configfile over
-    the Snakefile's configfile; where the working directory has no config.yaml (outside a
+    `over_default`, they are merged over ./config/config.yaml, as Snakemake merges --configfile
+    over the Snakefile's configfile; where the working directory has no config/config.yaml (outside a
     checkout, e.g. after `pip install symflow`), the schema's defaults stand in for it: they
-    are config.yaml's values."""
+    are config/config.yaml's values."""
     paths = list(files)
     names = []
     if over_default:
@@ -142,7 +142,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from symflow.jobs import Jobs
     from symflow.plan import format_plan, plan
 
-    # as Snakemake reads them: the Snakefile's config.yaml, then each --configfile over it
+    # as Snakemake reads them: the Snakefile's config/config.yaml, then each --configfile over it
     try:
         cfg, name = _configs(args.configfile or [], over_default=not args.standalone)
         cfg = validate(cfg)
@@ -158,13 +158,13 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 def _add_plan(sub) -> None:
     p = sub.add_parser("plan", help="jobs per stage, GPU/CPU-hours and disk the default target needs")
-    p.add_argument("--configfile", nargs="+", metavar="FILE", help="merged over config.yaml, as snakemake's")
+    p.add_argument("--configfile", nargs="+", metavar="FILE", help="merged over config/config.yaml, as snakemake's")
     p.add_argument(
         "--standalone",
         "--no-default",
         dest="standalone",
         action="store_true",
-        help="the --configfile files on their own, over the schema's defaults (not over config.yaml)",
+        help="the --configfile files on their own, over the schema's defaults (not over config/config.yaml)",
     )
     p.add_argument("--stages", action="store_true", help="one line per stage (no per-rule lines)")
     p.set_defaults(func=cmd_plan)
@@ -312,15 +312,15 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_list)
     p = sub.add_parser(
         "check",
-        help="validate config.yaml with config files merged over it, as snakemake --configfile does",
+        help="validate config/config.yaml with config files merged over it, as snakemake --configfile does",
         description=(
-            "Validate the config Snakemake would run: ./config.yaml (outside a checkout, the schema's "
+            "Validate the config Snakemake would run: ./config/config.yaml (outside a checkout, the schema's "
             "defaults, which are its values), then each CONFIG merged over it, mapping by mapping, "
             "as `snakemake --configfile CONFIG ...` and `symflow plan --configfile` read them. Exit "
             "status 2 and one line naming the key for a bad config."
         ),
     )
-    p.add_argument("config", nargs="*", help="config files, merged left to right over config.yaml")
+    p.add_argument("config", nargs="*", help="config files, merged left to right over config/config.yaml")
     p.add_argument(
         "--standalone",
         action="store_true",

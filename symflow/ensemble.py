@@ -20,6 +20,7 @@ from typing import Sequence
 
 import numpy as np
 
+from symflow.provenance import PROVENANCE_COLUMNS, current
 from symflow.train import s_dist  # noqa: F401  (re-exported: the definition lives with the metrics)
 
 SDIST_COLUMNS = (
@@ -42,6 +43,7 @@ SDIST_COLUMNS = (
     "accuracy",
     "path",
     "reference_path",
+    *PROVENANCE_COLUMNS,  # the symflow that computed the row (symflow.provenance)
 )
 
 _log = logging.getLogger("symflow.ensemble")
@@ -194,6 +196,7 @@ def run_s_dist(
                 "accuracy": repr(accuracy(ens, arrays["labels_test"])),
                 "path": str(ensemble_path),
                 "reference_path": str(path),
+                **current(),
             }
         )
     write_csv(out_path, rows, SDIST_COLUMNS)
@@ -206,21 +209,24 @@ def sdist_table(sdist_files: Sequence[str | os.PathLike], out_path: str | os.Pat
     Columns: architecture, width, t, m, seed, ensemble, members_used, failed_members (all of
     them: no member succeeded, the mean is of failed runs), inference, accuracy,
     sdist_gap (the reference named ``GAP_<width>``), sdist_vec_inf (``<architecture>_inf``),
-    path. Returns the row count.
+    path, and the S-Dist job's symflow_version and symflow_commit. Returns the row count.
     """
     import pandas as pd
 
     from symflow.h5io import atomic_path
 
-    frames = [pd.read_csv(p, dtype={"t": str}) for p in sorted(set(map(str, sdist_files)))]
+    text = {"t": str, **dict.fromkeys(PROVENANCE_COLUMNS, str)}
+    frames = [pd.read_csv(p, dtype=text) for p in sorted(set(map(str, sdist_files)))]
     long = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(SDIST_COLUMNS))
     if long.empty:
         raise ValueError(f"no S-Dist rows in {len(frames)} files to gather")
     long["t"] = pd.to_numeric(long["t"], errors="coerce").fillna(0.0)
     if "failed_members" not in long:  # files written before the column existed
         long["failed_members"] = 0
+    for column in PROVENANCE_COLUMNS:  # likewise (the S-Dist job's symflow: symflow.provenance)
+        long[column] = long[column].fillna("").astype(str) if column in long else ""
     keys = ["architecture", "width", "t", "m", "seed", "ensemble", "members_used", "failed_members", "inference",
-            "accuracy", "path"]
+            "accuracy", *PROVENANCE_COLUMNS, "path"]
     rows = []
     for key, group in long.groupby(keys, sort=True, dropna=False):
         row = dict(zip(keys, key))
@@ -231,7 +237,7 @@ def sdist_table(sdist_files: Sequence[str | os.PathLike], out_path: str | os.Pat
             raise ValueError(f"{row['path']}: expected one GAP_n and one _inf reference, got {sorted(by_ref)}")
         row["sdist_gap"], row["sdist_vec_inf"] = gap[0], inf[0]
         rows.append(row)
-    table = pd.DataFrame(rows, columns=keys[:-1] + ["sdist_gap", "sdist_vec_inf", "path"])
+    table = pd.DataFrame(rows, columns=keys[:-3] + ["sdist_gap", "sdist_vec_inf", "path", *PROVENANCE_COLUMNS])
     table = table.sort_values(["architecture", "width", "t"], kind="stable")
     with atomic_path(out_path, suffix=".csv") as tmp:
         table.to_csv(tmp, index=False)

@@ -165,8 +165,9 @@ def verify_h5(path: str | os.PathLike) -> None:
 
 def package_versions() -> dict[str, str]:
     """Versions of the packages that determine symflow's numbers (for provenance attributes),
-    and, where the process has imported JAX, the device it computes on (`jax_device`, e.g.
-    "cpu" or "gpu: NVIDIA H200"): float32 results differ between them in the last bits."""
+    symflow's git commit (`symflow_commit`, symflow.provenance), and, where the process has
+    imported JAX, the device it computes on (`jax_device`, e.g. "cpu" or "gpu: NVIDIA H200"):
+    float32 results differ between them in the last bits."""
     import sys
     from importlib import metadata
 
@@ -176,6 +177,9 @@ def package_versions() -> dict[str, str]:
             out[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:
             out[pkg] = "absent"
+    from symflow.provenance import commit
+
+    out["symflow_commit"] = commit()  # where symflow runs from a git checkout (symflow.provenance)
     if "jax" in sys.modules:
         out["jax_device"] = jax_device()
     return out

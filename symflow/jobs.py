@@ -403,6 +403,30 @@ class GatherSDist(_Fixed):
 
 
 @dataclass(frozen=True)
+class Curves(_Fixed):
+    """Every finite network's training curve (each run's curve.csv) in one tidy table, a row per
+    run and evaluation with the run's identity and the figures that show it."""
+
+    rule: ClassVar[str] = "gather_curves"
+    OUTPUTS: ClassVar[dict[str, str]] = {"csv": "results/tables/curves.csv"}
+    BENCHMARK: ClassVar[str] = "benchmarks/tables/curves.tsv"
+
+
+@dataclass(frozen=True)
+class CurvesFigure(Job):
+    """Train, validation and test accuracy against epochs of the finite networks of one figure."""
+
+    rule: ClassVar[str] = "plot_curves"
+    figure: str
+
+    def outputs(self):
+        return {"pdf": f"results/{self.figure}_curves.pdf", "png": f"results/{self.figure}_curves.png"}
+
+    def benchmark(self):
+        return f"benchmarks/figures/{self.figure}_curves.tsv"
+
+
+@dataclass(frozen=True)
 class Figure(Job):
     rule: ClassVar[str] = "plot_figure"
     figure: str
@@ -429,6 +453,15 @@ class ReportTables(_Fixed):
         "paper": "results/tables/paper_values.csv",
     }
     BENCHMARK: ClassVar[str] = "benchmarks/tables/report_tables.tsv"
+
+
+@dataclass(frozen=True)
+class ReportSummary(_Fixed):
+    """The report's first page's facts (symflow.report): what was run, what it decides."""
+
+    rule: ClassVar[str] = "write_report_summary"
+    OUTPUTS: ClassVar[dict[str, str]] = {"rst": "results/report/summary.rst"}
+    BENCHMARK: ClassVar[str] = "benchmarks/report/summary.tsv"
 
 
 @dataclass(frozen=True)
@@ -583,6 +616,7 @@ FIGURES = ("fig2", "fig3", "fig4", "figS1", "figS5", "figS6")
 IMAGENET_FIGURES = ("fig5", "figS3", "figS4")  # plot_imagenet_figure
 IMAGENET_SAMPLES = ("figS7", "figS8", "figS9")  # plot_imagenet_samples
 TABLES = ("fig2", "fig3", "fig4", "figS5", "figS6")  # gathered by aggregate_runs (Fig. S1's by gather_s_dist)
+CURVE_FIGURES = ("fig2", "fig3", "fig4", "figS1", "figS5")  # the figures with finite networks (plot_curves)
 INITS = ("gaussian", "uniform")
 FIGS1_GAP_T = 0.0  # Fig. S1's GAP_n ensembles train on the clean end of the path
 # Fig. 4's finite networks: (architecture, transform)
@@ -760,6 +794,17 @@ class Jobs:
         from symflow.groups import spec_id
 
         return dataclasses.replace(s.ensemble(), arch="GAP", transform=spec_id("so3_path", FIGS1_GAP_T))
+
+    def figure_runs(self, fig: str) -> list[Run]:
+        """The finite-network runs a figure shows (Fig. S1: its ensembles' members, GAP_n's included)."""
+        if fig == "figS1":
+            runs = set()
+            for s in self.figS1_s_dists():
+                runs.update(s.ensemble().members())
+                runs.update(self.figS1_gap_reference(s).members())
+        else:
+            runs = {r.job for r in self.figure_rows(fig) if isinstance(r.job, Run)}
+        return sorted(runs, key=lambda r: r.output("curve"))
 
     def all_rows(self) -> list[Ref]:
         """Every metrics row: the figures' runs and Fig. S1's ensembles (their mean's row)."""
@@ -942,9 +987,11 @@ class Jobs:
         return data["sample_dir"]
 
     def targets(self) -> list[Ref]:
-        """The default target: figures, tables, the audit, the claims."""
+        """The default target: figures, tables, the audit, the claims, the training curves (table and
+        figures) and the report's first page."""
         jobs = [FigS2(), Table("runs"), GatherAudit(), ReportTables(), Claims(), FailedRuns()]
         jobs += [Figure(f) for f in FIGURES]
+        jobs += [Curves(), *(CurvesFigure(f) for f in CURVE_FIGURES), ReportSummary()]
         if self.imagenet:
             jobs += [ImageNetFigure(f) for f in IMAGENET_FIGURES] + [ImageNetSamples(f) for f in IMAGENET_SAMPLES]
         return [Ref(j, name) for j in jobs for name in j.outputs()]
@@ -1005,6 +1052,21 @@ class Jobs:
             return {"rows": [ref(s) for s in self.figS1_s_dists()]}
         if isinstance(job, Figure):
             return {"table": ref(GatherSDist() if job.figure == "figS1" else Table(job.figure))}
+        if isinstance(job, Curves):  # each figure's runs' curves (a run in two figures is in both lists)
+            runs = {r for f in CURVE_FIGURES for r in self.figure_runs(f)}
+            return {
+                **{f: [Ref(r, "curve") for r in self.figure_runs(f)] for f in CURVE_FIGURES},
+                "metrics": [Ref(r, "metrics") for r in sorted(runs, key=lambda r: r.output("metrics"))],
+            }
+        if isinstance(job, CurvesFigure):
+            return {"curves": ref(Curves())}
+        if isinstance(job, ReportSummary):
+            return {
+                "claims": ref(Claims()),
+                "runs": ref(Table("runs")),
+                "audit": ref(GatherAudit()),
+                "training": Ref(FailedRuns(), "summary"),
+            }
         if isinstance(job, FigS2):
             seed = self.config["figS2"]["seed"]
             return {"data": [ref(self.data(t, seed, self.figs2_dataset)) for t in self.figS2_transforms()]}
@@ -1186,6 +1248,16 @@ class Jobs:
                 "batch_size": s["batch_size"],
                 "steps": STEPS,
             }
+        if isinstance(job, ReportSummary):
+            return {"config": without_speed_knobs(c), "dataset": self.dataset}
+        if isinstance(job, Curves):
+            # which figures show each run (the `figures` column): a run can move between figures
+            # without the set of input files changing, which alone would not rerun the gather
+            import hashlib
+            import json
+
+            shown = {f: [r.folder() for r in self.figure_runs(f)] for f in CURVE_FIGURES}
+            return {"figures": hashlib.sha256(json.dumps(shown, sort_keys=True).encode()).hexdigest()[:16]}
         if isinstance(job, ConvertImageNet):
             inet = self.imagenet
             return {"md5": inet["md5"], "shard_size": inet["shard_size"], "train_images": inet["train_images"]}

@@ -184,7 +184,8 @@ STAGES: dict[str, tuple[str, ...]] = {
     "imagenet": ("convert_imagenet", "train_imagenet"),  # only where the config has `imagenet`
     "figures": ("aggregate_runs", "gather_s_dist", "plot_figure", "plot_figS2", "gather_imagenet",
                 "plot_imagenet_figure", "plot_imagenet_samples", "write_report_tables", "evaluate_claims",
-                "list_failed_runs", "gather_predictions", "all"),
+                "list_failed_runs", "gather_predictions", "gather_curves", "plot_curves", "write_report_summary",
+                "all"),
 }
 # on a GPU where resources.gpu > 0 (train_sgd_pack, estimate_eta0_pack: every pack's rule,
 # train_sgd_pack_<digest>, estimate_eta0_pack_<digest>)
@@ -591,7 +592,7 @@ def job_cost(config: dict, job) -> Cost:
         return imagenet_convert_cost(config)
     if isinstance(job, J.All):
         return Cost(0.0, 0)
-    if isinstance(job, (J.Figure, J.FigS2)):
+    if isinstance(job, (J.Figure, J.FigS2, J.CurvesFigure)):
         return PLOT
     if isinstance(job, J.CoupledAudit):
         return coupled_audit_cost(config)

@@ -35,6 +35,8 @@ Columns (RUN_COLUMNS):
     ridge        kernel ridge chosen on the validation split, relative to the mean diagonal
     wall_time_s  wall time of the run
     path         the run's main output file
+    symflow_version, symflow_commit  the symflow that computed the row (symflow.provenance: set
+                 by the job that writes it; the commit is empty outside a git checkout)
 """
 
 from __future__ import annotations
@@ -44,6 +46,8 @@ import math
 import os
 from pathlib import Path
 from typing import Any, Mapping
+
+from symflow.provenance import PROVENANCE_COLUMNS
 
 RUN_COLUMNS = (
     "stage",
@@ -75,7 +79,10 @@ RUN_COLUMNS = (
     "ridge",
     "wall_time_s",
     "path",
+    *PROVENANCE_COLUMNS,
 )
+# rows written before the provenance columns existed: read with those columns empty
+LEGACY_RUN_COLUMNS = RUN_COLUMNS[: -len(PROVENANCE_COLUMNS)]
 STAGES = ("regression", "sgd", "ensemble", "imagenet")
 INFERENCES = ("ntk", "nngp", "nn", "nn_plus", "sgd")
 FAILURES = ("collapsed", "diverged", "budget", "members")
@@ -98,7 +105,8 @@ def _cell(value: Any) -> str:
 
 
 def make_row(**values: Any) -> dict[str, str]:
-    """A complete row: every column present (missing ones empty), unknown ones refused."""
+    """A complete row: every column present (missing ones empty), unknown ones refused; the
+    provenance columns name the running symflow unless given."""
     unknown = set(values) - set(RUN_COLUMNS)
     if unknown:
         raise ValueError(f"unknown result columns {sorted(unknown)}; allowed: {', '.join(RUN_COLUMNS)}")
@@ -110,6 +118,9 @@ def make_row(**values: Any) -> dict[str, str]:
         raise ValueError(f"failure must be empty or one of {FAILURES}, got {values.get('failure')!r}")
     if values.get("selection") not in (None, "", *SELECTIONS):
         raise ValueError(f"selection must be empty or one of {SELECTIONS}, got {values.get('selection')!r}")
+    from symflow.provenance import current
+
+    values = {**current(), **values}
     return {c: _cell(values.get(c)) for c in RUN_COLUMNS}
 
 
@@ -135,9 +146,11 @@ def read_rows(paths: list[str | os.PathLike]) -> list[dict[str, str]]:
     for p in paths:
         with open(p, newline="") as fh:
             reader = csv.DictReader(fh)
-            if tuple(reader.fieldnames or ()) != RUN_COLUMNS:
+            columns = tuple(reader.fieldnames or ())
+            if columns not in (RUN_COLUMNS, LEGACY_RUN_COLUMNS):
                 raise ValueError(f"{p}: columns {reader.fieldnames} are not symflow's RUN_COLUMNS")
-            rows.extend(reader)
+            rows.extend({**row, **dict.fromkeys(PROVENANCE_COLUMNS, "")} if columns != RUN_COLUMNS else row
+                        for row in reader)  # (the columns in RUN_COLUMNS' order either way)
     return rows
 
 

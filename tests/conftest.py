@@ -14,6 +14,7 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "symflow" / "cifar-10-sample"  # package data
 TINY = REPO / "tests" / "configs" / "tiny.yaml"
+CONFIG = REPO / "config" / "config.yaml"  # the embedded default (the Snakefile's configfile)
 BIN = Path(sys.executable).parent
 
 
@@ -37,7 +38,7 @@ def make_workdir(dest: Path) -> Path:
     The copy's symflow links to the shipped sample rather than copying its 15 MB; so does
     data/cifar-10-sample (a folder for tests that copy or name the sample by path)."""
     dest.mkdir(parents=True, exist_ok=True)
-    for name in ("Snakefile", "config.yaml", "workflow", "symflow", "envs", "tests"):
+    for name in ("Snakefile", "config", "workflow", "symflow", "envs", "tests"):
         src = REPO / name
         if src.is_dir():
             shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", SAMPLE.name))
@@ -47,6 +48,14 @@ def make_workdir(dest: Path) -> Path:
     (dest / "data").mkdir(exist_ok=True)
     os.symlink(SAMPLE, dest / "data" / "cifar-10-sample")
     return dest
+
+
+def copy_config(folder: Path) -> Path:
+    """The embedded default config at `folder`/config/config.yaml, where the Snakefile reads it
+    (as in a checkout, and in a project snakedeploy made); returns `folder`."""
+    (folder / "config").mkdir(parents=True, exist_ok=True)
+    shutil.copy2(CONFIG, folder / "config" / "config.yaml")
+    return folder
 
 
 def stack_venv(dest: Path) -> Path:
@@ -106,7 +115,7 @@ REPORT = TINY.parent / "report.yaml"
 
 
 def snakemake_with(workdir: Path, configs, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
-    """Snakemake in `workdir` with these config files (merged in order over config.yaml)."""
+    """Snakemake in `workdir` with these config files (merged in order over config/config.yaml)."""
     cmd = snakemake_cmd() + ["--cores", "2", *args, "--configfile", *map(str, configs)]
     env = {k: v for k, v in os.environ.items() if k != "SNAKEMAKE_PROFILE"}
     proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=timeout, env=env)

@@ -519,7 +519,7 @@ def profile_partition(profile: Path) -> str:
     return str(resources.get("slurm_partition", "") or "").strip("'\"")
 
 
-PROFILE = Path(__file__).resolve().parent.parent / "workflow" / "profiles" / "slurm"
+PROFILE = Path(__file__).resolve().parent.parent / "profiles" / "slurm"
 
 
 @pytest.fixture(scope="session")

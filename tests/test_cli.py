@@ -19,15 +19,15 @@ def test_list(capsys):
 
 
 def test_check(tmp_path, capsys, repo):
-    assert main(["check", str(repo / "config.yaml")]) == 0
+    assert main(["check", str(repo / "config" / "config.yaml")]) == 0
     bad = tmp_path / "bad.yaml"
     bad.write_text("data: {resolution: 7}\n")
-    assert main(["check", str(repo / "config.yaml"), str(bad)]) == 2
+    assert main(["check", str(repo / "config" / "config.yaml"), str(bad)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("config error: data.resolution")
 
 
-# a project's own config.yaml (as a user edits it): 200 training images, every m within them,
+# a project's own config/config.yaml (as a user edits it): 200 training images, every m within them,
 # and the NN recipe spelled out
 PROJECT = """
 data: {n_train: 200}
@@ -44,13 +44,14 @@ experiments:
 
 def test_check_merges_over_config_yaml_as_snakemake_does(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "config.yaml").write_text(PROJECT)
-    # valid over config.yaml only: the NN recipe's l2 comes from config.yaml
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "config.yaml").write_text(PROJECT)
+    # valid over config/config.yaml only: the NN recipe's l2 comes from it
     (tmp_path / "faster.yaml").write_text("sgd: {recipes: {nn: {lr_factor: 2.0}}}\n")
-    # valid on its own only: 250 exceeds config.yaml's n_train, not the schema's 3,500
+    # valid on its own only: 250 exceeds config/config.yaml's n_train, not the schema's 3,500
     (tmp_path / "longer.yaml").write_text("experiments: {fig4: {m: [125, 250]}}\n")
     assert main(["check", "faster.yaml"]) == 0
-    assert "ok: config.yaml + faster.yaml" in capsys.readouterr().out
+    assert "ok: config/config.yaml + faster.yaml" in capsys.readouterr().out
     assert main(["check", "longer.yaml"]) == 2
     assert capsys.readouterr().err.strip() == "config error: experiments.fig4.m: 250 exceeds data.n_train = 200"
     # --standalone: the file alone, over the schema's defaults
@@ -65,9 +66,9 @@ def test_check_merges_over_config_yaml_as_snakemake_does(tmp_path, capsys, monke
         for flag in ([], ["--standalone"]):
             assert main(["check", *flag, name]) == main(["plan", *flag, "--stages", "--configfile", name])
     capsys.readouterr()
-    # config.yaml itself is not read twice
-    assert main(["check", "config.yaml"]) == 0
-    assert capsys.readouterr().out.startswith("ok: config.yaml (dataset")
+    # config/config.yaml itself is not read twice
+    assert main(["check", "config/config.yaml"]) == 0
+    assert capsys.readouterr().out.startswith("ok: config/config.yaml (dataset")
 
 
 def test_check_and_plan_outside_a_checkout_start_from_the_schema_defaults(tmp_path, capsys, monkeypatch, repo):
@@ -75,7 +76,7 @@ def test_check_and_plan_outside_a_checkout_start_from_the_schema_defaults(tmp_pa
 
     from symflow.cli import _configs
 
-    monkeypatch.chdir(tmp_path)  # no config.yaml here
+    monkeypatch.chdir(tmp_path)  # no config/config.yaml here
     assert main(["check"]) == 0
     assert capsys.readouterr().out.startswith("ok: the embedded default")
     (tmp_path / "mine.yaml").write_text("data: {n_train: 1000}\n")
@@ -84,7 +85,7 @@ def test_check_and_plan_outside_a_checkout_start_from_the_schema_defaults(tmp_pa
     monkeypatch.chdir(repo)
     over_repo, _ = _configs([str(tmp_path / "mine.yaml")], over_default=True)
     assert over_repo["data"]["n_train"] == 1000
-    assert over_repo["sgd"] == yaml.safe_load((repo / "config.yaml").read_text())["sgd"]
+    assert over_repo["sgd"] == yaml.safe_load((repo / "config" / "config.yaml").read_text())["sgd"]
 
 
 def test_verify_cache_finds_and_removes_bad_files(tmp_path, capsys):

@@ -10,10 +10,10 @@ import pytest
 import yaml
 
 import symflow
-from conftest import REPO, snakemake_cmd
+from conftest import CONFIG, REPO, snakemake_cmd
 from symflow.configuration import ConfigError, dataset_id, load_schema, parse_dataset_id, validate
 
-# (name, override merged into config.yaml, words the one-line message must contain)
+# (name, override merged into config/config.yaml, words the one-line message must contain)
 BAD = [
     ("typo in a key", {"data": {"n_trian": 100}}, ["unknown key 'n_trian'", "did you mean 'n_train'"]),
     ("typo at the top", {"experimnts": {}}, ["unknown key 'experimnts'", "experiments"]),
@@ -56,7 +56,7 @@ BAD = [
 def merged(override):
     from symflow.configuration import merge_config
 
-    base = yaml.safe_load((REPO / "config.yaml").read_text())
+    base = yaml.safe_load(CONFIG.read_text())
     return merge_config(base, override)
 
 
@@ -92,7 +92,7 @@ def test_bad_config_through_snakemake(tmp_path, name, override, words):
 
 
 def test_default_and_tiny_configs_validate():
-    cfg = validate(yaml.safe_load((REPO / "config.yaml").read_text()))
+    cfg = validate(yaml.safe_load(CONFIG.read_text()))
     assert cfg["data"]["source"] == "sample"
     tiny = merged(yaml.safe_load((REPO / "tests" / "configs" / "tiny.yaml").read_text()))
     validate(tiny)
@@ -118,10 +118,10 @@ def test_defaults_fill_an_empty_config():
 
 
 def test_the_schema_defaults_are_the_embedded_default():
-    """config.yaml restates the schema's defaults, so a key a config leaves out (a deployed
+    """config/config.yaml restates the schema's defaults, so a key a config leaves out (a deployed
     module's config, `symflow check --standalone`, `symflow plan` outside a checkout) means
-    what config.yaml says."""
-    assert validate({}) == validate(yaml.safe_load((REPO / "config.yaml").read_text()))
+    what config/config.yaml says."""
+    assert validate({}) == validate(yaml.safe_load(CONFIG.read_text()))
 
 
 def test_default_widths_live_in_the_registry():
@@ -129,8 +129,8 @@ def test_default_widths_live_in_the_registry():
     from symflow.jobs import Jobs
 
     paper = ("FCN", "LCN", "VEC", "GAP", "LAP4", "LAP8")  # (a test may have registered plug-ins)
-    assert validate({})["sgd"]["widths"] == {}  # neither the schema nor config.yaml restates them
-    assert yaml.safe_load((REPO / "config.yaml").read_text())["sgd"]["widths"] == {}
+    assert validate({})["sgd"]["widths"] == {}  # neither the schema nor config/config.yaml restates them
+    assert yaml.safe_load(CONFIG.read_text())["sgd"]["widths"] == {}
     jobs = Jobs(validate({}))
     widths = {a: jobs.width(a) for a in paper}
     assert widths == {a: ARCHITECTURES.get(a).default_width for a in paper}

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import copy_config
+
 REPO = Path(__file__).resolve().parent.parent
 TINY = REPO / "tests" / "configs" / "tiny.yaml"
 
@@ -49,7 +51,7 @@ HP = "L2-w2-b0.01-f3"
 
 @pytest.mark.workflow
 def test_refuted_claim_fails_the_run(tmp_path):
-    (tmp_path / "config.yaml").write_text((REPO / "config.yaml").read_text())
+    copy_config(tmp_path)
     (tmp_path / "override.yaml").write_text(OVERRIDE)
     (tmp_path / "false_claim.py").write_text(PLUGIN)
     regression = f"results/regression/{DATASET}/GAPFALSE/{HP}/engine-float32/o3_pixel/s0/m40/ntk.csv"

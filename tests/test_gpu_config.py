@@ -7,7 +7,7 @@ import re
 
 import yaml
 
-from conftest import REPO
+from conftest import CONFIG, REPO
 from symflow import plan as costs
 from symflow.cli import _load_configs, main
 from symflow.configuration import validate
@@ -18,7 +18,7 @@ BUDGET_H200_HOURS = 4.0
 
 
 def config_of(*paths) -> dict:
-    return validate(_load_configs([str(REPO / "config.yaml"), *map(str, paths)]))
+    return validate(_load_configs([str(CONFIG), *map(str, paths)]))
 
 
 def test_gpu_config_asks_for_every_figure_at_the_papers_resolution_and_widths():

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, SAMPLE, TINY, rule_of, snakemake_cmd
+from conftest import REPO, SAMPLE, TINY, copy_config, rule_of, snakemake_cmd
 from symflow.plan import GPU_RULES
 
 CPU_ENV, CUDA_ENV = "envs/symflow-cpu.yaml", "envs/symflow-cuda.yaml"
@@ -59,7 +59,7 @@ def _short(path: str) -> str:
 
 @pytest.fixture()
 def workdir(tmp_path) -> Path:
-    (tmp_path / "config.yaml").write_text((REPO / "config.yaml").read_text())
+    copy_config(tmp_path)
     (tmp_path / "data").mkdir()
     os.symlink(SAMPLE, tmp_path / "data" / "cifar-10-sample")
     return tmp_path

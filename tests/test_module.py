@@ -41,7 +41,7 @@ def test_the_workflow_runs_as_a_module_of_another_project(tmp_path):
     project = tmp_path / "project"
     (project / "config").mkdir(parents=True)
     (project / "Snakefile").write_text(PROJECT_SNAKEFILE)
-    shutil.copy2(REPO / "config.yaml", project / "config" / "config.yaml")  # as snakedeploy copies it
+    shutil.copytree(REPO / "config", project / "config", dirs_exist_ok=True)  # as snakedeploy copies it
     python = stack_venv(tmp_path / "venv")
     env = clean_env()
     bare = subprocess.run([python, "-c", "import symflow"], capture_output=True, text=True, env=env, cwd=project)
@@ -62,7 +62,7 @@ def test_the_workflow_runs_as_a_module_of_another_project(tmp_path):
     assert not (REPO / "results" / "tables" / "paper_values.csv").exists() or (
         (REPO / "results" / "tables" / "paper_values.csv").stat().st_mtime < start
     )
-    # the module's rules took the module's config (tiny over the project's config.yaml)
+    # the module's rules took the module's config (tiny over the project's config/config.yaml)
     assert "n_train: 200" in (project / "results" / "tables" / "config.yaml").read_text()
     print(f"module run: {seconds:.0f} s")
 
@@ -86,7 +86,7 @@ def test_the_workflow_runs_as_a_module_from_a_git_repository(tmp_path):
             f'"{REPO / "workflow" / "Snakefile"}"', f'gitfile("{repo}", "workflow/Snakefile", commit="{commit.strip()}")'
         )
     )
-    shutil.copy2(REPO / "config.yaml", project / "config" / "config.yaml")
+    shutil.copytree(REPO / "config", project / "config", dirs_exist_ok=True)
     shutil.rmtree(repo / "symflow")  # the rules must take symflow from the installed package
     # Snakemake 9.27.1's LocalGitFile.join fails on a script path when it checks whether a
     # script changed (the "code" rerun trigger; github(...)'s join formats the path and works):

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, SAMPLE, TINY, job_stats, planned, rule_of, snakemake_cmd
+from conftest import CONFIG, REPO, SAMPLE, TINY, copy_config, job_stats, planned, rule_of, snakemake_cmd
 from symflow import plan as costs
 from symflow.jobs import Jobs, fig2_trained
 from symflow.cli import _load_configs, main
@@ -36,12 +36,12 @@ experiments:
 
 
 def config_of(*paths: Path | str) -> dict:
-    return validate(_load_configs([str(REPO / "config.yaml"), *map(str, paths)]))
+    return validate(_load_configs([str(CONFIG), *map(str, paths)]))
 
 
 def dry_run(workdir: Path, *configs: Path) -> str:
     workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "config.yaml").write_text((REPO / "config.yaml").read_text())
+    copy_config(workdir)
     (workdir / "data").mkdir(exist_ok=True)
     if not (workdir / "data" / "cifar-10-sample").exists():
         os.symlink(SAMPLE, workdir / "data" / "cifar-10-sample")
@@ -195,7 +195,7 @@ def test_paper_config_is_valid_and_planned():
     assert cfg["data"]["n_train"] == 45000 and cfg["data"]["resolution"] == 32
     assert cfg["sgd"]["max_steps"] == 1_000_000 and cfg["resources"]["gpu"] == 1
     # the paper's protocol: best test accuracy along training, both recipes on every architecture
-    # (config.yaml's recipe_architectures must not leak into the merged paper config)
+    # (config/config.yaml's recipe_architectures must not leak into the merged paper config)
     assert cfg["sgd"]["selection"] == "test"
     assert len(fig2_trained(cfg["experiments"]["fig2"])) == 2 * 6
     with open(PAPER) as fh:
@@ -213,7 +213,8 @@ def test_plan_command(capsys):
     out = capsys.readouterr().out
     for stage in costs.STAGES:
         assert (stage in out) == (stage != "imagenet")  # ImageNet only where the config asks for it
-    assert re.search(r"^total\s+163\s", out, re.M), out  # 161 + gather_predictions + audit_coupled_training
+    # 161 before the curves and the report summary (+7), the predictions and the coupled audit (+2)
+    assert re.search(r"^total\s+170\s", out, re.M), out
     assert "CPU-hours" in out and "GPU-hours" in out
 
 
@@ -225,11 +226,11 @@ def test_plan_command_bad_config(tmp_path, capsys):
 
 
 def test_imagenet_config_is_planned_with_gpu_hours(capsys):
-    """config/imagenet.yaml over config.yaml: the CIFAR-10 jobs as before, and the ImageNet stage
+    """config/imagenet.yaml over config/config.yaml: the CIFAR-10 jobs as before, and the ImageNet stage
     (the conversion and 144 training runs on 8-GPU nodes) with its GPU-hours from the rate table."""
     base, cfg = config_of(), config_of(IMAGENET)
     before, after = costs.job_counts(base), costs.job_counts(cfg)
-    assert sum(before.values()) == 438 and {r: n for r, n in after.items() if r in before} == before
+    assert sum(before.values()) == 445 and {r: n for r, n in after.items() if r in before} == before
     assert after["train_imagenet"] == 144 and after["convert_imagenet"] == 1
     assert after["plot_imagenet_figure"] == after["plot_imagenet_samples"] == 3 and after["gather_imagenet"] == 1
     stages = costs.plan(cfg).stage_totals()

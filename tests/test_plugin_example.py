@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import planned
+from conftest import copy_config, planned
 
 import examples.channel_symmetry  # noqa: F401  (registers channel_perm and GAP1x1)
 from symflow.architectures import ARCHITECTURES, ModelHP
@@ -95,7 +95,7 @@ def test_gap1x1_is_not_gap(images):
 
 
 def test_dry_run_plans_audits_for_the_plugin_names(tmp_path):
-    (tmp_path / "config.yaml").write_text((REPO / "config.yaml").read_text())
+    copy_config(tmp_path)
     cmd = [
         sys.executable,
         "-m",

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, REPORT, SAMPLE, TINY, planned, snakemake_cmd
+from conftest import CONFIG, REPO, REPORT, SAMPLE, TINY, planned, snakemake_cmd
 from symflow.cli import _load_configs
 from symflow.configuration import load_schema, validate
 from symflow.jobs import SPEED_KNOBS, Jobs, reruns
@@ -182,7 +182,7 @@ def prepare_sources(workdir: Path) -> None:
 def predictions(workdir: Path):
     """(knob, value, the jobs the model says a complete run reruns, their total) for every case,
     with `workdir` as the working directory (where the source folders are)."""
-    base = [str(REPO / "config.yaml"), str(TINY), str(REPORT)]
+    base = [str(CONFIG), str(TINY), str(REPORT)]
     before = Jobs(validate(_load_configs(base)))
     total = sum(len(v) for r, v in before.walk().items() if r != "all")
     # the plug-ins last: they register their architectures and groups in this process for good

@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import CONFIG
+
 REPO = Path(__file__).resolve().parents[1]
 PY = sys.executable
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
@@ -147,7 +149,7 @@ def test_sgd_rules_end_to_end_on_the_tiny_config(tmp_path):
         "--cores",
         "2",
         "--configfile",
-        str(REPO / "config.yaml"),
+        str(CONFIG),
         str(REPO / "tests" / "configs" / "tiny.yaml"),
         str(extra),
         "--quiet",
@@ -200,7 +202,7 @@ def test_a_packed_job_writes_what_single_jobs_write(tmp_path):
         workdir.mkdir()
         extra = _small_sgd(workdir / "extra.yaml", max_steps=60, pack=pack)
         cmd = [str(SNAKEMAKE), "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir), "--cores", "2",
-               "--configfile", str(REPO / "config.yaml"), str(REPO / "tests" / "configs" / "tiny.yaml"), str(extra),
+               "--configfile", str(CONFIG), str(REPO / "tests" / "configs" / "tiny.yaml"), str(extra),
                "--", *[f"results/sgd/{r}/metrics.csv" for r in runs]]  # fmt: skip
         said = ""
         if pack > 1:  # killed after its 6th evaluation of a run (the runs' first checkpoints are written)

@@ -1,4 +1,4 @@
-"""workflow/profiles/slurm against a real single-node SLURM (tests/slurm_cluster.py).
+"""profiles/slurm against a real single-node SLURM (tests/slurm_cluster.py).
 
 Skipped unless SYMFLOW_SLURM_INSTALL=1 (`make test-slurm`; CI's .ci/run sets it): the
 cluster installs Debian packages and writes /etc/slurm. Skipped, with the reason, where the
@@ -23,7 +23,7 @@ from slurm_cluster import run_bounded, slurm_cluster  # noqa: F401 (the fixture)
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parent.parent
-PROFILE = "workflow/profiles/slurm"
+PROFILE = "profiles/slurm"
 SNAKEMAKE_TIMEOUT = 240  # seconds, one workflow run
 # the plugin waits 40 s before its first status check and after each finished job;
 # its docs suggest lowering that for test runs, the rest of the profile is used as is

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import planned
+from conftest import copy_config, planned
 
 # a real run, then dry runs against its results: runs Snakemake jobs (make test-fast leaves it out)
 pytestmark = pytest.mark.workflow
@@ -58,7 +58,7 @@ def snakemake(workdir: Path, *targets: str, dry: bool = False, extra_config: str
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory):
     work = tmp_path_factory.mktemp("kernels-workflow")
-    (work / "config.yaml").write_text((REPO / "config.yaml").read_text())
+    copy_config(work)
     (work / "override.yaml").write_text(OVERRIDE)
     return work  # (data.sample_dir null: the sample shipped in the package)
 

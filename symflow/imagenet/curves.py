@@ -87,8 +87,9 @@ def write_slope_table(points_csv, out_csv, split: int = SPLIT) -> int:
     returns its row count."""
     from symflow.h5io import atomic_path
     from symflow.imagenet.results import load_points
+    from symflow.provenance import stamp
 
-    table = slope_table(load_points(points_csv), split=split)
+    table = stamp(slope_table(load_points(points_csv), split=split))  # the symflow that fitted them
     with atomic_path(out_csv, suffix=".csv") as tmp:
         table.to_csv(tmp, index=False)
     return len(table)

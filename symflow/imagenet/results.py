@@ -22,9 +22,11 @@ that runs.csv gathers with the CIFAR runs, one row of :data:`POINT_COLUMNS` (poi
     wall_time_s  wall time of the run, all its resumptions together
     dataset      the dataset name the caller gave
     path         the run's main file (run.h5: the history and where the run came from)
+    symflow_version, symflow_commit  the symflow that ran it (symflow.provenance)
 
 and its history (run.h5, gathered by :func:`gather_history` into :data:`HISTORY_COLUMNS`):
-one row per evaluation, for Fig. S4 (test accuracy against epochs).
+one row per evaluation, for Fig. S4 (test accuracy against epochs), with the symflow version and
+commit that run.h5 records.
 """
 
 from __future__ import annotations
@@ -34,12 +36,15 @@ import os
 from pathlib import Path
 from typing import Any, Mapping
 
+from symflow.provenance import PROVENANCE_COLUMNS
+
 POINT_COLUMNS = ("model", "transform", "group", "seed", "subset_seed", "subset", "m", "image_size", "epochs",
                  "steps", "batch_size", "top1", "top5", "error", "loss", "best_top1", "train_loss", "failed",
-                 "reason", "images_per_s", "wall_time_s", "dataset", "path")
+                 "reason", "images_per_s", "wall_time_s", "dataset", "path", *PROVENANCE_COLUMNS)
+LEGACY_POINT_COLUMNS = POINT_COLUMNS[: -len(PROVENANCE_COLUMNS)]  # point.csv from before those columns
 HISTORY_ARRAYS = ("epoch", "step", "test_top1", "test_top5", "test_loss", "train_loss", "train_top1", "lr",
                   "images_per_s")
-HISTORY_COLUMNS = ("model", "transform", "seed", "m", "subset", *HISTORY_ARRAYS, "path")
+HISTORY_COLUMNS = ("model", "transform", "seed", "m", "subset", *HISTORY_ARRAYS, "path", *PROVENANCE_COLUMNS)
 POINT_NUMERIC = ("seed", "subset_seed", "subset", "m", "image_size", "epochs", "steps", "batch_size", "top1", "top5",
                  "error", "loss", "best_top1", "train_loss", "images_per_s", "wall_time_s")
 
@@ -59,8 +64,11 @@ def _write_csv(path: str | os.PathLike, columns, rows: list[Mapping[str, Any]]) 
 
 
 def write_point(out: str | os.PathLike, **values: Any) -> None:
-    """Write one run's learning-curve point (POINT_COLUMNS; missing columns empty) to `out`."""
-    _write_csv(out, POINT_COLUMNS, [values])
+    """Write one run's learning-curve point (POINT_COLUMNS; missing columns empty; the provenance
+    columns the running symflow's unless given) to `out`."""
+    from symflow.provenance import current
+
+    _write_csv(out, POINT_COLUMNS, [{**current(), **values}])
 
 
 def gather_points(point_files: list[str | os.PathLike], out: str | os.PathLike) -> int:
@@ -70,8 +78,10 @@ def gather_points(point_files: list[str | os.PathLike], out: str | os.PathLike) 
     from symflow.h5io import atomic_path
 
     frames = [pd.read_csv(p, dtype=str, keep_default_na=False) for p in sorted(set(map(str, point_files)))]
-    for p, f in zip(sorted(set(map(str, point_files))), frames):
-        if tuple(f.columns) != POINT_COLUMNS:
+    for i, (p, f) in enumerate(zip(sorted(set(map(str, point_files))), frames)):
+        if tuple(f.columns) == LEGACY_POINT_COLUMNS:
+            frames[i] = f.assign(**dict.fromkeys(PROVENANCE_COLUMNS, ""))
+        elif tuple(f.columns) != POINT_COLUMNS:
             raise ValueError(f"{p}: columns are not symflow's ImageNet POINT_COLUMNS")
     frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(POINT_COLUMNS))
     numeric = ("seed", "m")
@@ -87,6 +97,8 @@ def load_points(path: str | os.PathLike):
     import pandas as pd
 
     frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    if tuple(frame.columns) == LEGACY_POINT_COLUMNS:  # gathered before the provenance columns existed
+        frame = frame.assign(**dict.fromkeys(PROVENANCE_COLUMNS, ""))
     if tuple(frame.columns) != POINT_COLUMNS:
         raise ValueError(f"{Path(path)}: columns are not symflow's ImageNet POINT_COLUMNS")
     for c in POINT_NUMERIC:
@@ -103,8 +115,10 @@ def gather_history(run_files: list[str | os.PathLike], out: str | os.PathLike) -
     for path in sorted(set(map(str, run_files))):
         arrays, attrs = read_h5(path)
         ident = {k: attrs.get(k) for k in ("model", "transform", "seed", "m", "subset")}
+        versions = attrs.get("versions") or {}
+        made_by = {"symflow_version": versions.get("symflow", ""), "symflow_commit": versions.get("symflow_commit", "")}
         for j in range(len(arrays["epoch"])):
-            rows.append({**ident, **{k: arrays[k][j].item() for k in HISTORY_ARRAYS}, "path": path})
+            rows.append({**ident, **{k: arrays[k][j].item() for k in HISTORY_ARRAYS}, "path": path, **made_by})
     _write_csv(out, HISTORY_COLUMNS, rows)
     return len(rows)
 
@@ -112,7 +126,9 @@ def gather_history(run_files: list[str | os.PathLike], out: str | os.PathLike) -
 def load_history(path: str | os.PathLike):
     import pandas as pd
 
-    frame = pd.read_csv(path)
+    frame = pd.read_csv(path, dtype=dict.fromkeys(PROVENANCE_COLUMNS, str))
+    if tuple(frame.columns) == HISTORY_COLUMNS[: -len(PROVENANCE_COLUMNS)]:  # from before those columns
+        frame = frame.assign(**dict.fromkeys(PROVENANCE_COLUMNS, ""))
     if tuple(frame.columns) != HISTORY_COLUMNS:
         raise ValueError(f"{Path(path)}: columns are not symflow's ImageNet HISTORY_COLUMNS")
     return frame

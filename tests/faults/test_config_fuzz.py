@@ -11,10 +11,10 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import REPO, snakemake_cmd
+from conftest import CONFIG, REPO, snakemake_cmd
 from symflow.configuration import ConfigError, validate
 
-BASE = yaml.safe_load((REPO / "config.yaml").read_text())
+BASE = yaml.safe_load(CONFIG.read_text())
 VALID = validate(BASE)
 
 scalars = st.one_of(

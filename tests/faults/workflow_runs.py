@@ -40,13 +40,14 @@ def new_workdir(path: Path) -> Path:
     """An empty project folder: the default config (read by the Snakefile; its data.sample_dir
     null is the sample shipped in the package), the override."""
     path.mkdir(parents=True, exist_ok=True)
-    (path / "config.yaml").write_text((REPO / "config.yaml").read_text())
+    (path / "config").mkdir(exist_ok=True)
+    (path / "config" / "config.yaml").write_text((REPO / "config" / "config.yaml").read_text())
     (path / "override.yaml").write_text(OVERRIDE + OVERRIDE_DATA)
     return path
 
 
 def snakemake_cmd(workdir: Path, *args: str, targets=TARGETS) -> list[str]:
-    # --keep-going and --rerun-incomplete as in workflow/profiles/default
+    # --keep-going and --rerun-incomplete as in profiles/default
     return [str(SNAKEMAKE), *targets, "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--cores", "2",
             "--keep-going", "--rerun-incomplete", *args,
             "--configfile", str(TINY), str(workdir / "override.yaml")]  # fmt: skip

@@ -37,7 +37,7 @@ rule list_failed_runs:
         summary=report(
             J.FailedRuns().output("summary"),
             caption="../report/training.rst",
-            category="Failed runs",
+            category="Training",
         ),
     log:
         "logs/tables/failed_runs.log",

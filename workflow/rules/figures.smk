@@ -31,7 +31,11 @@ rule aggregate_runs:
     input:
         unpack(inputs_of(J.Table)),
     output:
-        csv="results/tables/{table}.csv",
+        csv=report(
+            "results/tables/{table}.csv",
+            caption="../report/tables.rst",
+            category="Tables",
+        ),
     log:
         "logs/tables/{table}.log",
     benchmark:
@@ -114,3 +118,76 @@ rule write_report_tables:
         settings=settings_of(J.ReportTables),
     script:
         "../scripts/write_report_tables.py"
+
+
+# Training curves: every finite network's curve.csv in one table (a row per run and evaluation),
+# and per figure its networks' train/validation/test accuracy against epochs.
+rule gather_curves:
+    input:
+        unpack(inputs_of(J.Curves)),
+    output:
+        csv=J.Curves().output("csv"),
+    log:
+        "logs/tables/curves.log",
+    benchmark:
+        J.Curves().benchmark()
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        **sized(J.Curves()),
+    params:
+        settings=settings_of(J.Curves),
+    script:
+        "../scripts/gather_curves.py"
+
+
+rule plot_curves:
+    input:
+        unpack(inputs_of(J.CurvesFigure)),
+    output:
+        pdf="results/{figure}_curves.pdf",
+        png=report(
+            "results/{figure}_curves.png",
+            caption="../report/curves.rst",
+            category="Training",
+        ),
+    log:
+        "logs/figures/{figure}_curves.log",
+    benchmark:
+        "benchmarks/figures/{figure}_curves.tsv"
+    wildcard_constraints:
+        figure="|".join(J.CURVE_FIGURES),
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        **sized(J.CurvesFigure),
+    script:
+        "../scripts/plot_curves.py"
+
+
+# The report's first page (workflow/report/workflow.rst, the workflow's `report:`) includes this
+# file: what was run, what it decides.
+rule write_report_summary:
+    input:
+        unpack(inputs_of(J.ReportSummary)),
+    output:
+        rst=report(
+            J.ReportSummary().output("rst"),
+            caption="../report/summary.rst",
+            category="Configuration",
+        ),
+    log:
+        "logs/report/summary.log",
+    benchmark:
+        J.ReportSummary().benchmark()
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        **sized(J.ReportSummary()),
+    params:
+        settings=settings_of(J.ReportSummary),
+    script:
+        "../scripts/write_report_summary.py"

@@ -74,7 +74,11 @@ rule gather_symmetry_audit:
     input:
         unpack(inputs_of(J.GatherAudit)),
     output:
-        csv=J.GatherAudit().output("csv"),
+        csv=report(
+            J.GatherAudit().output("csv"),
+            caption="../report/symmetry_audit.rst",
+            category="Symmetry audit",
+        ),
     log:
         "logs/audit/gather_symmetry_audit.log",
     benchmark:
