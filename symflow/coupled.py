@@ -28,6 +28,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+# verdict: agrees | refutes | not_coupled (the first layer cannot absorb tau) | diverged (no comparison)
 COUPLED_COLUMNS = ("dataset", "architecture", "width", "transform", "seed", "recipe", "m", "steps", "lr",
                    "coupling_residual", "max_abs_diff", "max_rel_diff", "tolerance", "verdict")
 STEPS = 20  # SGD steps of each coupled pair: the identity holds at every step, so a few suffice
@@ -127,7 +128,10 @@ def coupled_pair(arch: str, hp, width: int, transform: str, seed: int, x_train: 
     from symflow.train.model import build_model, first_layer_index, init_key, init_params, order_key
     from symflow.train.steps import create_train_state, train_steps
 
-    dtype = np.float64 if jax.config.jax_enable_x64 else np.float32
+    if not jax.config.jax_enable_x64:
+        raise RuntimeError("coupled_pair runs in float64: enable JAX's x64 mode first "
+                           "(symflow.runtime.configure_jax(x64=True)); float32 rounding would blur the identity")
+    dtype = np.float64
     model = build_model(arch, hp, width)
     shape = tuple(x_train.shape[1:])
     params = init_params(model.init_fn, init_key(seed), shape, dtype=dtype)
@@ -201,11 +205,12 @@ def run_coupled_audit(identity_path: str | os.PathLike, eta0_paths: Sequence[str
                                     batch_size=int(s["batch_size"]), steps=int(s["steps"]))
             except NotCoupled as exc:
                 log.error("%s", exc)
-                pair = Pair(math.inf, math.nan, math.inf, lr)
-            if not math.isfinite(pair.max_abs_diff):
-                verdict = "diverged"
+                pair, verdict = Pair(math.inf, math.nan, math.inf, lr), "not_coupled"
             else:
-                verdict = "agrees" if pair.max_rel_diff <= TOLERANCE else "refutes"
+                if not math.isfinite(pair.max_abs_diff):
+                    verdict = "diverged"  # no outputs to compare
+                else:
+                    verdict = "agrees" if pair.max_rel_diff <= TOLERANCE else "refutes"
             rows.append(dict(dataset=s["dataset"], architecture=arch, width=width, transform=transform,
                              seed=int(s["seed"]), recipe=recipe, m=m, steps=int(s["steps"]), lr=pair.lr,
                              coupling_residual=pair.coupling_residual, max_abs_diff=pair.max_abs_diff,

@@ -200,7 +200,10 @@ def estimate(cells: Sequence[Cell], fn: Callable[[np.ndarray], np.ndarray], *, s
         part = np.broadcast_to(means, (resamples, len(cells))).copy()
         part[:, idx] = sub
         vals = np.asarray(fn(part), dtype=np.float64)
-        per_set_var.append(float(np.nanvar(vals, ddof=1)))
+        if not np.isfinite(vals).all():
+            raise NotEstimable("the effect is not finite on some resamples of the test images: "
+                               + ", ".join(c.label for c in cells))
+        per_set_var.append(float(np.var(vals, ddof=1)))
     var_images = float(sum(per_set_var))
 
     # runs: Var(cell mean) = (MS_images + MS_runs - MS_residual) / (n k). The bootstrap of the
@@ -208,13 +211,19 @@ def estimate(cells: Sequence[Cell], fn: Callable[[np.ndarray], np.ndarray], *, s
     # MS_residual / (n k) of each cell); the runs' term MS_runs / (n k), with k - 1 degrees of
     # freedom, is carried to the effect through fn's gradient, and MS_residual / (n k) comes
     # off the images' part so that each run's own noise is counted once.
+    # A cell that stands at several places of the effect (the same runs twice) has one seed
+    # effect: its places' gradients add before they are squared.
     grad = _gradient(fn, means)
-    seed_parts, residual = [], 0.0
+    by_cell: dict[int, tuple[Cell, float]] = {}
     for j, c in enumerate(cells):
+        g = by_cell.get(id(c), (c, 0.0))[1]
+        by_cell[id(c)] = (c, g + grad[j])
+    seed_parts, residual = [], 0.0
+    for c, g in by_cell.values():
         if c.seeded and c.k >= 2:
             ms_run, ms_res = c.anova()
-            seed_parts.append((grad[j] ** 2 * ms_run / (c.n * c.k), c.k - 1))
-            residual += grad[j] ** 2 * ms_res / (c.n * c.k)
+            seed_parts.append((g**2 * ms_run / (c.n * c.k), c.k - 1))
+            residual += g**2 * ms_res / (c.n * c.k)
     var_images = max(var_images - residual, 0.0)
     var_seeds = float(sum(v for v, _ in seed_parts))
     var = var_images + var_seeds

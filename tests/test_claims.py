@@ -216,8 +216,8 @@ def test_a_failed_run_never_counts(tmp_path):
     rows = ([run("GAP", "identity", "ntk", 0.5)] + seeds("GAP", "identity", "nn_plus", 0.65, n=2)
             + [run("GAP", "identity", "nn_plus", 0.99, seed=2, failed=True)])
     row = expect("fig2_no_spurious_nn_plus_beats_ntk", tables(tmp_path, rows, "fig2"), "holds")
-    assert row["n_failed"] == 1 and "65.0 (2 seeds, 1 failed)" not in row["measured"]
-    assert 14.0 < float(row["effect"]) < 16.0  # the mean of the two successes, 0.65, against 0.5
+    assert (row["n_runs"], row["n_failed"]) == (3, 1)
+    assert 14.0 < float(row["effect"]) < 16.0  # the mean of the two successes, 0.65, against 0.5 (not 0.76)
 
 
 def test_fig2_vec_gain_largest(tmp_path):
@@ -313,6 +313,14 @@ def test_fig3_o3shared_peak_then_degrades(tmp_path):
     rising = fig3("o3_shared", dict(zip(widths, [0.6, 0.64, 0.66, 0.7])))
     expect("fig3_o3shared_peak_then_degrades", tables(tmp_path, peaked, "fig3"), "holds")
     expect("fig3_o3shared_peak_then_degrades", tables(tmp_path, rising, "fig3"), "fails")
+    # a true peak whose best mean sits at a width just outside the factor 2 still holds: every width
+    # near the paper's peak is a candidate, none is chosen by its result
+    near = fig3("o3_shared", dict(zip([32, 64, 128, 256, 512], [0.6, 0.7, 0.71, 0.74, 0.6])))
+    expect("fig3_o3shared_peak_then_degrades", tables(tmp_path, near, "fig3"), "holds")
+    # every run at the largest width failed: no comparison, no crash
+    dead = fig3("o3_shared", dict(zip(widths[:3], [0.6, 0.78, 0.7]))) + [
+        run("VEC", "o3_shared", "nn", 0.1, width=256, m=500, seed=s, failed=True) for s in range(3)]
+    expect("fig3_o3shared_peak_then_degrades", tables(tmp_path, dead, "fig3"), "inconclusive")
     small = fig3("o3_shared", {16: 0.5, 32: 0.55})
     expect("fig3_o3shared_peak_then_degrades", tables(tmp_path, small, "fig3"), "untestable", "scale:")
 

@@ -60,6 +60,23 @@ def test_a_pair_the_theorem_does_not_claim_cannot_be_coupled(arch, transform):
         couple_first_layer(arch, HP, 4, first_weights(arch, 4), transform, 3, SHAPE)
 
 
+def test_the_check_sees_a_wrong_coupling():
+    # negative controls: without the coupling (W on tau D against W on D) or with the tau of
+    # another seed, the two trained networks differ by far more than the tolerance
+    import symflow.coupled as cp
+
+    x, y, xt = data()
+    real = cp.couple_first_layer
+    for wrong in (lambda arch, hp, width, w, t, seed, shape: (np.asarray(w), 0.0),
+                  lambda arch, hp, width, w, t, seed, shape: real(arch, hp, width, w, t, seed + 1, shape)):
+        cp.couple_first_layer = wrong
+        try:
+            pair = coupled_pair("FCN", HP, 16, "o3d", 3, x, y, xt, lr=0.5, l2=0.0, momentum=0.9, batch_size=8, steps=3)
+        finally:
+            cp.couple_first_layer = real
+        assert pair.max_rel_diff > 1e-2, pair
+
+
 def test_the_coupled_weights_have_the_same_norm():
     # tau orthogonal: ||W tau|| = ||W||, so the L2 term and the init's distribution agree
     w = first_weights("FCN", 16)

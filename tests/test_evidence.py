@@ -63,6 +63,11 @@ SCENARIOS = {
     "networks 3 points apart, claimed": ([network(0.23, 4), network(0.2, 4)], ev.difference(), ("direction", 1), True),
     "flat learning curve, 'rises' claimed": ([kernel(0.3)] * 4, ev.slope(np.log([125, 250, 500, 1000])),
                                              ("direction", 1), False),
+    "networks equal, 'within 2' claimed": ([network(0.2, 3), network(0.2, 3)], ev.difference(), ("closeness", 0.02),
+                                           True),
+    "log-log slope of networks, 'falls' claimed": ([network(a, 3) for a in (0.15, 0.2, 0.25, 0.3)],
+                                                   ev.slope(np.log([125, 250, 500, 1000]), log_y=True),
+                                                   ("direction", -1), False),
 }
 
 
@@ -116,9 +121,10 @@ def test_a_seeded_cell_with_one_run_is_not_estimated():
 
 def test_identical_cells_give_an_exact_zero():
     rng = np.random.default_rng(1)
-    (a,), _ = draw(rng, [kernel(0.3)])
-    est = ev.estimate([a, a], ev.difference())
-    assert est.effect == 0 and est.low == 0 and est.high == 0
+    (a, b), _ = draw(rng, [kernel(0.3), network(0.2, 3)])
+    for c in (a, b):  # a seeded cell's seed effect cancels too: it is one cell, at two places
+        est = ev.estimate([c, c], ev.difference())
+        assert est.effect == 0 and est.low == 0 and est.high == 0
 
 
 def test_paired_intervals_are_narrower_than_independent_binomials():
