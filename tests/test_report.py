@@ -25,3 +25,17 @@ def test_report_builds_with_claims(complete_run):
     snakemake_with(workdir, [TINY, REPORT], "--report", "results/report.html", timeout=300)
     html = (workdir / "results" / "report.html").read_text()
     assert "claims.csv" in html and "failed_runs.csv" in html and "fig2.png" in html
+
+
+def test_every_output_gets_the_umask_mode(complete_run):
+    """After a whole run, every file under results/ has the mode the umask gives a new file
+    (issue 29: before, atomic writes kept tempfile's private 0600)."""
+    import os
+    import stat
+
+    umask = os.umask(0)
+    os.umask(umask)
+    modes = {p.relative_to(complete_run): stat.S_IMODE(p.stat().st_mode)
+             for p in (complete_run / "results").rglob("*") if p.is_file()}  # fmt: skip
+    assert len(modes) > 20
+    assert {p: oct(m) for p, m in modes.items() if m != 0o666 & ~umask} == {}
