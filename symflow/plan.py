@@ -172,7 +172,7 @@ NUM_CLASSES = 10
 
 STAGES: dict[str, tuple[str, ...]] = {
     "data": ("download_cifar10", "extract_cifar10", "transform_dataset"),
-    "kernel blocks": ("compute_gram_block", "audit_symmetry_pair", "audit_kernel_equality", "gather_symmetry_audit"),
+    "kernel blocks": ("compute_gram_block", "compute_gram_block_pack", "audit_symmetry_pair", "audit_kernel_equality", "gather_symmetry_audit"),
     "regression": ("fit_kernel_regression",),
     "eta0": ("estimate_eta0", "estimate_eta0_pack"),
     "sgd": ("train_sgd", "train_sgd_pack", "average_ensemble", "compute_s_dist"),
@@ -181,9 +181,10 @@ STAGES: dict[str, tuple[str, ...]] = {
                 "plot_imagenet_figure", "plot_imagenet_samples", "write_report_tables", "evaluate_claims",
                 "list_failed_runs", "all"),
 }
-# on a GPU where resources.gpu > 0 (train_sgd_pack, estimate_eta0_pack: every pack's rule,
-# train_sgd_pack_<digest>, estimate_eta0_pack_<digest>)
-GPU_RULES = ("compute_gram_block", "estimate_eta0", "estimate_eta0_pack", "train_sgd", "train_sgd_pack")
+# on a GPU where resources.gpu > 0 (compute_gram_block_pack, train_sgd_pack, estimate_eta0_pack:
+# every pack's rule, compute_gram_block_pack_<digest>, train_sgd_pack_<digest>, ...)
+GPU_RULES = ("compute_gram_block", "compute_gram_block_pack", "estimate_eta0", "estimate_eta0_pack", "train_sgd",
+             "train_sgd_pack")
 
 
 def jobs(config: dict, model=None) -> dict[str, set]:
@@ -304,7 +305,7 @@ def gram_block_cost(config: dict, arch: str, bs: int, split: str = "train", i: i
     pairs = rows * int(bs)
     gpu = bool(config["resources"]["gpu"])
     item = _itemsize(config)
-    seconds = (GPU_JOB_START_S if gpu else JOB_START_S) + pairs * kernel_seconds_per_pair(config, arch, gpu)
+    seconds = _block_start(config) + pairs * kernel_seconds_per_pair(config, arch, gpu)
     out_bytes = 2 * pairs * item
     # working memory: the engine's tiles hold ~16 MB of state (symflow.engine._TILE_BYTES), a
     # few of them at once; neural-tangents holds batch_size^2 pairs of its state in float64-sized
@@ -319,6 +320,26 @@ def gram_block_cost(config: dict, arch: str, bs: int, split: str = "train", i: i
         working = 4 * max(16 << 20, cost["state"]) + 4 * bs * cost["state"] / max(1, cost["entries"])
     mem = BASE_MEM_MB + (_data_bytes(config) + 2 * out_bytes + working) / 1e6
     return Cost(seconds, int(mem), out_bytes + 4096, int(config["kernels"]["threads"]), gpu)
+
+
+def _block_start(config: dict) -> float:
+    return GPU_JOB_START_S if config["resources"]["gpu"] else JOB_START_S
+
+
+def block_work_seconds(config: dict, block) -> float:
+    """A block's estimated seconds without its job's start-up: what it adds to a pack."""
+    return gram_block_cost(config, block.arch, block.bs, block.split, block.i).seconds - _block_start(config)
+
+
+def block_pack_cost(config: dict, blocks) -> Cost:
+    """Blocks computed one after another by one process (symflow.jobs.BlockPack): one
+    start-up, then each block's work in series on the same threads (the runtime request
+    covers them all, one after another), the memory of the largest (one block at a time;
+    the data once, as each block's own job holds it), every block's file on disk."""
+    each = [gram_block_cost(config, b.arch, b.bs, b.split, b.i) for b in blocks]
+    start = _block_start(config)
+    seconds = start + sum(c.seconds - start for c in each)
+    return Cost(seconds, max(c.mem_mb for c in each), sum(c.disk_bytes for c in each), each[0].threads, each[0].gpu)
 
 
 def regression_cost(config: dict, m: int) -> Cost:
@@ -560,6 +581,8 @@ def job_cost(config: dict, job) -> Cost:
 
     if isinstance(job, J.Block):
         return gram_block_cost(config, job.arch, job.bs, job.split, job.i)
+    if isinstance(job, J.BlockPack):
+        return block_pack_cost(config, job.blocks)
     if isinstance(job, J.Regression):
         return regression_cost(config, job.m)
     if isinstance(job, J.Run):
@@ -697,6 +720,16 @@ def plan(config: dict) -> Plan:
         notes.append(
             f"sgd.pack {config['sgd']['pack']}: {sum(sizes)} runs in {len(packs)} packed jobs of {sizes[0]}-{sizes[-1]} "
             f"runs; {gain}; {eta0s} eta0 estimates in {len(eta0_packs)} jobs, one start-up each."
+        )
+    block_packs = all_jobs.get("compute_gram_block_pack", ())
+    if block_packs:
+        packed = sum(len(p.blocks) for p in block_packs)
+        alone = len(all_jobs.get("compute_gram_block", ()))
+        longest = max(job_cost(config, p).seconds for p in block_packs)
+        notes.append(
+            f"kernels.pack_minutes {config['kernels']['pack_minutes']:g}: {packed} kernel blocks in {len(block_packs)} "
+            f"packed jobs (one process each, its blocks one after another: one start-up, runtime for the series, "
+            f"longest {_duration(longest)}), {alone} alone."
         )
     flip_m, flip_dataset = model.flip_m, model.flip_dataset
     if flip_m:

@@ -85,7 +85,8 @@ def test_jobs_equal_snakemake_dry_run(tmp_path, variant):
             "plot_imagenet_samples"]
         assert len(snakemake_paths["train_imagenet"]) == 3 * 4  # (identity, o3_pixel) x (m 96, 67), 3 files each
         for rule in ("train_imagenet", "compute_gram_block", "train_sgd"):
-            lines = output.split(f"rule {rule}:", 1)[1].split("resources:", 1)[1].splitlines()[0]
+            lines = re.split(rf"rule {rule}(?:_pack_[0-9a-f]{{10}})?:", output, maxsplit=1)[1]
+            lines = lines.split("resources:", 1)[1].splitlines()[0]
             whole_node = "gpu=2" in lines and "slurm_extra='--exclusive'" in lines
             assert whole_node == (rule == "train_imagenet"), (rule, lines)
     elif variant != "official-gpu-noreuse":
@@ -104,7 +105,8 @@ def test_jobs_equal_snakemake_dry_run(tmp_path, variant):
             assert len(made) == len(set(made)) and all(model.producer(e) in eta0_packs for e in made)
     else:
         assert expected["download_cifar10"] == 1 and expected["extract_cifar10"] == 1
-        block = output.split("rule compute_gram_block:", 1)[1].split("resources:", 1)[1].splitlines()[0]
+        block = re.split(r"rule compute_gram_block(?:_pack_[0-9a-f]{10})?:", output, maxsplit=1)[1]
+        block = block.split("resources:", 1)[1].splitlines()[0]
         assert "gpu=1" in block, block
         # Fig. 4's flipped point (m = 2 n_train) reads its own, mirrored dataset
         assert "-split0-flip/identity/s0.h5" in output and "-split0-flip/o3_pixel/s0.h5" in output
@@ -160,6 +162,43 @@ def test_a_pack_costs_one_start_up_and_shares_its_data():
         assert both.seconds == pytest.approx(start + 2 * (one.seconds - start)) and both.mem_mb == one.mem_mb
 
 
+@pytest.mark.parametrize("extra", [None, PAPER])
+def test_a_block_pack_asks_for_its_blocks_in_series(extra):
+    """A pack of kernel blocks runs its blocks one after another in one process
+    (symflow.kernels.compute_blocks): its threads are one block's, not their sum, and its
+    runtime request covers their estimated work in series, with the margin a block alone
+    gets, where Snakemake's job groups under the SLURM plugin were sized as if side by side
+    (issue 29). Each pack is one column's blocks, at most kernels.pack_minutes of work."""
+    from symflow.jobs import Block, BlockPack
+
+    for gpu in (0, 1):
+        cfg = config_of(extra or TINY)
+        cfg = {**cfg, "resources": {**cfg["resources"], "gpu": gpu}}
+        model = Jobs(cfg)
+        packs = model.packs(BlockPack)
+        assert packs
+        limit = 60 * cfg["kernels"]["pack_minutes"]
+        for pack in packs:
+            cost = costs.job_cost(cfg, pack)
+            each = [costs.job_cost(cfg, b) for b in pack.blocks]
+            start = costs._block_start(cfg)
+            series = start + sum(c.seconds - start for c in each)
+            assert cost.seconds == pytest.approx(series) and cost.threads == cfg["kernels"]["threads"]
+            assert cost.gpu == bool(gpu) and cost.mem_mb == max(c.mem_mb for c in each)
+            assert series - start <= limit
+            for attempt in (1, 2):
+                asked = costs.runtime_minutes(cost, attempt)
+                assert 60 * asked >= costs.RUNTIME_MARGIN * series * attempt
+                assert asked >= max(costs.runtime_minutes(c, attempt) for c in each)
+            assert len({(b.folder(), b.j) for b in pack.blocks}) == 1  # one column of one data file
+            assert all(model.producer(b) is pack for b in pack.blocks)
+        alone = model.walk().get("compute_gram_block", set())
+        for block in alone:  # alone: the only block of its column's stretch, or longer than a pack
+            assert isinstance(model.producer(block), Block)
+        if extra is PAPER:  # blocks of more than pack_minutes stay alone
+            assert any(costs.block_work_seconds(cfg, b) > limit for b in alone)
+
+
 def test_gpu_jobs_pay_the_gpu_start_up(monkeypatch):
     """Every GPU job (kernel block, eta0, run, pack) starts at RATES['h200_job_start_s'], the
     figure bench/gpu_checks.sh measures; CPU jobs keep their CPU start-ups."""
@@ -184,7 +223,7 @@ def test_block_size_trades_jobs_for_memory():
     cfg = config_of(PAPER)
     rows = []
     for bs in (1250, 2500, 5000):
-        c = {**cfg, "kernels": {**cfg["kernels"], "block_size": {"default": bs}}}
+        c = {**cfg, "kernels": {**cfg["kernels"], "block_size": {"default": bs}, "pack_minutes": 0}}
         rows.append((costs.job_counts(c)["compute_gram_block"], costs.gram_block_cost(c, "GAP", bs).mem_mb))
     assert rows[0][0] > rows[1][0] > rows[2][0]
     assert rows[0][1] < rows[1][1] < rows[2][1]
@@ -213,7 +252,8 @@ def test_plan_command(capsys):
     out = capsys.readouterr().out
     for stage in costs.STAGES:
         assert (stage in out) == (stage != "imagenet")  # ImageNet only where the config asks for it
-    assert re.search(r"^total\s+161\s", out, re.M), out
+    assert re.search(r"^total\s+134\s", out, re.M), out  # 34 kernel blocks in 7 packs
+    assert "34 kernel blocks in 7 packed jobs" in out
     assert "CPU-hours" in out and "GPU-hours" in out
 
 
@@ -229,7 +269,7 @@ def test_imagenet_config_is_planned_with_gpu_hours(capsys):
     (the conversion and 144 training runs on 8-GPU nodes) with its GPU-hours from the rate table."""
     base, cfg = config_of(), config_of(IMAGENET)
     before, after = costs.job_counts(base), costs.job_counts(cfg)
-    assert sum(before.values()) == 438 and {r: n for r, n in after.items() if r in before} == before
+    assert sum(before.values()) == 373 and {r: n for r, n in after.items() if r in before} == before  # 81 blocks in 16 packs
     assert after["train_imagenet"] == 144 and after["convert_imagenet"] == 1
     assert after["plot_imagenet_figure"] == after["plot_imagenet_samples"] == 3 and after["gather_imagenet"] == 1
     stages = costs.plan(cfg).stage_totals()

@@ -74,7 +74,7 @@ CHANGES: dict[str, object] = {
     "resources.gpu": 1,
     "resources.gpu_partition": "gpu",
     "resources.jobs_per_gpu": 4,
-    "resources.group_blocks_under": 0,
+    "kernels.pack_minutes": 0,  # every block its own job: a speed knob (the run packed them)
     "resources.compilation_cache": ".cache/other",
     "experiments.fig2.architectures": ["VEC", "FCN"],
     "experiments.fig2.transforms": ["identity", "o3_pixel"],

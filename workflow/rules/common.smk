@@ -127,16 +127,5 @@ def sized(record):
     return dict(mem_mb=mem_mb, runtime=runtime)
 
 
-def block_group(wc):
-    """Cheap blocks on CPU share the group 'gram_blocks' (the SLURM profile submits
-    several at once, group-components); GPU blocks stay single jobs, as a group's GPU
-    request would be the sum of its members'."""
-    limit = config["resources"]["group_blocks_under"]
-    if GPU or not limit:
-        return None
-    seconds = costs.job_cost(config, J.Block.from_wildcards(wc)).seconds
-    return None if seconds > 60 * limit else "gram_blocks"
-
-
 def all_targets():
     return [r.path for r in JOBS.targets()]
