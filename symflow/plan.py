@@ -617,18 +617,68 @@ def job_cost(config: dict, job) -> Cost:
 # -- resources of a job, for the rules ---------------------------------------------------------
 
 
-def runtime_minutes(cost: Cost, attempt: int = 1) -> int:
-    """Wall-time limit: a margin over the estimate, more on every retry."""
-    return int(math.ceil((RUNTIME_FLOOR_MIN + RUNTIME_MARGIN * cost.limit_seconds / 60.0) * max(1, int(attempt))))
+def runtime_minutes(cost: Cost, attempt: int = 1, cap: float = 0) -> int:
+    """Wall-time limit: a margin over the estimate, more on every retry; at most `cap`
+    minutes where one is given (resources.max_runtime: a partition's time limit, which no
+    request above it can get; a job that resumes from its checkpoints then goes on in its
+    next attempt, :func:`resume_attempts`)."""
+    minutes = int(math.ceil((RUNTIME_FLOOR_MIN + RUNTIME_MARGIN * cost.limit_seconds / 60.0) * max(1, int(attempt))))
+    return min(minutes, int(cap)) if cap else minutes
 
 
 def mem_mb(cost: Cost, attempt: int = 1) -> int:
-    """Memory limit: the estimate, and once more of it on every retry."""
-    return int(math.ceil(cost.mem_mb * max(1, int(attempt))))
+    """Memory limit: the estimate, twice it on a retry (not more: a job retried after its
+    time limit has not run short of memory, and a request past the nodes' would never start)."""
+    return int(math.ceil(cost.mem_mb * min(2, max(1, int(attempt)))))
 
 
-def resources(cost: Cost, attempt: int = 1) -> dict[str, int]:
-    return {"mem_mb": mem_mb(cost, attempt), "runtime": runtime_minutes(cost, attempt)}
+def resources(cost: Cost, attempt: int = 1, cap: float = 0) -> dict[str, int]:
+    return {"mem_mb": mem_mb(cost, attempt), "runtime": runtime_minutes(cost, attempt, cap)}
+
+
+from symflow.configuration import ConfigError  # noqa: E402 (a light module: no JAX, no config read)
+
+
+class RuntimeLimitError(ConfigError):
+    """A runtime limit (resources.max_runtime) too short for a job to get anywhere."""
+
+
+def checkpoint_loss_seconds(config: dict, job) -> float:
+    """The most work a training job loses when it is killed: a checkpoint is written at the
+    evaluation at or after every sgd.checkpoint_every steps (symflow.train.loop), so up to
+    checkpoint_every + eval_every steps and an evaluation (a pack: all its runs' at its rate)."""
+    from symflow import jobs as J
+
+    s = config["sgd"]
+    runs = job.runs if isinstance(job, J.Pack) else [job]
+    lost = 0.0
+    for run in runs:
+        w = _sgd_work(config, run.arch, run.width, run.m)
+        lost += (int(s["checkpoint_every"]) + w.eval_every) * w.step_s + w.eval_s
+    return lost / CPU_PACK_RATE if isinstance(job, J.Pack) and not config["resources"]["gpu"] else lost
+
+
+def resume_attempts(config: dict, job, cap_minutes: float) -> int:
+    """Attempts a job that resumes from its checkpoints (a training run or pack, an ImageNet
+    run) needs to finish its whole budget under a runtime limit of `cap_minutes`, with the
+    margin a runtime request has over the estimate: each attempt starts up again and loses the
+    work since its last checkpoint. 1 without a limit. RuntimeLimitError where an attempt
+    would not get past its start-up and that loss."""
+    if not cap_minutes:
+        return 1
+    from symflow import jobs as J
+
+    cost = job_cost(config, job)
+    start = _jax_start(cost.gpu)
+    lost = checkpoint_loss_seconds(config, job) if isinstance(job, (J.Run, J.Pack)) else 0.0
+    usable = 60.0 * float(cap_minutes) - start - lost
+    if usable <= 0:
+        raise RuntimeLimitError(
+            f"resources.max_runtime: {cap_minutes:g} minutes leave nothing of an attempt of {job.rule} after its "
+            f"start-up ({start:.0f} s) and the work it loses between checkpoints ({lost:.0f} s); raise it or lower "
+            f"sgd.checkpoint_every"
+        )
+    return max(1, math.ceil(RUNTIME_MARGIN * (cost.limit_seconds - start) / usable))
 
 
 # -- the whole plan -----------------------------------------------------------------------------
@@ -730,6 +780,18 @@ def plan(config: dict) -> Plan:
             f"kernels.pack_minutes {config['kernels']['pack_minutes']:g}: {packed} kernel blocks in {len(block_packs)} "
             f"packed jobs (one process each, its blocks one after another: one start-up, runtime for the series, "
             f"longest {_duration(longest)}), {alone} alone."
+        )
+    cap = config["resources"].get("max_runtime", 0)
+    if cap:
+        resumable = [j for rule in ("train_sgd", "train_sgd_pack", "train_imagenet") for j in all_jobs.get(rule, ())]
+        attempts = max((resume_attempts(config, j, cap) for j in resumable), default=1)
+        over = sorted({r.rule for r in rules if r.rule not in ("train_sgd", "train_sgd_pack", "train_imagenet")
+                       and 60 * cap < r.longest_s * RUNTIME_MARGIN})
+        notes.append(
+            f"resources.max_runtime {cap:g} min: every runtime request is capped there; a training job resumes from "
+            f"its checkpoint in its next attempt, up to {attempts} attempts (its rule's retries)"
+            + (f"; jobs of {', '.join(over)} cannot resume and may not finish within it: raise it" if over else "")
+            + "."
         )
     flip_m, flip_dataset = model.flip_m, model.flip_dataset
     if flip_m:

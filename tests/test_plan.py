@@ -199,6 +199,36 @@ def test_a_block_pack_asks_for_its_blocks_in_series(extra):
             assert any(costs.block_work_seconds(cfg, b) > limit for b in alone)
 
 
+def test_a_runtime_limit_caps_requests_and_training_resumes_within_it():
+    """resources.max_runtime (a partition's time limit): every runtime request stays under it,
+    and a training job, which resumes from its checkpoint, gets the attempts its whole budget
+    needs with the runtime margin, paying its start-up and the work since its last checkpoint
+    again in each; a retry asks for twice the memory, never more."""
+    cfg = config_of(TINY)
+    long = {**cfg, "sgd": {**cfg["sgd"], "max_steps": 200_000, "max_epochs": None}}
+    model = Jobs(long)
+    run = model.run("VEC", 8, "identity", "nn", 160, 0)
+    cost = costs.job_cost(long, run)
+    assert costs.runtime_minutes(cost, 1) > 30  # the budget's runtime, uncapped
+    for attempt in (1, 2, 5):
+        assert costs.runtime_minutes(cost, attempt, cap=30) == 30
+    assert costs.mem_mb(cost, 5) == costs.mem_mb(cost, 2) == 2 * costs.mem_mb(cost, 1)
+    attempts = costs.resume_attempts(long, run, 30)
+    usable = 30 * 60 - costs.JAX_JOB_START_S - costs.checkpoint_loss_seconds(long, run)
+    work = cost.limit_seconds - costs.JAX_JOB_START_S
+    assert (attempts - 1) * usable < costs.RUNTIME_MARGIN * work <= attempts * usable
+    assert costs.resume_attempts(long, run, 0) == 1
+    # a checkpoint every 20 steps loses less than one every 50,000
+    rare = {**long, "sgd": {**long["sgd"], "checkpoint_every": 50_000}}
+    assert costs.checkpoint_loss_seconds(rare, run) > 100 * costs.checkpoint_loss_seconds(long, run)
+    assert costs.resume_attempts(rare, run, 30) > attempts
+    with pytest.raises(costs.RuntimeLimitError, match="resources.max_runtime: 0.1 minutes leave nothing"):
+        costs.resume_attempts(long, run, 0.1)
+    capped = {**long, "resources": {**long["resources"], "max_runtime": 30}}
+    note = next(n for n in costs.plan(capped).notes if n.startswith("resources.max_runtime"))
+    assert "resumes from its checkpoint" in note and "attempts" in note
+
+
 def test_gpu_jobs_pay_the_gpu_start_up(monkeypatch):
     """Every GPU job (kernel block, eta0, run, pack) starts at RATES['h200_job_start_s'], the
     figure bench/gpu_checks.sh measures; CPU jobs keep their CPU start-ups."""
