@@ -277,8 +277,8 @@ class Run(Job):
 
 
 class _Packed(Job):
-    """Several jobs of one rule run by one process (``sgd.pack`` > 1), each keeping its own
-    outputs and log. Snakemake has one rule per pack (``<rule>_<digest>``, no wildcards, so
+    """Several jobs of one rule run by one process (``sgd.pack`` > 1, ``kernels.pack_minutes``
+    > 0), each keeping its own outputs and log. Snakemake has one rule per pack (``<rule>_<digest>``, no wildcards, so
     it wins over the members' own rule for their files); the plan counts them all under one
     rule name. Subclasses name their members' tuple and give `members`."""
 

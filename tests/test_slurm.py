@@ -78,12 +78,17 @@ def explain(proc, cluster) -> str:
     return f"snakemake exited {proc.returncode}:\n{proc.stdout[-6000:]}\n{cluster.logs(15)}"
 
 
-def submitted_jobs(workdir: Path) -> dict[str, str]:
-    """Snakemake job id -> SLURM job id, from the run's snakemake log."""
+def submissions(workdir: Path) -> list[tuple[str, str]]:
+    """(Snakemake job id, SLURM job id) of every submission of the run (a retried job has
+    several), from its snakemake log."""
     logs = sorted((workdir / ".snakemake" / "log").glob("*.snakemake.log"))
     assert logs, "snakemake wrote no log"
-    text = logs[-1].read_text()
-    return dict(re.findall(r"Job (\d+) has been submitted with SLURM jobid (\d+)", text))
+    return re.findall(r"Job (\d+) has been submitted with SLURM jobid (\d+)", logs[-1].read_text())
+
+
+def submitted_jobs(workdir: Path) -> dict[str, str]:
+    """Snakemake job id -> SLURM job id (its last submission), from the run's snakemake log."""
+    return dict(submissions(workdir))
 
 
 def test_cluster_schedules_gpus_through_gres(slurm_cluster):
@@ -277,7 +282,7 @@ def test_a_run_killed_by_its_time_limit_resumes_to_the_same_numbers(slurm_cluste
     assert local.returncode == 0, local.stdout[-4000:]
     assert proc.returncode == 0, explain(proc, slurm_cluster)
     print(f"time limit: snakemake on SLURM took {proc.seconds:.0f} s")
-    jobs = slurm_jobs(slurm_cluster, set(submitted_jobs(repo_copy).values()))
+    jobs = slurm_jobs(slurm_cluster, {slurm for _, slurm in submissions(repo_copy)})
     training = sorted((j for j in jobs.values() if j["rule"] == "train_sgd"), key=lambda j: j["start"])
     print("train_sgd attempts: " + ", ".join(f"{j['state']} {j['start']}..{j['end']} (limit {j['limit']})"
                                              for j in training))  # fmt: skip
