@@ -278,9 +278,10 @@ class Run(Job):
 
 class _Packed(Job):
     """Several jobs of one rule run by one process (``sgd.pack`` > 1, ``kernels.pack_minutes``
-    > 0), each keeping its own outputs and log. Snakemake has one rule per pack (``<rule>_<digest>``, no wildcards, so
-    it wins over the members' own rule for their files); the plan counts them all under one
-    rule name. Subclasses name their members' tuple and give `members`."""
+    > 0), each keeping its own outputs and log. Snakemake has one rule per pack
+    (``<rule>_<digest>``, no wildcards, so it wins over the members' own rule for their
+    files); the plan counts them all under one rule name. Subclasses name their members'
+    tuple and give `members`."""
 
     KIND: ClassVar[str]  # the folder of the pack's log and benchmark: .../{KIND}/m{m}/{digest}
 
