@@ -139,11 +139,10 @@ def _load_batch(path: Path, want_sha: str | None) -> tuple[np.ndarray, np.ndarra
 
     try:
         batch = load_plain(path, "a CIFAR-10 batch")
-    except UnsafePickleError as exc:
-        raise DataError(str(exc)) from None
-    try:
         data = np.asarray(batch[b"data"])
         labels = np.asarray(batch[b"labels"], dtype=np.int64)
+    except UnsafePickleError as exc:  # refused before anything of it ran: it names the file
+        raise DataError(str(exc)) from None
     except Exception as exc:  # a non-pickle or a pickle of something else
         raise DataError(f"{path}: not a CIFAR-10 python-format batch ({_one_line(exc)})") from exc
     if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * IMAGE_SIZE**2:
@@ -174,10 +173,9 @@ def load_cifar10(folder: str | Path) -> Cifar10:
 
         try:
             meta = load_plain(folder / META, "a CIFAR-10 batches.meta")
-        except UnsafePickleError as exc:
-            raise DataError(str(exc)) from None
-        try:
             label_names = tuple(n.decode() for n in meta[b"label_names"])
+        except UnsafePickleError as exc:  # refused before anything of it ran: it names the file
+            raise DataError(str(exc)) from None
         except Exception as exc:  # a non-pickle or a pickle of something else
             raise DataError(f"{folder / META}: not a CIFAR-10 batches.meta ({_one_line(exc)})") from exc
     return Cifar10(

@@ -86,11 +86,16 @@ _NO_STACK_OPS = {"PROTO", "FRAME", "MEMOIZE", "PUT", "BINPUT", "LONG_BINPUT"}  #
 def imports_of(data: bytes) -> list[tuple[str, str]]:
     """The (module, name) pairs a pickle would import, read from its opcodes without running
     any; UnsafePickleError for an opcode that builds class instances, or a STACK_GLOBAL whose
-    names are not spelled out by the string opcodes just before it."""
+    names are not spelled out by the string opcodes just before it; pickle.UnpicklingError
+    where the bytes are no pickle."""
+    try:  # the whole stream first: a file that is no pickle at all is not judged by its first bytes
+        ops = list(pickletools.genops(data))
+    except Exception as exc:  # genops stops at the first byte that is no opcode, or at the end without STOP
+        raise pickle.UnpicklingError(f"not a pickle: {' '.join(str(exc).split())}") from None
     memo: dict[int, str | None] = {}
     pushed: list[str | None] = []  # what each stack-changing opcode pushed (None: not a known string)
     found = []
-    for op, arg, _pos in pickletools.genops(data):
+    for op, arg, _pos in ops:
         name = op.name
         if name in _REFUSED_OPS:
             raise UnsafePickleError(f"opcode {name} (it builds an instance of a class)")
@@ -154,7 +159,8 @@ def _check_plain(value: Any, depth: int = 0) -> None:
 def load_plain(source: str | Path | bytes | BinaryIO, what: str = "a data file", encoding: str = "bytes") -> Any:
     """Unpickle `source` (a path, the bytes, or a binary file) if it holds only plain data;
     UnsafePickleError, one line naming the file and what it asked for, before anything of it
-    is called. `encoding` as pickle.load's (CIFAR-10's Python 2 strings: "bytes")."""
+    is called; pickle.UnpicklingError where it is no pickle at all (empty, truncated, another
+    format). `encoding` as pickle.load's (CIFAR-10's Python 2 strings: "bytes")."""
     if isinstance(source, (str, Path)):
         label, data = str(source), Path(source).read_bytes()
     elif isinstance(source, bytes):
@@ -169,8 +175,6 @@ def load_plain(source: str | Path | bytes | BinaryIO, what: str = "a data file",
                 raise UnsafePickleError(f"{module}.{name}")
     except UnsafePickleError as exc:
         raise UnsafePickleError(refuse + str(exc)) from None
-    except Exception as exc:  # not a pickle at all: genops stops at the first bad opcode
-        raise UnsafePickleError(f"{label}: not a pickle ({' '.join(str(exc).split())})") from None
     try:
         value = _PlainUnpickler(io.BytesIO(data), encoding=encoding).load()
         _check_plain(value)
