@@ -8,7 +8,10 @@ archive; ``data.sample_dir: null``, the default, reads it).
 
 Every folder the loader reads has a ``SHA256SUMS`` file; each batch is checked
 against it before it is unpickled, so a damaged or substituted file is refused
-with its name. For the official archive, :func:`extract_archive` verifies the
+with its name. The checksums sit in the same folder, so they prove nothing about
+where it came from: the batches (pickles) are read with symflow.safe_pickle, which
+admits only what a batch holds (dicts, lists, bytes, str, numbers, numpy arrays of
+plain dtypes) and refuses anything else before any of it runs. For the official archive, :func:`extract_archive` verifies the
 archive's MD5 (the published c58f30108f718f92721af3b95e74349a) and writes that
 file from the extracted batches.
 
@@ -22,7 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import pickle
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -133,11 +135,14 @@ def _load_batch(path: Path, want_sha: str | None) -> tuple[np.ndarray, np.ndarra
             f"{path}: SHA-256 {got[:16]}... does not match SHA256SUMS ({want_sha[:16]}...); "
             f"the file is damaged or not the CIFAR-10 batch it claims to be"
         )
+    from symflow.safe_pickle import UnsafePickleError, load_plain
+
     try:
-        with open(path, "rb") as fh:
-            batch = pickle.load(fh, encoding="bytes")
+        batch = load_plain(path, "a CIFAR-10 batch")
         data = np.asarray(batch[b"data"])
         labels = np.asarray(batch[b"labels"], dtype=np.int64)
+    except UnsafePickleError as exc:  # refused before anything of it ran: it names the file
+        raise DataError(str(exc)) from None
     except Exception as exc:  # a non-pickle or a pickle of something else
         raise DataError(f"{path}: not a CIFAR-10 python-format batch ({_one_line(exc)})") from exc
     if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * IMAGE_SIZE**2:
@@ -164,10 +169,13 @@ def load_cifar10(folder: str | Path) -> Cifar10:
     if (folder / META).exists():
         if META in sums and sha256_file(folder / META) != sums[META]:
             raise DataError(f"{folder / META}: does not match SHA256SUMS")
+        from symflow.safe_pickle import UnsafePickleError, load_plain
+
         try:
-            with open(folder / META, "rb") as fh:
-                meta = pickle.load(fh, encoding="bytes")
+            meta = load_plain(folder / META, "a CIFAR-10 batches.meta")
             label_names = tuple(n.decode() for n in meta[b"label_names"])
+        except UnsafePickleError as exc:  # refused before anything of it ran: it names the file
+            raise DataError(str(exc)) from None
         except Exception as exc:  # a non-pickle or a pickle of something else
             raise DataError(f"{folder / META}: not a CIFAR-10 batches.meta ({_one_line(exc)})") from exc
     return Cifar10(

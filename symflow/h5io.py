@@ -8,7 +8,10 @@ Every artifact symflow writes goes through :func:`write_h5`:
 * the attribute ``content_sha256`` holds a SHA-256 over every dataset (name,
   dtype, shape and bytes), and :func:`read_h5` recomputes it, so a truncated or
   bit-flipped file fails with an error that names it instead of being reused;
-* no timestamps are stored, so the same arrays and attributes give the same bytes.
+* no timestamps are stored, so the same arrays and attributes give the same bytes;
+* the file gets the mode the process's umask gives a new file (0644 under umask 022,
+  0664 under 002), as any other program's output would: the temporary file is created
+  with mode 0666 and the umask applied by the system (not tempfile's private 0600).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
+import secrets
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
@@ -34,12 +37,19 @@ class CorruptArtifactError(RuntimeError):
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
-    """Yield a temporary path beside `path`; rename it to `path` if the block succeeds."""
+    """Yield a temporary path beside `path`; rename it to `path` if the block succeeds.
+
+    The temporary file exists (empty) when the block starts, created with the umask's mode;
+    writers that open it for writing keep that mode."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{suffix}", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp)
+    while True:  # a fresh name, as tempfile.mkstemp picks one, but mode 0666 & ~umask
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp{suffix}"
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            break
+        except FileExistsError:
+            continue
     try:
         yield tmp
         with open(tmp, "rb+") as fh:

@@ -137,10 +137,27 @@ class Block(Job):
     j: int
 
     def outputs(self):
-        return {
-            "h5": f"results/kernels/{self.dataset}/{self.arch}/{self.hp}/{self.kspec}/{self.transform}/"
-            f"s{self.seed}/B{self.bs}/{self.split}/{self.i}-{self.j}.h5"
-        }
+        return {"h5": f"{self.folder()}/{self.split}/{self.i}-{self.j}.h5"}
+
+    def folder(self) -> str:
+        """The folder of the blocks of one data file, architecture and block size."""
+        return (f"results/kernels/{self.dataset}/{self.arch}/{self.hp}/{self.kspec}/{self.transform}/"
+                f"s{self.seed}/B{self.bs}")  # fmt: skip
+
+    @classmethod
+    def from_output(cls, path: str) -> Block:
+        """The block whose output is `path` (a path names everything that determines a block)."""
+        import re
+
+        match = re.fullmatch(r"(?:.*/)?results/kernels/(?P<dataset>[^/]+)/(?P<arch>[^/]+)/(?P<hp>[^/]+)/"
+                             r"(?P<kspec>[^/]+)/(?P<transform>[^/]+)/s(?P<seed>\d+)/B(?P<bs>\d+)/"
+                             r"(?P<split>train|val|test)/(?P<i>\d+)-(?P<j>\d+)\.h5", str(path))  # fmt: skip
+        if not match:
+            raise ValueError(f"{path}: not a kernel block's path (results/kernels/.../B<bs>/<split>/<i>-<j>.h5)")
+        block = cls.from_wildcards(match.groupdict())
+        if not str(path).endswith(block.output()):
+            raise ValueError(f"{path}: not a kernel block's path as symflow writes it")
+        return block
 
 
 @dataclass(frozen=True)
@@ -260,10 +277,11 @@ class Run(Job):
 
 
 class _Packed(Job):
-    """Several jobs of one rule run by one process (``sgd.pack`` > 1), each keeping its own
-    outputs and log. Snakemake has one rule per pack (``<rule>_<digest>``, no wildcards, so
-    it wins over the members' own rule for their files); the plan counts them all under one
-    rule name. Subclasses name their members' tuple and give `members`."""
+    """Several jobs of one rule run by one process (``sgd.pack`` > 1, ``kernels.pack_minutes``
+    > 0), each keeping its own outputs and log. Snakemake has one rule per pack
+    (``<rule>_<digest>``, no wildcards, so it wins over the members' own rule for their
+    files); the plan counts them all under one rule name. Subclasses name their members'
+    tuple and give `members`."""
 
     KIND: ClassVar[str]  # the folder of the pack's log and benchmark: .../{KIND}/m{m}/{digest}
 
@@ -342,6 +360,37 @@ class Eta0Pack(_Packed):
     @staticmethod
     def member_key(job: Eta0) -> str:
         return job.output()
+
+
+@dataclass(frozen=True)
+class BlockPack(_Packed):
+    """Kernel blocks of one data file, architecture and block size, computed one after
+    another by one job and one process (``kernels.pack_minutes``, symflow.kernels.compute_blocks):
+    one start-up, one read of the data and one compilation for all, each block its own file
+    with the same bytes as its own job's. A pack is cut from one column j of the Gram matrix
+    (the train blocks i <= j, then the val and test rows), whose blocks every m > j B asks
+    for alike, so growing m adds packs and never changes one. One rule per pack,
+    ``compute_gram_block_pack_<digest>``, without params, reading only the members' one data
+    file: the members' outputs carry the same rerun record as their own jobs', so packing
+    or not reruns nothing; the plan counts them all as ``compute_gram_block_pack``."""
+
+    rule: ClassVar[str] = "compute_gram_block_pack"
+    KIND: ClassVar[str] = "pack"
+    blocks: tuple[Block, ...]
+
+    @property
+    def members(self) -> tuple[Block, ...]:
+        return self.blocks
+
+    @staticmethod
+    def member_key(job: Block) -> str:
+        return job.output()
+
+    def folder(self) -> str:
+        return f"{self.blocks[0].folder().removeprefix('results/kernels/')}/{self.KIND}/{self.digest}"
+
+    def benchmark(self):
+        return f"benchmarks/kernels/{self.folder()}.tsv"
 
 
 @dataclass(frozen=True)
@@ -1031,6 +1080,8 @@ class Jobs:
             return {"data": ref(self.data(job.transform, job.seed, job.dataset))}
         if isinstance(job, Run):
             return {"data": ref(self.data(job.transform, job.seed, job.dataset)), "eta0": ref(job.eta0())}
+        if isinstance(job, BlockPack):  # its members' one data file, once (as each member's own job)
+            return self.inputs(job.blocks[0])
         if isinstance(job, _Packed):  # each member's, numbered as the pack's outputs
             return {f"{name}_{i}": x for i, member in enumerate(job.members) for name, x in self.inputs(member).items()}
         if isinstance(job, SDist):
@@ -1151,19 +1202,28 @@ class Jobs:
             out.setdefault(job.rule, set()).add(job)
         return out
 
-    # -- packed training (sgd.pack > 1) -------------------------------------------------------
+    # -- packed jobs (sgd.pack > 1, kernels.pack_minutes > 0) ------------------------------------
 
     @functools.cached_property
     def _pack_of(self) -> dict[Job, _Packed]:
-        """Each packed run's or eta0's pack. Runs pack when they share the network (arch,
-        width, init, hp) and the data's shapes (dataset, m); the runs of such a group, sorted
-        by recipe, transform, seed and member, are cut into ceil(n / sgd.pack) packs of
-        near-equal size; their eta0 estimates likewise (sorted by transform, seed, member).
-        A job alone in its group stays a job of its own rule."""
-        size = int(self.config["sgd"].get("pack", 1))
-        if size <= 1:
-            return {}
-        unpacked = self.walk(packed=False)
+        """Each packed job's pack: runs and eta0s under sgd.pack (:meth:`_training_packs`),
+        kernel blocks under kernels.pack_minutes (:meth:`_block_packs`). A job alone stays
+        a job of its own rule."""
+        unpacked = None
+        out: dict[Job, _Packed] = {}
+        if int(self.config["sgd"].get("pack", 1)) > 1:
+            unpacked = self.walk(packed=False)
+            out.update(self._training_packs(unpacked))
+        if float(self.config["kernels"].get("pack_minutes", 0)) > 0:
+            out.update(self._block_packs(unpacked or self.walk(packed=False)))
+        return out
+
+    def _training_packs(self, unpacked: dict[str, set[Job]]) -> dict[Job, _Packed]:
+        """Runs pack when they share the network (arch, width, init, hp) and the data's
+        shapes (dataset, m); the runs of such a group, sorted by recipe, transform, seed and
+        member, are cut into ceil(n / sgd.pack) packs of near-equal size; their eta0
+        estimates likewise (sorted by transform, seed, member)."""
+        size = int(self.config["sgd"]["pack"])
         out: dict[Job, _Packed] = {}
         for record, pack, order in (
             (Run, Pack, lambda r: (r.recipe, r.transform, r.seed, r.member)),
@@ -1181,15 +1241,45 @@ class Jobs:
                         out.update(dict.fromkeys(chunk, pack(chunk)))
         return out
 
+    def _block_packs(self, unpacked: dict[str, set[Job]]) -> dict[Job, _Packed]:
+        """Blocks pack within one column j of one data file, architecture and block size
+        (the folder of their files): its train blocks i <= j, then its val and test rows, in
+        that order, cut where the next block would take the pack's estimated work
+        (symflow.plan, without the one start-up) past kernels.pack_minutes. A block estimated
+        longer than that on its own stays a job of its own rule. Every m > j B asks for the
+        same column, so a pack never changes when m grows."""
+        from symflow.plan import block_work_seconds
+
+        limit = 60.0 * float(self.config["kernels"]["pack_minutes"])
+        order = {"train": 0, "val": 1, "test": 2}
+        columns: dict[tuple[str, int], list[Block]] = {}
+        for block in unpacked.get(Block.rule, ()):
+            columns.setdefault((block.folder(), block.j), []).append(block)
+        out: dict[Job, _Packed] = {}
+        for blocks in columns.values():
+            blocks.sort(key=lambda b: (order[b.split], b.i))
+            chunk: list[Block] = []
+            work = 0.0
+            for block in [*blocks, None]:
+                seconds = block_work_seconds(self.config, block) if block else 0.0
+                if block is None or work + seconds > limit:
+                    if len(chunk) > 1:
+                        out.update(dict.fromkeys(chunk, BlockPack(tuple(chunk))))
+                    chunk, work = [], 0.0
+                if block is not None and seconds <= limit:
+                    chunk.append(block)
+                    work += seconds
+        return out
+
     def packs(self, kind: type[_Packed] | None = None) -> list[_Packed]:
-        """The packs of the default target (none unless sgd.pack > 1), of one kind (Pack or
-        Eta0Pack) or all, in a fixed order."""
+        """The packs of the default target (none unless sgd.pack > 1 or kernels.pack_minutes
+        > 0), of one kind (Pack, Eta0Pack, BlockPack) or all, in a fixed order."""
         found = {p for p in self._pack_of.values() if kind is None or isinstance(p, kind)}
         return sorted(found, key=lambda p: (p.rule, p.digest))
 
     def producer(self, job: Job) -> Job:
-        """The job that makes `job`'s outputs: its pack for a packed run or eta0, else the job."""
-        return self._pack_of.get(job, job) if isinstance(job, (Run, Eta0)) else job
+        """The job that makes `job`'s outputs: its pack for a packed run, eta0 or block, else the job."""
+        return self._pack_of.get(job, job) if isinstance(job, (Run, Eta0, Block)) else job
 
     # -- what determines a job's results besides its inputs and path ---------------------------
 
@@ -1273,7 +1363,7 @@ class Jobs:
         """The knobs that change only how fast a job runs or what it leaves behind: its
         resources (besides threads, memory and runtime), never its params."""
         c = self.config
-        if isinstance(job, Block):
+        if isinstance(job, (Block, BlockPack)):
             return {"batch_rows": int(c["kernels"]["batch_size"])}
         if isinstance(job, Data):
             return {"source_dir": self.source_folder()}
@@ -1301,6 +1391,7 @@ SPEED_KNOBS = (
     ("data", "official_dir"),
     ("kernels", "threads"),
     ("kernels", "batch_size"),
+    ("kernels", "pack_minutes"),  # packed blocks: the same files, and the same rerun records
     ("regression", "threads"),
     ("sgd", "threads"),
     ("sgd", "checkpoint_every"),

@@ -14,7 +14,8 @@ m only adds blocks. An m < B is cut from the first block(s) (train 0-0, and colu
 block 0 of val and test).
 
 :func:`compute_block` writes one block (datasets ``nngp`` and ``ntk``, and its
-provenance as attributes); :func:`assemble` reads a set of blocks back into the
+provenance as attributes), :func:`compute_blocks` several of one data file in turn in one
+process (a pack: one start-up and compilation, the same bytes); :func:`assemble` reads a set of blocks back into the
 (m, m) train-train matrix (symmetric fill from the i <= j blocks) and the
 (n_val, m), (n_test, m) val-train and test-train matrices, placing each block by
 the rows and columns it records, and checking that they come from one data file,
@@ -233,20 +234,23 @@ def compute_block(
     dtype: str = "float32",
     batch_rows: int = 25,
     log: logging.Logger | None = None,
+    data: tuple[dict[str, np.ndarray], dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Compute block (split, i, j) of arch's NNGP and NTK on a data-stage file; write it.
 
     Every entry is computed as a cross pair, as nt.batch does, diagonal blocks included:
     neural-tangents' kernel_fn(x, None) treats the diagonal as exact self pairs, so the
     two differ there by the arc-cosine's rounding at c ~ 1 (about 1e-4 relative on the NTK
-    diagonal in float32, 1e-8 in float64). Returns the provenance attributes written.
+    diagonal in float32, 1e-8 in float64). `data`: the file's arrays and attributes as
+    read_h5 returns them, where the caller read it already (:func:`compute_blocks`).
+    Returns the provenance attributes written.
     """
     from symflow.architectures import ARCHITECTURES
     from symflow.h5io import CHECKSUM_ATTR, package_versions, read_h5, write_h5
 
     log = log or _log
     ARCHITECTURES.get(arch)  # a clear error for an unknown name
-    arrays, data_attrs = read_h5(data_path)
+    arrays, data_attrs = data if data is not None else read_h5(data_path)
     x_train = arrays["x_train"]
     x_split = arrays[f"x_{split}"]
     (r0, r1), (c0, c1) = block_ranges(split, i, j, block_size, len(x_split), len(x_train))
@@ -291,6 +295,42 @@ def compute_block(
     log.info("wrote %s (%d x %d) in %.1f s, %.0f pairs/s", out_path, r1 - r0, c1 - c0, seconds,
              (r1 - r0) * (c1 - c0) / max(seconds, 1e-9))
     return attrs
+
+
+def compute_blocks(
+    data_path: str | Path,
+    blocks: Sequence[tuple[str | Path, str, int, int]],
+    *,
+    logs: Sequence[logging.Logger] | None = None,
+    log: logging.Logger | None = None,
+    **settings: Any,
+) -> list[dict[str, Any]]:
+    """Several blocks of one data file, one after another in this process (a pack,
+    symflow.jobs.BlockPack): the data read and verified once, the kernel function built
+    and compiled once (rows_fn's cache), each block (out_path, split, i, j) written as
+    :func:`compute_block` writes it alone, the same bytes, as soon as it is done.
+
+    `settings`: compute_block's keywords (arch, hp, block_size, backend, dtype,
+    batch_rows). `logs`: one logger per block (its own log, as its own job would write
+    it), each told the block's start and end and this process's id; `log` the pack's.
+    """
+    import os
+
+    from symflow.h5io import read_h5
+    from symflow.logs import timed
+
+    log = log or _log
+    logs = list(logs) if logs is not None else [log] * len(blocks)
+    if len(logs) != len(blocks):
+        raise ValueError(f"{len(blocks)} blocks but {len(logs)} logs")
+    data = read_h5(data_path)
+    out = []
+    for k, ((out_path, split, i, j), own) in enumerate(zip(blocks, logs)):
+        what = f"block {split} {i}-{j} -> {out_path} (pack member {k + 1} of {len(blocks)}, process {os.getpid()})"
+        with timed(own, what):
+            out.append(compute_block(data_path, out_path, split=split, i=i, j=j, log=own, data=data, **settings))
+        log.info("%s: done", what)
+    return out
 
 
 # -- assembly -----------------------------------------------------------------------

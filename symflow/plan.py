@@ -177,7 +177,7 @@ NUM_CLASSES = 10
 
 STAGES: dict[str, tuple[str, ...]] = {
     "data": ("download_cifar10", "extract_cifar10", "transform_dataset"),
-    "kernel blocks": ("compute_gram_block", "audit_symmetry_pair", "audit_kernel_equality", "gather_symmetry_audit"),
+    "kernel blocks": ("compute_gram_block", "compute_gram_block_pack", "audit_symmetry_pair", "audit_kernel_equality", "gather_symmetry_audit"),
     "regression": ("fit_kernel_regression",),
     "eta0": ("estimate_eta0", "estimate_eta0_pack"),
     "sgd": ("train_sgd", "train_sgd_pack", "average_ensemble", "compute_s_dist", "audit_coupled_training"),
@@ -187,9 +187,10 @@ STAGES: dict[str, tuple[str, ...]] = {
                 "list_failed_runs", "gather_predictions", "gather_curves", "plot_curves", "write_report_summary",
                 "all"),
 }
-# on a GPU where resources.gpu > 0 (train_sgd_pack, estimate_eta0_pack: every pack's rule,
-# train_sgd_pack_<digest>, estimate_eta0_pack_<digest>)
-GPU_RULES = ("compute_gram_block", "estimate_eta0", "estimate_eta0_pack", "train_sgd", "train_sgd_pack")
+# on a GPU where resources.gpu > 0 (compute_gram_block_pack, train_sgd_pack, estimate_eta0_pack:
+# every pack's rule, compute_gram_block_pack_<digest>, train_sgd_pack_<digest>, ...)
+GPU_RULES = ("compute_gram_block", "compute_gram_block_pack", "estimate_eta0", "estimate_eta0_pack", "train_sgd",
+             "train_sgd_pack")
 
 
 def jobs(config: dict, model=None) -> dict[str, set]:
@@ -310,7 +311,7 @@ def gram_block_cost(config: dict, arch: str, bs: int, split: str = "train", i: i
     pairs = rows * int(bs)
     gpu = bool(config["resources"]["gpu"])
     item = _itemsize(config)
-    seconds = (GPU_JOB_START_S if gpu else JOB_START_S) + pairs * kernel_seconds_per_pair(config, arch, gpu)
+    seconds = _block_start(config) + pairs * kernel_seconds_per_pair(config, arch, gpu)
     out_bytes = 2 * pairs * item
     # working memory: the engine's tiles hold ~16 MB of state (symflow.engine._TILE_BYTES), a
     # few of them at once; neural-tangents holds batch_size^2 pairs of its state in float64-sized
@@ -325,6 +326,26 @@ def gram_block_cost(config: dict, arch: str, bs: int, split: str = "train", i: i
         working = 4 * max(16 << 20, cost["state"]) + 4 * bs * cost["state"] / max(1, cost["entries"])
     mem = BASE_MEM_MB + (_data_bytes(config) + 2 * out_bytes + working) / 1e6
     return Cost(seconds, int(mem), out_bytes + 4096, int(config["kernels"]["threads"]), gpu)
+
+
+def _block_start(config: dict) -> float:
+    return GPU_JOB_START_S if config["resources"]["gpu"] else JOB_START_S
+
+
+def block_work_seconds(config: dict, block) -> float:
+    """A block's estimated seconds without its job's start-up: what it adds to a pack."""
+    return gram_block_cost(config, block.arch, block.bs, block.split, block.i).seconds - _block_start(config)
+
+
+def block_pack_cost(config: dict, blocks) -> Cost:
+    """Blocks computed one after another by one process (symflow.jobs.BlockPack): one
+    start-up, then each block's work in series on the same threads (the runtime request
+    covers them all, one after another), the memory of the largest (one block at a time;
+    the data once, as each block's own job holds it), every block's file on disk."""
+    each = [gram_block_cost(config, b.arch, b.bs, b.split, b.i) for b in blocks]
+    start = _block_start(config)
+    seconds = start + sum(c.seconds - start for c in each)
+    return Cost(seconds, max(c.mem_mb for c in each), sum(c.disk_bytes for c in each), each[0].threads, each[0].gpu)
 
 
 def regression_cost(config: dict, m: int) -> Cost:
@@ -566,6 +587,8 @@ def job_cost(config: dict, job) -> Cost:
 
     if isinstance(job, J.Block):
         return gram_block_cost(config, job.arch, job.bs, job.split, job.i)
+    if isinstance(job, J.BlockPack):
+        return block_pack_cost(config, job.blocks)
     if isinstance(job, J.Regression):
         return regression_cost(config, job.m)
     if isinstance(job, J.Run):
@@ -612,18 +635,68 @@ def coupled_audit_cost(config: dict) -> Cost:
 # -- resources of a job, for the rules ---------------------------------------------------------
 
 
-def runtime_minutes(cost: Cost, attempt: int = 1) -> int:
-    """Wall-time limit: a margin over the estimate, more on every retry."""
-    return int(math.ceil((RUNTIME_FLOOR_MIN + RUNTIME_MARGIN * cost.limit_seconds / 60.0) * max(1, int(attempt))))
+def runtime_minutes(cost: Cost, attempt: int = 1, cap: float = 0) -> int:
+    """Wall-time limit: a margin over the estimate, more on every retry; at most `cap`
+    minutes where one is given (resources.max_runtime: a partition's time limit, which no
+    request above it can get; a job that resumes from its checkpoints then goes on in its
+    next attempt, :func:`resume_attempts`)."""
+    minutes = int(math.ceil((RUNTIME_FLOOR_MIN + RUNTIME_MARGIN * cost.limit_seconds / 60.0) * max(1, int(attempt))))
+    return min(minutes, int(cap)) if cap else minutes
 
 
 def mem_mb(cost: Cost, attempt: int = 1) -> int:
-    """Memory limit: the estimate, and once more of it on every retry."""
-    return int(math.ceil(cost.mem_mb * max(1, int(attempt))))
+    """Memory limit: the estimate, twice it on a retry (not more: a job retried after its
+    time limit has not run short of memory, and a request past the nodes' would never start)."""
+    return int(math.ceil(cost.mem_mb * min(2, max(1, int(attempt)))))
 
 
-def resources(cost: Cost, attempt: int = 1) -> dict[str, int]:
-    return {"mem_mb": mem_mb(cost, attempt), "runtime": runtime_minutes(cost, attempt)}
+def resources(cost: Cost, attempt: int = 1, cap: float = 0) -> dict[str, int]:
+    return {"mem_mb": mem_mb(cost, attempt), "runtime": runtime_minutes(cost, attempt, cap)}
+
+
+from symflow.configuration import ConfigError  # noqa: E402 (a light module: no JAX, no config read)
+
+
+class RuntimeLimitError(ConfigError):
+    """A runtime limit (resources.max_runtime) too short for a job to get anywhere."""
+
+
+def checkpoint_loss_seconds(config: dict, job) -> float:
+    """The most work a training job loses when it is killed: a checkpoint is written at the
+    evaluation at or after every sgd.checkpoint_every steps (symflow.train.loop), so up to
+    checkpoint_every + eval_every steps and an evaluation (a pack: all its runs' at its rate)."""
+    from symflow import jobs as J
+
+    s = config["sgd"]
+    runs = job.runs if isinstance(job, J.Pack) else [job]
+    lost = 0.0
+    for run in runs:
+        w = _sgd_work(config, run.arch, run.width, run.m)
+        lost += (int(s["checkpoint_every"]) + w.eval_every) * w.step_s + w.eval_s
+    return lost / CPU_PACK_RATE if isinstance(job, J.Pack) and not config["resources"]["gpu"] else lost
+
+
+def resume_attempts(config: dict, job, cap_minutes: float) -> int:
+    """Attempts a job that resumes from its checkpoints (a training run or pack, an ImageNet
+    run) needs to finish its whole budget under a runtime limit of `cap_minutes`, with the
+    margin a runtime request has over the estimate: each attempt starts up again and loses the
+    work since its last checkpoint. 1 without a limit. RuntimeLimitError where an attempt
+    would not get past its start-up and that loss."""
+    if not cap_minutes:
+        return 1
+    from symflow import jobs as J
+
+    cost = job_cost(config, job)
+    start = _jax_start(cost.gpu)
+    lost = checkpoint_loss_seconds(config, job) if isinstance(job, (J.Run, J.Pack)) else 0.0
+    usable = 60.0 * float(cap_minutes) - start - lost
+    if usable <= 0:
+        raise RuntimeLimitError(
+            f"resources.max_runtime: {cap_minutes:g} minutes leave nothing of an attempt of {job.rule} after its "
+            f"start-up ({start:.0f} s) and the work it loses between checkpoints ({lost:.0f} s); raise it or lower "
+            f"sgd.checkpoint_every"
+        )
+    return max(1, math.ceil(RUNTIME_MARGIN * (cost.limit_seconds - start) / usable))
 
 
 # -- the whole plan -----------------------------------------------------------------------------
@@ -715,6 +788,28 @@ def plan(config: dict) -> Plan:
         notes.append(
             f"sgd.pack {config['sgd']['pack']}: {sum(sizes)} runs in {len(packs)} packed jobs of {sizes[0]}-{sizes[-1]} "
             f"runs; {gain}; {eta0s} eta0 estimates in {len(eta0_packs)} jobs, one start-up each."
+        )
+    block_packs = all_jobs.get("compute_gram_block_pack", ())
+    if block_packs:
+        packed = sum(len(p.blocks) for p in block_packs)
+        alone = len(all_jobs.get("compute_gram_block", ()))
+        longest = max(job_cost(config, p).seconds for p in block_packs)
+        notes.append(
+            f"kernels.pack_minutes {config['kernels']['pack_minutes']:g}: {packed} kernel blocks in {len(block_packs)} "
+            f"packed jobs (one process each, its blocks one after another: one start-up, runtime for the series, "
+            f"longest {_duration(longest)}), {alone} alone."
+        )
+    cap = config["resources"].get("max_runtime", 0)
+    if cap:
+        resumable = [j for rule in ("train_sgd", "train_sgd_pack", "train_imagenet") for j in all_jobs.get(rule, ())]
+        attempts = max((resume_attempts(config, j, cap) for j in resumable), default=1)
+        over = sorted({r.rule for r in rules if r.rule not in ("train_sgd", "train_sgd_pack", "train_imagenet")
+                       and 60 * cap < r.longest_s * RUNTIME_MARGIN})
+        notes.append(
+            f"resources.max_runtime {cap:g} min: every runtime request is capped there; a training job resumes from "
+            f"its checkpoint in its next attempt, up to {attempts} attempts (its rule's retries)"
+            + (f"; jobs of {', '.join(over)} cannot resume and may not finish within it: raise it" if over else "")
+            + "."
         )
     flip_m, flip_dataset = model.flip_m, model.flip_dataset
     if flip_m:

@@ -139,9 +139,9 @@ def workdir(tmp_path) -> Path:
 
 def rule_of(name: str) -> str:
     """A Snakemake rule's name as symflow.jobs counts it: every pack's own rule
-    (train_sgd_pack_<digest>, estimate_eta0_pack_<digest>) as train_sgd_pack or
-    estimate_eta0_pack."""
-    return re.sub(r"^(train_sgd_pack|estimate_eta0_pack)_[0-9a-f]{10}$", r"\1", name)
+    (train_sgd_pack_<digest>, estimate_eta0_pack_<digest>, compute_gram_block_pack_<digest>) as
+    train_sgd_pack, estimate_eta0_pack or compute_gram_block_pack."""
+    return re.sub(r"^(train_sgd_pack|estimate_eta0_pack|compute_gram_block_pack)_[0-9a-f]{10}$", r"\1", name)
 
 
 def planned(output: str) -> dict[str, list[str]]:
@@ -156,6 +156,11 @@ def planned(output: str) -> dict[str, list[str]]:
             jobs.setdefault(rule, []).extend(p.strip() for p in line.split(":", 1)[1].split(","))
             rule = None
     return jobs
+
+
+def planned_blocks(jobs: dict[str, list[str]]) -> list[str]:
+    """The kernel blocks of planned(...): those of their own jobs and those of packs."""
+    return [*jobs.get("compute_gram_block", []), *jobs.get("compute_gram_block_pack", [])]
 
 
 def job_stats(output: str) -> dict[str, int]:

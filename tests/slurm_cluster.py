@@ -520,12 +520,17 @@ def profile_partition(profile: Path) -> str:
 
 
 PROFILE = Path(__file__).resolve().parent.parent / "profiles" / "slurm"
+EXTRA_PARTITION = "bigmem"
 
 
 @pytest.fixture(scope="session")
 def slurm_cluster():
-    """A running single-node SLURM with the partition(s) the slurm profile names."""
+    """A running single-node SLURM with the partition(s) the slurm profile names (the first,
+    the default), and EXTRA_PARTITION for the routing test (profiles/slurm/partitions.yaml's
+    large-memory partition), all on the one node."""
     partition = profile_partition(PROFILE / "config.yaml") or "main"
+    if EXTRA_PARTITION not in partition.split(","):
+        partition += f",{EXTRA_PARTITION}"
     if os.environ.get(INSTALL_VARIABLE) != "1":
         _skip_or_fail(NOT_ASKED)
     try:

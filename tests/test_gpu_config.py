@@ -41,7 +41,8 @@ def test_gpu_config_asks_for_every_figure_at_the_papers_resolution_and_widths():
 def test_gpu_config_plans_within_four_h200_hours(capsys):
     p = costs.plan(config_of(GPU))
     gpu_hours = sum(r.hours for r in p.rules if r.gpu)
-    assert {r.rule for r in p.rules if r.gpu} == set(costs.GPU_RULES)
+    # (its kernel blocks all go in packs, kernels.pack_minutes: no compute_gram_block job of its own)
+    assert {r.rule for r in p.rules if r.gpu} == set(costs.GPU_RULES) - {"compute_gram_block"}
     assert 1.0 < gpu_hours <= BUDGET_H200_HOURS, gpu_hours
     # priced from the H200 measurements, each with its date and the command that measured it
     for name in ("h200_peak_gflops", "h200_bandwidth_gbs", "h200_kernel_efficiency", "h200_sgd_gflops"):

@@ -85,7 +85,8 @@ def test_jobs_equal_snakemake_dry_run(tmp_path, variant):
             "plot_imagenet_samples"]
         assert len(snakemake_paths["train_imagenet"]) == 3 * 4  # (identity, o3_pixel) x (m 96, 67), 3 files each
         for rule in ("train_imagenet", "compute_gram_block", "train_sgd"):
-            lines = output.split(f"rule {rule}:", 1)[1].split("resources:", 1)[1].splitlines()[0]
+            lines = re.split(rf"rule {rule}(?:_pack_[0-9a-f]{{10}})?:", output, maxsplit=1)[1]
+            lines = lines.split("resources:", 1)[1].splitlines()[0]
             whole_node = "gpu=2" in lines and "slurm_extra='--exclusive'" in lines
             assert whole_node == (rule == "train_imagenet"), (rule, lines)
     elif variant != "official-gpu-noreuse":
@@ -104,7 +105,8 @@ def test_jobs_equal_snakemake_dry_run(tmp_path, variant):
             assert len(made) == len(set(made)) and all(model.producer(e) in eta0_packs for e in made)
     else:
         assert expected["download_cifar10"] == 1 and expected["extract_cifar10"] == 1
-        block = output.split("rule compute_gram_block:", 1)[1].split("resources:", 1)[1].splitlines()[0]
+        block = re.split(r"rule compute_gram_block(?:_pack_[0-9a-f]{10})?:", output, maxsplit=1)[1]
+        block = block.split("resources:", 1)[1].splitlines()[0]
         assert "gpu=1" in block, block
         # Fig. 4's flipped point (m = 2 n_train) reads its own, mirrored dataset
         assert "-split0-flip/identity/s0.h5" in output and "-split0-flip/o3_pixel/s0.h5" in output
@@ -160,6 +162,73 @@ def test_a_pack_costs_one_start_up_and_shares_its_data():
         assert both.seconds == pytest.approx(start + 2 * (one.seconds - start)) and both.mem_mb == one.mem_mb
 
 
+@pytest.mark.parametrize("extra", [None, PAPER])
+def test_a_block_pack_asks_for_its_blocks_in_series(extra):
+    """A pack of kernel blocks runs its blocks one after another in one process
+    (symflow.kernels.compute_blocks): its threads are one block's, not their sum, and its
+    runtime request covers their estimated work in series, with the margin a block alone
+    gets, where Snakemake's job groups under the SLURM plugin were sized as if side by side
+    (issue 29). Each pack is one column's blocks, at most kernels.pack_minutes of work."""
+    from symflow.jobs import Block, BlockPack
+
+    for gpu in (0, 1):
+        cfg = config_of(extra or TINY)
+        cfg = {**cfg, "resources": {**cfg["resources"], "gpu": gpu}}
+        model = Jobs(cfg)
+        packs = model.packs(BlockPack)
+        assert packs
+        limit = 60 * cfg["kernels"]["pack_minutes"]
+        for pack in packs:
+            cost = costs.job_cost(cfg, pack)
+            each = [costs.job_cost(cfg, b) for b in pack.blocks]
+            start = costs._block_start(cfg)
+            series = start + sum(c.seconds - start for c in each)
+            assert cost.seconds == pytest.approx(series) and cost.threads == cfg["kernels"]["threads"]
+            assert cost.gpu == bool(gpu) and cost.mem_mb == max(c.mem_mb for c in each)
+            assert series - start <= limit
+            for attempt in (1, 2):
+                asked = costs.runtime_minutes(cost, attempt)
+                assert 60 * asked >= costs.RUNTIME_MARGIN * series * attempt
+                assert asked >= max(costs.runtime_minutes(c, attempt) for c in each)
+            assert len({(b.folder(), b.j) for b in pack.blocks}) == 1  # one column of one data file
+            assert all(model.producer(b) is pack for b in pack.blocks)
+        alone = model.walk().get("compute_gram_block", set())
+        for block in alone:  # alone: the only block of its column's stretch, or longer than a pack
+            assert isinstance(model.producer(block), Block)
+        if extra is PAPER:  # blocks of more than pack_minutes stay alone
+            assert any(costs.block_work_seconds(cfg, b) > limit for b in alone)
+
+
+def test_a_runtime_limit_caps_requests_and_training_resumes_within_it():
+    """resources.max_runtime (a partition's time limit): every runtime request stays under it,
+    and a training job, which resumes from its checkpoint, gets the attempts its whole budget
+    needs with the runtime margin, paying its start-up and the work since its last checkpoint
+    again in each; a retry asks for twice the memory, never more."""
+    cfg = config_of(TINY)
+    long = {**cfg, "sgd": {**cfg["sgd"], "max_steps": 200_000, "max_epochs": None}}
+    model = Jobs(long)
+    run = model.run("VEC", 8, "identity", "nn", 160, 0)
+    cost = costs.job_cost(long, run)
+    assert costs.runtime_minutes(cost, 1) > 30  # the budget's runtime, uncapped
+    for attempt in (1, 2, 5):
+        assert costs.runtime_minutes(cost, attempt, cap=30) == 30
+    assert costs.mem_mb(cost, 5) == costs.mem_mb(cost, 2) == 2 * costs.mem_mb(cost, 1)
+    attempts = costs.resume_attempts(long, run, 30)
+    usable = 30 * 60 - costs.JAX_JOB_START_S - costs.checkpoint_loss_seconds(long, run)
+    work = cost.limit_seconds - costs.JAX_JOB_START_S
+    assert (attempts - 1) * usable < costs.RUNTIME_MARGIN * work <= attempts * usable
+    assert costs.resume_attempts(long, run, 0) == 1
+    # a checkpoint every 20 steps loses less than one every 50,000
+    rare = {**long, "sgd": {**long["sgd"], "checkpoint_every": 50_000}}
+    assert costs.checkpoint_loss_seconds(rare, run) > 100 * costs.checkpoint_loss_seconds(long, run)
+    assert costs.resume_attempts(rare, run, 30) > attempts
+    with pytest.raises(costs.RuntimeLimitError, match="resources.max_runtime: 0.1 minutes leave nothing"):
+        costs.resume_attempts(long, run, 0.1)
+    capped = {**long, "resources": {**long["resources"], "max_runtime": 30}}
+    note = next(n for n in costs.plan(capped).notes if n.startswith("resources.max_runtime"))
+    assert "resumes from its checkpoint" in note and "attempts" in note
+
+
 def test_gpu_jobs_pay_the_gpu_start_up(monkeypatch):
     """Every GPU job (kernel block, eta0, run, pack) starts at RATES['h200_job_start_s'], the
     figure bench/gpu_checks.sh measures; CPU jobs keep their CPU start-ups."""
@@ -184,7 +253,7 @@ def test_block_size_trades_jobs_for_memory():
     cfg = config_of(PAPER)
     rows = []
     for bs in (1250, 2500, 5000):
-        c = {**cfg, "kernels": {**cfg["kernels"], "block_size": {"default": bs}}}
+        c = {**cfg, "kernels": {**cfg["kernels"], "block_size": {"default": bs}, "pack_minutes": 0}}
         rows.append((costs.job_counts(c)["compute_gram_block"], costs.gram_block_cost(c, "GAP", bs).mem_mb))
     assert rows[0][0] > rows[1][0] > rows[2][0]
     assert rows[0][1] < rows[1][1] < rows[2][1]
@@ -213,8 +282,9 @@ def test_plan_command(capsys):
     out = capsys.readouterr().out
     for stage in costs.STAGES:
         assert (stage in out) == (stage != "imagenet")  # ImageNet only where the config asks for it
-    # 161 before the curves and the report summary (+7), the predictions and the coupled audit (+2)
-    assert re.search(r"^total\s+170\s", out, re.M), out
+    # 34 kernel blocks in 7 packs; with the curves and report summary (+7), the predictions and the coupled audit (+2)
+    assert re.search(r"^total\s+143\s", out, re.M), out
+    assert "34 kernel blocks in 7 packed jobs" in out
     assert "CPU-hours" in out and "GPU-hours" in out
 
 
@@ -230,7 +300,7 @@ def test_imagenet_config_is_planned_with_gpu_hours(capsys):
     (the conversion and 144 training runs on 8-GPU nodes) with its GPU-hours from the rate table."""
     base, cfg = config_of(), config_of(IMAGENET)
     before, after = costs.job_counts(base), costs.job_counts(cfg)
-    assert sum(before.values()) == 447 and {r: n for r, n in after.items() if r in before} == before
+    assert sum(before.values()) == 382 and {r: n for r, n in after.items() if r in before} == before  # 81 blocks in 16 packs
     assert after["train_imagenet"] == 144 and after["convert_imagenet"] == 1
     assert after["plot_imagenet_figure"] == after["plot_imagenet_samples"] == 3 and after["gather_imagenet"] == 1
     stages = costs.plan(cfg).stage_totals()
@@ -286,5 +356,6 @@ def test_gpu_jobs_carry_the_gpu_partition(tmp_path):
         line = resources.group(1) if resources else ""
         assert ("slurm_partition=gpu-h200" in line) == ("gpu=1" in line) == ("jobs_per_gpu=3" in line), (rule, line)
         rules.setdefault(rule, set()).add("slurm_partition=gpu-h200" in line)
-    assert {r for r, marked in rules.items() if True in marked} == set(costs.GPU_RULES)
+    # (the tiny config's blocks all go in packs: no compute_gram_block job of its own)
+    assert {r for r, marked in rules.items() if True in marked} == set(costs.GPU_RULES) - {"compute_gram_block"}
     assert all(marked == {True} for r, marked in rules.items() if r in costs.GPU_RULES)

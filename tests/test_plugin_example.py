@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import copy_config, planned
+from conftest import copy_config, planned, planned_blocks
 
 import examples.channel_symmetry  # noqa: F401  (registers channel_perm and GAP1x1)
 from symflow.architectures import ARCHITECTURES, ModelHP
@@ -122,7 +122,7 @@ def test_dry_run_plans_audits_for_the_plugin_names(tmp_path):
         for transform in ("identity", "channel_perm", "o3_pixel"):
             assert (arch, transform) in audits, (arch, transform)
     # channel_perm is reused from the untransformed blocks (after its audit); o3_pixel is not for GAP1x1
-    blocks = jobs["compute_gram_block"]
+    blocks = planned_blocks(jobs)
     assert not any("/channel_perm/" in p for p in blocks)
     assert any("/GAP1x1/" in p and "/o3_pixel/" in p for p in blocks)
     assert any("/GAP1x1/" in p and "/identity/" in p for p in blocks)

@@ -51,3 +51,17 @@ def test_report_builds_with_claims(complete_run):
     assert "cifar10-sample.0e454ec3-r8-n200.40.80-split0" in page and "system-message" not in page
     counts = {v: sum(r["verdict"] == v for r in claims) for v in {r["verdict"] for r in claims}}
     assert all(f"{v}: {n}" in page for v, n in counts.items())
+
+
+def test_every_output_gets_the_umask_mode(complete_run):
+    """After a whole run, every file under results/ has the mode the umask gives a new file
+    (issue 29: before, atomic writes kept tempfile's private 0600)."""
+    import os
+    import stat
+
+    umask = os.umask(0)
+    os.umask(umask)
+    modes = {p.relative_to(complete_run): stat.S_IMODE(p.stat().st_mode)
+             for p in (complete_run / "results").rglob("*") if p.is_file()}  # fmt: skip
+    assert len(modes) > 20
+    assert {p: oct(m) for p, m in modes.items() if m != 0o666 & ~umask} == {}

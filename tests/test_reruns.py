@@ -74,7 +74,8 @@ CHANGES: dict[str, object] = {
     "resources.gpu": 1,
     "resources.gpu_partition": "gpu",
     "resources.jobs_per_gpu": 4,
-    "resources.group_blocks_under": 0,
+    "kernels.pack_minutes": 0,
+    "resources.max_runtime": 30,  # a partition's time limit: runtime requests, retries  # every block its own job: a speed knob (the run packed them)
     "resources.compilation_cache": ".cache/other",
     "experiments.fig2.architectures": ["VEC", "FCN"],
     "experiments.fig2.transforms": ["identity", "o3_pixel"],

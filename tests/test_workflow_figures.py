@@ -9,7 +9,7 @@ import subprocess
 import pandas as pd
 import pytest
 
-from conftest import TINY, job_stats, snakemake_cmd
+from conftest import TINY, job_stats, planned, planned_blocks, snakemake_cmd
 
 # Depth 2 instead of 8, two training sizes: the same rules and files, a fraction of the time.
 FAST = "model:\n  depth: 2\nexperiments:\n  fig4: {m: [40, 80], fit_points: 2}\n"
@@ -53,8 +53,12 @@ def test_fig4_end_to_end_then_one_edit_plans_only_its_jobs(workdir):
     assert "transform_dataset" not in jobs  # the data are cached
     assert jobs.get("train_sgd") == 3 and jobs.get("estimate_eta0") == 3  # VEC, VEC on o3_pixel, LCN at m = 120
     assert jobs.get("fit_kernel_regression", 0) <= 2  # VEC_inf (NTK, and NNGP where the figure asks for it)
-    # only the new blocks (B = 40): train (0, 2), (1, 2), (2, 2), val 0-2, test 0-2 and 1-2
-    assert jobs.get("compute_gram_block") == 6
+    # only the new blocks (B = 40): train (0, 2), (1, 2), (2, 2), val 0-2, test 0-2 and 1-2, the
+    # new column, as one pack (kernels.pack_minutes)
+    blocks = planned_blocks(planned(proc.stdout + proc.stderr))
+    assert sorted(b.rsplit("/B40/", 1)[1] for b in blocks) == [
+        "test/0-2.h5", "test/1-2.h5", "train/0-2.h5", "train/1-2.h5", "train/2-2.h5", "val/0-2.h5"]
+    assert jobs.get("compute_gram_block_pack") == 1 and "compute_gram_block" not in jobs
     assert jobs.get("plot_figure") == 1 and jobs.get("aggregate_runs") == 1
 
 

@@ -5,6 +5,7 @@ transform the architecture is invariant to plans no blocks at all (unless reuse 
 from __future__ import annotations
 
 import csv
+import re
 import os
 import subprocess
 import sys
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import copy_config, planned
+from conftest import copy_config, planned, planned_blocks
 
 # a real run, then dry runs against its results: runs Snakemake jobs (make test-fast leaves it out)
 pytestmark = pytest.mark.workflow
@@ -26,7 +27,7 @@ TINY = REPO / "tests" / "configs" / "tiny.yaml"
 OVERRIDE = """
 model: {depth: 2}
 data: {n_test: 40}
-kernels: {audit_size: 4}
+kernels: {audit_size: 4, backend: nt}  # the reference backend (the default target's blocks, so packed)
 regression: {kernels: [ntk]}
 experiments:
   fig2: {architectures: [FCN, VEC], transforms: [identity, o3_pixel], m: 40, seeds: [0]}
@@ -85,17 +86,37 @@ def test_raising_m_plans_only_new_blocks(workdir):
     out = snakemake(workdir, regression("VEC", "o3_pixel", 80), dry=True, extra_config="experiments: {fig2: {m: 80}}")
     jobs = planned(out)
     blocks = sorted(Path(p).relative_to(f"results/kernels/{DATASET}/VEC/{HP}/nt-float32/identity/s0/B40").as_posix()
-                    for p in jobs["compute_gram_block"])
+                    for p in planned_blocks(jobs))
     assert blocks == ["test/0-1.h5", "train/0-1.h5", "train/1-1.h5", "val/0-1.h5"]
-    assert set(jobs) == {"compute_gram_block", "fit_kernel_regression"}
+    # the new column's blocks go as one pack (kernels.pack_minutes): no pack of the blocks made
+    # for m = 40 changes, so none of them is computed again
+    assert set(jobs) == {"compute_gram_block_pack", "fit_kernel_regression"}
 
 
 def test_invariant_transform_plans_no_blocks(workdir):
     jobs = planned(snakemake(workdir, regression("FCN", "o3_shared", 40), dry=True))
-    assert "compute_gram_block" not in jobs
+    assert not planned_blocks(jobs)
     assert set(jobs) == {"transform_dataset", "audit_symmetry_pair", "fit_kernel_regression"}
     # with the reuse switched off, the transformed data get blocks of their own
     jobs = planned(snakemake(workdir, regression("FCN", "o3_shared", 40), dry=True,
                              extra_config="kernels: {reuse_invariant: false}"))
-    assert len(jobs["compute_gram_block"]) == 3 and "audit_symmetry_pair" not in jobs
-    assert all("/o3_shared/s0/" in p for p in jobs["compute_gram_block"])
+    assert len(planned_blocks(jobs)) == 3 and "audit_symmetry_pair" not in jobs
+    assert all("/o3_shared/s0/" in p for p in planned_blocks(jobs))
+
+
+def test_packed_blocks_equal_their_own_jobs_and_packing_reruns_nothing(workdir):
+    """The run above computed its blocks in packs (kernels.pack_minutes, the default): one
+    process a pack, its blocks one after another. Unpacking plans nothing (a speed knob), and
+    each block recomputed by a job of its own has the same bytes."""
+    target = regression("VEC", "o3_pixel", 40)  # made above, from the untransformed blocks
+    folder = workdir / f"results/kernels/{DATASET}/VEC/{HP}/nt-float32/identity/s0/B40"
+    members = sorted((workdir / "logs" / folder.relative_to(workdir / "results")).rglob("*-*.log"))
+    assert len(members) == 3  # train 0-0, val 0-0, test 0-0: one column, one pack
+    pids = {re.search(r"pack member \d of 3, process (\d+)\) \.\.\.", m.read_text()).group(1) for m in members}
+    assert len(pids) == 1, pids
+    assert "Nothing to be done" in snakemake(workdir, target, dry=True, extra_config="kernels: {pack_minutes: 0}")
+    packed = {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*.h5")}
+    assert len(packed) == 3
+    out = snakemake(workdir, target, "--forcerun", "compute_gram_block", extra_config="kernels: {pack_minutes: 0}")
+    assert "compute_gram_block_pack" not in out and out.count("rule compute_gram_block:") == 3
+    assert {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*.h5")} == packed

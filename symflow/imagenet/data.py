@@ -363,8 +363,12 @@ class Shards:
         if self.manifest.get("format") != FORMAT:
             raise ImageNetError(f"{path}: format {self.manifest.get('format')}, this symflow reads {FORMAT}; "
                                 f"convert again")
-        with np.load(self.folder / INDEX) as index:
-            self._index = {k: index[k] for k in index.files}
+        try:
+            with np.load(self.folder / INDEX, allow_pickle=False) as index:  # arrays only, never a pickle
+                self._index = {k: index[k] for k in index.files}
+        except (OSError, ValueError) as exc:
+            raise ImageNetError(f"{self.folder / INDEX}: not an index of plain arrays ({' '.join(str(exc).split())}); "
+                                f"convert again") from None
         for split in SPLITS:
             for name in self.manifest["splits"][split]["shards"]:
                 if not (self.folder / name).is_file():
@@ -425,11 +429,17 @@ def subset_indices(shards: Shards, m: int, subset_seed: int) -> np.ndarray:
 # -- decoding and augmentation (host) ------------------------------------------------------------
 
 
+# the formats PIL may decode: ImageNet's JPEGs and its one PNG. Not every PIL plugin: EPS,
+# for one, runs Ghostscript on the file, so bytes from a user's folder never reach it.
+DECODE_FORMATS = ("JPEG", "PNG")
+
+
 def decode_image(data: bytes):
-    """A PIL RGB image from JPEG (or PNG, CMYK, greyscale: ImageNet has a few) bytes."""
+    """A PIL RGB image from JPEG (or PNG, CMYK, greyscale: ImageNet has a few) bytes; any
+    other format is refused (PIL.UnidentifiedImageError) without reaching its plugin."""
     from PIL import Image as PILImage
 
-    image = PILImage.open(io.BytesIO(data))
+    image = PILImage.open(io.BytesIO(data), formats=DECODE_FORMATS)
     return image.convert("RGB") if image.mode != "RGB" else image
 
 

@@ -1,4 +1,4 @@
-"""Killed jobs: SIGKILL the data, kernel-block, eta0, regression and training jobs at seeded
+"""Killed jobs: SIGKILL the data, kernel-block (a pack of blocks), eta0, regression and training jobs at seeded
 random points, mid-write included, and the whole snakemake process group at random times;
 rerun; the workflow completes with outputs identical to an uninterrupted run's.
 
@@ -96,17 +96,20 @@ def test_killed_jobs_rerun_to_the_same_outputs(reference, tmp_path):
         tmp = [p for p in W.temporaries(work) if p.startswith(f"results/data/{W.DATASET}/identity/.s0.h5.")]
         assert tmp, f"{name}: the kill did not land mid-write"
 
-    # 3: four jobs at once: a Gram block between tiles, one mid-write, one just after its
-    # rename (its other work undone: snakemake removes the failed job's output), and eta0's JSON
-    round_(
-        "blocks and eta0",
-        [f"kernel.tile:{rng.randint(1, 2)}:train 0-0", f"h5.dataset:{rng.randint(1, n_block)}:/val/",
-         "atomic.renamed:1:/test/", "atomic.rename:1:eta0/"],
-    )  # fmt: skip
+    # 3: the Gram blocks' pack (train 0-0, val 0-0, test 0-0 in one process, kernels.pack_minutes)
+    # mid-write of its second block, its first one complete and renamed (undone: snakemake
+    # removes the failed job's outputs), and eta0's JSON before its rename
+    round_("block pack mid-write and eta0", [f"h5.dataset:{rng.randint(1, n_block)}:/val/", "atomic.rename:1:eta0/"])
     assert (work / W.DATA).exists()
     assert not any((work / W.BLOCKS / s / "0-0.h5").exists() for s in ("train", "val", "test"))
     assert not (work / W.ETA0).exists()
     assert any(p.startswith(f"{W.BLOCKS}/val/.0-0.h5.") for p in W.temporaries(work))
+    # 3b: the pack between tiles of its first block, then just after its last block's rename
+    for name, fault in (("block pack between tiles", f"kernel.tile:{rng.randint(1, 2)}:train 0-0"),
+                        ("block pack after its last rename", "atomic.renamed:1:/test/")):  # fmt: skip
+        round_(name, [fault, "atomic.rename:1:eta0/"])
+        assert not any((work / W.BLOCKS / s / "0-0.h5").exists() for s in ("train", "val", "test")), name
+        assert not (work / W.ETA0).exists()
 
     # 4: the regression mid-write; training while writing its second checkpoint (step 40)
     round_("regression mid-write, checkpoint mid-write",

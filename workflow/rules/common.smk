@@ -122,20 +122,30 @@ def sized(record):
         return costs.mem_mb(cost(wildcards), attempt)
 
     def runtime(wildcards, attempt):
-        return costs.runtime_minutes(cost(wildcards), attempt)
+        return costs.runtime_minutes(
+            cost(wildcards), attempt, config["resources"]["max_runtime"]
+        )
 
     return dict(mem_mb=mem_mb, runtime=runtime)
 
 
-def block_group(wc):
-    """Cheap blocks on CPU share the group 'gram_blocks' (the SLURM profile submits
-    several at once, group-components); GPU blocks stay single jobs, as a group's GPU
-    request would be the sum of its members'."""
-    limit = config["resources"]["group_blocks_under"]
-    if GPU or not limit:
+def resume_retries(record):
+    """The retries of a rule whose jobs resume from their checkpoints, under a runtime limit
+    (resources.max_runtime): the attempts its longest job needs to finish its budget
+    (symflow.plan.resume_attempts), one more for an ordinary failure; None without a limit
+    (the profile's retries). `record`: the rule's record class (its default-target jobs),
+    or its one job (a pack)."""
+    cap = config["resources"]["max_runtime"]
+    if not cap:
         return None
-    seconds = costs.job_cost(config, J.Block.from_wildcards(wc)).seconds
-    return None if seconds > 60 * limit else "gram_blocks"
+    found = [record] if isinstance(record, J.Job) else JOBS.walk().get(record.rule, ())
+    try:
+        return max(
+            (costs.resume_attempts(config, job, cap) for job in found), default=1
+        )
+    except costs.RuntimeLimitError as exc:  # one line and exit 2, as a bad config
+        sys.stderr.write(f"config error: {exc}\n")
+        raise SystemExit(2) from None
 
 
 def all_targets():

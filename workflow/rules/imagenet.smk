@@ -55,6 +55,7 @@ rule train_imagenet:
     wildcard_constraints:
         tag=JOBS.imagenet_tag,
         model=_alternatives(IMAGENET_MODELS.names()),
+    retries: resume_retries(J.ImageNetRun)  # under resources.max_runtime: resumed from the checkpoint
     conda:
         CONDA_ENV
     threads: config["imagenet"]["knobs"]["workers"] + 1  # the input workers and the training process

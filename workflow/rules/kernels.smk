@@ -1,4 +1,5 @@
-# Infinite-width kernels as cached B x B Gram blocks, the symmetry audit (Thm 4.1),
+# Infinite-width kernels as cached B x B Gram blocks (one job each, or packed: several in one
+# job, kernels.pack_minutes), the symmetry audit (Thm 4.1),
 # and kernel regression on the assembled blocks. A regression on a transform the
 # architecture is invariant to (the registry's claim) reads the blocks of the
 # untransformed data when kernels.reuse_invariant is on, and then also the symmetry audit
@@ -14,8 +15,6 @@ rule compute_gram_block:
         "logs/kernels/{dataset}/{arch}/{hp}/{kspec}/{transform}/s{seed}/B{bs}/{split}/{i}-{j}.log",
     benchmark:
         "benchmarks/kernels/{dataset}/{arch}/{hp}/{kspec}/{transform}/s{seed}/B{bs}/{split}/{i}-{j}.tsv"
-    group:
-        block_group
     conda:
         GPU_CONDA_ENV
     threads: config["kernels"]["threads"]
@@ -25,6 +24,34 @@ rule compute_gram_block:
         batch_rows=speed_of(J.Block, "batch_rows"),
     script:
         "../scripts/compute_gram_block.py"
+
+
+# Packed blocks (kernels.pack_minutes > 0): several blocks of one Gram-matrix column computed
+# one after another by one job and one process (symflow.jobs.BlockPack,
+# symflow.kernels.compute_blocks), each still its own file above, byte for byte, and its own
+# log. Each pack is `use rule compute_gram_block as compute_gram_block_pack_<digest> with:`
+# its blocks' files, logs and resources: the statement takes a literal name and packs are
+# named when the config is read, so the loop calls what the statement compiles to
+# (workflow.userule, as `snakemake --print-compilation` shows). Inheriting the rule keeps its
+# script line, which Snakemake records as the rule's code; with no params and the blocks'
+# one data file as input, a block's file carries the same rerun record whether a pack or
+# its own job made it: packing reruns nothing. Its outputs have no wildcards, so Snakemake
+# prefers it to compute_gram_block for its blocks' files. Its threads are one block's (they
+# run in turn), its runtime covers them in series (symflow.plan.block_pack_cost).
+for _pack in JOBS.packs(J.BlockPack):
+    _with = workflow.run(None)
+    for _directive in (
+        workflow.input(**JOBS.input_paths(_pack)),
+        workflow.output(**_pack.outputs()),
+        workflow.log(
+            **{f"block_{i}": path for i, path in enumerate(_pack.member_logs())},
+            pack=_pack.log(),
+        ),
+        workflow.benchmark(_pack.benchmark()),
+        workflow.resources(**GPU, **sized(_pack), **JOBS.speed(_pack)),
+    ):
+        _with = _directive(_with)
+    workflow.userule(rules=["compute_gram_block"], name_modifier=_pack.rule_name)(_with)
 
 
 rule audit_symmetry_pair:

@@ -47,6 +47,7 @@ rule train_sgd:
         f"logs/sgd/{SGD_RUN}/{{recipe}}/m{{m}}/s{{seed}}/i{{member}}.log",
     benchmark:
         f"benchmarks/sgd/{SGD_RUN}/{{recipe}}/m{{m}}/s{{seed}}/i{{member}}.tsv"
+    retries: resume_retries(J.Run)  # under resources.max_runtime: resumed from the checkpoint
     conda:
         GPU_CONDA_ENV
     threads: config["sgd"]["threads"]
@@ -109,6 +110,7 @@ for _pack in JOBS.packs(J.Pack):
             pack=_pack.log(),
         benchmark:
             _pack.benchmark()
+        retries: resume_retries(_pack)
         conda:
             GPU_CONDA_ENV
         threads: config["sgd"]["threads"]
