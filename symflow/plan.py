@@ -124,10 +124,10 @@ RATES: dict[str, Rate] = {
              f"intercept of CPU s against steps, 5 s (FCN_256) to 8 s (VEC_32); eta0 jobs 4-11 s; {CAL}"),
         Rate("plot_job_s", 4.0, "CPU seconds",
              f"a figure job (matplotlib, seaborn, two files): plot_figure 3.9 s, plot_figS2 3.6 s; {CAL} (tiny run)"),
-        Rate("coupled_pair_s", 20.0, "CPU seconds",
-             "one coupled pair of Thm 4.1's finite-width audit (symflow.coupled: two 20-step float64 runs and their "
-             "compilation) at 8 x 8, default widths: FCN_256 4-21 s, LCN_8 26-38 s, VEC_32 75 s, GAP_32 21 s on "
-             f"{DEV} while other jobs ran (2026-12-07, /tmp/coupled_try.py); upper half of the range"),
+        Rate("coupled_pair_s", 5.0, "CPU seconds",
+             "one coupled pair of Thm 4.1's finite-width audit (symflow.coupled: two 20-step float64 runs, their "
+             "compilation shared by the pairs of one architecture and recipe): the default's 18 pairs took 84.7 CPU s "
+             f"in one job, start-up included (a default make run, {DEV}, 2026-12-07)"),
         Rate("data_mb_per_s", 20.0, "MB/s", "standardise, downsample and tau of the source pool, one core"),
         Rate("base_mem_mb", 1500.0, "MB",
              "a JAX process before it holds data: RSS after importing jax + nt ~0.6 GB, with XLA's compilation "
