@@ -576,8 +576,8 @@ def nngp_close_to_ntk(frame, params: dict, ctx: dict) -> Outcome:
 def tau_spread_small(frame, params: dict, ctx: dict) -> Outcome:
     """The spread between runs that differ only in tau (and, for networks, the initialisation) is
     small: per cell of `inferences` with at least two successful runs, the standard deviation of
-    their accuracies (ANOVA's sigma_s, images' noise removed) has an upper 95% bound below the
-    margin (chi-square interval on k - 1 degrees of freedom)."""
+    their accuracies (ANOVA's sigma_s, images' noise removed) has a 95% interval (chi-square on
+    k - 1 degrees of freedom) below the margin (holds) or above it (fails)."""
     from scipy import stats
 
     _need_rows(frame, "the figure")
@@ -596,7 +596,7 @@ def tau_spread_small(frame, params: dict, ctx: dict) -> Outcome:
         ms_run, ms_res = c.anova()
         sd = math.sqrt(max(ms_run - ms_res, 0.0) / c.n)
         # the upper bound of sigma_s from MS_runs ~ E[MS] chi2_{k-1} / (k - 1): conservative (it keeps MS_res)
-        hi = math.sqrt(ms_run * (c.k - 1) / stats.chi2.ppf(1 - ev.LEVEL, c.k - 1) / c.n)
+        hi = math.sqrt(ms_run * (c.k - 1) / stats.chi2.ppf((1 - ev.LEVEL) / 2, c.k - 1) / c.n)
         lo = _sd_low(ms_run, ms_res, c)
         est = ev.Estimate(sd, lo, hi, math.nan, math.nan, math.nan, c.k - 1, c.k, c.n, (c,))
         verdict = "holds" if hi < margin else "fails" if lo > margin else "inconclusive"
@@ -619,7 +619,7 @@ def _some(items: list[str], k: int = 3) -> str:
 def _sd_low(ms_run: float, ms_res: float, c: ev.Cell) -> float:
     from scipy import stats
 
-    return math.sqrt(max(ms_run * (c.k - 1) / stats.chi2.ppf(ev.LEVEL, c.k - 1) - ms_res, 0.0) / c.n)
+    return math.sqrt(max(ms_run * (c.k - 1) / stats.chi2.ppf(0.5 + ev.LEVEL / 2, c.k - 1) - ms_res, 0.0) / c.n)
 
 
 def _trend_parts(label: str, seq: list[tuple[float, ev.Cell]], x_of, sign: int, ctx: dict, *, scale=POINTS,

@@ -833,9 +833,10 @@ class Jobs:
         """Fig. S1: an S-Dist (and its ensemble) of VEC_n at each point of the so3_path."""
         e = self.exp["figS1"]
         return [
-            SDist(**dataclasses.asdict(self.ensemble("VEC", w, t, e["recipe"], e["m"], e["seed"], e["ensemble"])))
+            SDist(**dataclasses.asdict(self.ensemble("VEC", w, t, e["recipe"], e["m"], seed, e["ensemble"])))
             for w in e["widths"]
             for t in self.figS1_transforms()
+            for seed in e["seeds"]
         ]
 
     def figS1_gap_reference(self, s: SDist) -> Ensemble:
@@ -1008,7 +1009,7 @@ class Jobs:
             if isinstance(row.job, Regression):
                 pairs.add((row.job.arch, row.job.transform, row.job.seed))
         e = self.exp["figS1"]
-        pairs |= {("VEC", t, int(e["seed"])) for t in self.figS1_transforms()}  # S-Dist's VEC_inf
+        pairs |= {("VEC", t, int(seed)) for t in self.figS1_transforms() for seed in e["seeds"]}  # S-Dist's VEC_inf
         return sorted(pairs)
 
     def audits(self) -> list[Job]:

@@ -98,7 +98,7 @@ CHANGES: dict[str, object] = {
     "experiments.figS1.ensemble": 2,
     "experiments.figS1.recipe": "nn",
     "experiments.figS1.m": 80,
-    "experiments.figS1.seed": 1,
+    "experiments.figS1.seeds": [1],
     "experiments.figS5.architectures": ["FCN"],
     "experiments.figS5.transforms": ["o3_pixel"],
     "experiments.figS5.recipes": ["nn_plus"],
