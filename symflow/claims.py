@@ -114,7 +114,8 @@ class Outcome:
     n_runs: int = 0
     n_failed: int = 0
     run_scale: str = ""
-    verdict: str | None = None  # None: the conjunction of the parts
+    # the claim's verdict from its parts (after their failures are made family-wise); None: their conjunction
+    rule: Callable[[list[Part]], str] | None = None
     notes: list[str] = field(default_factory=list)  # shown after the parts (e.g. cells not compared)
 
 
@@ -254,9 +255,9 @@ def _count(rows) -> tuple[int, int]:
     return int((~rows["failed"]).sum()), int(rows["failed"].sum())
 
 
-def _outcome(parts: list[Part], rows, notes: list[str] | None = None, verdict: str | None = None) -> Outcome:
+def _outcome(parts: list[Part], rows, notes: list[str] | None = None, rule=None) -> Outcome:
     ok, bad = _count(rows)
-    return Outcome(parts, ok, bad, run_scale(rows), verdict, notes or [])
+    return Outcome(parts, ok, bad, run_scale(rows), rule, notes or [])
 
 
 # -- the rows a claim reads -----------------------------------------------------------
@@ -600,7 +601,9 @@ def tau_spread_small(frame, params: dict, ctx: dict) -> Outcome:
         lo = _sd_low(ms_run, ms_res, c)
         est = ev.Estimate(sd, lo, hi, math.nan, math.nan, math.nan, c.k - 1, c.k, c.n, (c,))
         verdict = "holds" if hi < margin else "fails" if lo > margin else "inconclusive"
-        part = Part(f"{c.label} sd over {c.k} runs", verdict, f"< {margin * POINTS:g} points", est, margin=margin)
+        refails = (lambda ms_run, ms_res, c: lambda level: _sd_low(ms_run, ms_res, c, level) > margin)(ms_run, ms_res, c)
+        part = Part(f"{c.label} sd over {c.k} runs", verdict, f"< {margin * POINTS:g} points", est, margin=margin,
+                    refails=refails)
         if verdict == "inconclusive":
             part = Part(**{**part.__dict__, "decide": f"more runs per cell (now {c.k}): the upper bound shrinks as "
                                                       f"sqrt((k-1)/chi2_(k-1))"})
@@ -616,10 +619,10 @@ def _some(items: list[str], k: int = 3) -> str:
     return "; ".join(items[:k]) + (f"; and {len(items) - k} more" if len(items) > k else "")
 
 
-def _sd_low(ms_run: float, ms_res: float, c: ev.Cell) -> float:
+def _sd_low(ms_run: float, ms_res: float, c: ev.Cell, level: float = ev.LEVEL) -> float:
     from scipy import stats
 
-    return math.sqrt(max(ms_run * (c.k - 1) / stats.chi2.ppf(0.5 + ev.LEVEL / 2, c.k - 1) - ms_res, 0.0) / c.n)
+    return math.sqrt(max(ms_run * (c.k - 1) / stats.chi2.ppf(0.5 + level / 2, c.k - 1) - ms_res, 0.0) / c.n)
 
 
 def _trend_parts(label: str, seq: list[tuple[float, ev.Cell]], x_of, sign: int, ctx: dict, *, scale=POINTS,
@@ -632,6 +635,20 @@ def _trend_parts(label: str, seq: list[tuple[float, ev.Cell]], x_of, sign: int, 
     steps = [judge(f"{label}: {x0:g} -> {x1:g}", [c1, c0], ev.difference(), ctx, sign=sign, scale=scale, unit=unit)
              for (x0, c0), (x1, c1) in zip(seq, seq[1:])]
     return [slope, *steps]
+
+
+def _trend_rule(series: list[list[Part]]):
+    """The verdict of trend series (slope then steps each) from the claim's parts, in their order."""
+    sizes = [len(s) for s in series]
+
+    def rule(parts: list[Part]) -> str:
+        groups, i = [], 0
+        for n in sizes:
+            groups.append(parts[i:i + n])
+            i += n
+        return _trend_verdict(groups)
+
+    return rule
 
 
 def _trend_verdict(series: list[list[Part]]) -> str:
@@ -667,7 +684,7 @@ def monotone_in_width(frame, params: dict, ctx: dict) -> Outcome:
             series.append(_trend_parts(recipe, seq, math.log2, sign, ctx))
     if not series:
         raise Untestable("missing runs: fewer than two widths")
-    return _outcome([p for s in series for p in s], rows, verdict=_trend_verdict(series))
+    return _outcome([p for s in series for p in s], rows, rule=_trend_rule(series))
 
 
 def below_kernel(frame, params: dict, ctx: dict) -> Outcome:
@@ -699,7 +716,7 @@ def peak_width(frame, params: dict, ctx: dict) -> Outcome:
     rows = rows[(rows["architecture"] == params["architecture"]) & (rows["transform"] == params["transform"])
                 & rows["inference"].isin(list(params["peaks"]))]
     _need_rows(rows, f"{params['architecture']}_n on {params['transform']}")
-    parts, notes, verdicts = [], [], []
+    parts, notes, sizes = [], [], []
     for recipe, peak in params["peaks"].items():
         here = rows[rows["inference"] == recipe]
         widths = sorted(int(w) for w in set(here["width"].dropna()))
@@ -713,13 +730,20 @@ def peak_width(frame, params: dict, ctx: dict) -> Outcome:
         mine = [judge(f"{recipe}: n={w} - n={widths[-1]}", [make_cell(here[here["width"] == w], f"{recipe} n={w}", ctx),
                                                               last], ev.difference(), ctx, sign=1, level=level)
                 for w in candidates]
-        got = {p.verdict for p in mine}
-        verdicts.append("holds" if "holds" in got else "fails" if got == {"fails"} else "inconclusive")
+        sizes.append(len(mine))
         parts += mine
     if not parts:
         raise Untestable("scale: " + "; ".join(notes))
-    verdict = "fails" if "fails" in verdicts else "holds" if set(verdicts) == {"holds"} else "inconclusive"
-    return _outcome(parts, rows, notes, verdict)
+
+    def rule(parts: list[Part]) -> str:  # a recipe holds if one candidate holds, fails if every one fails
+        verdicts, i = [], 0
+        for n in sizes:
+            got = {p.verdict for p in parts[i:i + n]}
+            verdicts.append("holds" if "holds" in got else "fails" if got == {"fails"} else "inconclusive")
+            i += n
+        return "fails" if "fails" in verdicts else "holds" if set(verdicts) == {"holds"} else "inconclusive"
+
+    return _outcome(parts, rows, notes, rule)
 
 
 def curves_close(frame, params: dict, ctx: dict) -> Outcome:
@@ -839,7 +863,7 @@ def monotone_path(frame, params: dict, ctx: dict) -> Outcome:
             series.append(_trend_parts(f"{other}={key:g}", seq, x_of, sign, ctx, scale=scale, unit=unit))
     if not series:
         raise Untestable(f"missing runs: fewer than two values of {along} at any {other}")
-    return _outcome([p for s in series for p in s], rows, verdict=_trend_verdict(series))
+    return _outcome([p for s in series for p in s], rows, rule=_trend_rule(series))
 
 
 def _sdist_cell(rows, label: str, ctx: dict, kind: str) -> ev.Cell:
@@ -908,7 +932,8 @@ def variance_ratio(frame, params: dict, ctx: dict) -> Outcome:
         hi = ratio / stats.f.ppf(0.5 - ev.LEVEL / 2, d1, d2)
         est = ev.Estimate(ratio, lo, hi, math.nan, math.nan, math.nan, min(d1, d2), min(a.k, b.k), a.n, (a, b))
         verdict = "holds" if lo > 1 else "fails" if hi < 1 else "inconclusive"
-        part = Part(label, verdict, "> 1", est, scale=1.0, unit="x")
+        refails = (lambda r, d1, d2: lambda level: r / stats.f.ppf(0.5 - level / 2, d1, d2) < 1)(ratio, d1, d2)
+        part = Part(label, verdict, "> 1", est, scale=1.0, unit="x", refails=refails)
         if verdict == "inconclusive":
             part = Part(**{**part.__dict__, "decide": f"more seeds per cell (now {a.k} and {b.k}): an F interval on "
                                                       f"{d1} and {d2} degrees of freedom is wide"})
@@ -967,11 +992,15 @@ def power_law_fits(frame, params: dict, ctx: dict) -> Outcome:
         fn = (lambda f: lambda mu: f(mu) - r2)(_r2(x))
         parts.append(judge(f"{arch} {transform} {inf}: R2 - {r2:g}", [c for _, c in pts], fn, ctx, sign=1, scale=1.0,
                            unit=""))
-    good = sum(p.verdict == "holds" for p in parts)
-    bad = sum(p.verdict == "fails" for p in parts)
     frac = float(params["fraction"])
-    verdict = ("holds" if good > frac * len(parts) else "fails" if bad >= (1 - frac) * len(parts) else "inconclusive")
-    return _outcome(parts, rows, [f"{good} of {len(parts)} curves straight (R2 above {r2:g}), {bad} not"], verdict)
+
+    def rule(parts: list[Part]) -> str:  # more than `fraction` of the curves straight, or at least the rest not
+        good = sum(p.verdict == "holds" for p in parts)
+        bad = sum(p.verdict == "fails" for p in parts)
+        return "holds" if good > frac * len(parts) else "fails" if bad >= (1 - frac) * len(parts) else "inconclusive"
+
+    return _outcome(parts, rows, [f"more than {frac:.0%} of the {len(parts)} curves must be straight (holds) or "
+                                  f"{1 - frac:.0%} not (fails)"], rule)
 
 
 def exponent_chain(frame, params: dict, ctx: dict) -> Outcome:
@@ -1034,7 +1063,7 @@ def imagenet_slope(slopes, params: dict, ctx: dict) -> Outcome:
     if usable.empty:
         raise Untestable(f"missing runs: {label} has {int(rows['points'].max())} sizes with successful "
                          f"runs in the {phase} phase (the paper fits {need})")
-    parts, verdicts = [], []
+    parts, sizes = [], []
     for q in params.get("quantities", ["error", "loss"]):
         r = usable[usable["quantity"] == q]
         if r.empty:
@@ -1056,17 +1085,22 @@ def imagenet_slope(slopes, params: dict, ctx: dict) -> Outcome:
             phases = slopes[(slopes["model"] == model) & (slopes["transform"] == transform)
                             & (slopes["quantity"] == q)].set_index("phase")
             mine.append(_bend(f"{label} {q}: second - first phase alpha", phases, float(params["max_bend"])))
-        verdicts.append(ev.conjunction(mine))
+        sizes.append(len(mine))
         parts += mine
     if not parts:
         raise Untestable(f"missing runs: no fitted quantity among {params.get('quantities')} for {label}")
-    # the paper does not say whether it fits the error or the loss: the claim holds where one of
-    # them holds (that may be the paper's), fails where every one fails; the row says when they disagree
-    got = set(verdicts)
-    verdict = "holds" if "holds" in got else "fails" if got == {"fails"} else "inconclusive"
-    notes = ["the error and the loss disagree: the paper does not say which it fits"] if {"holds", "fails"} <= got \
-        else []
-    return Outcome(parts, runs - failed, failed, scale, verdict, notes)
+
+    def rule(parts: list[Part]) -> str:
+        # the paper does not say whether it fits the error or the loss: the claim holds where one of
+        # them holds (that may be the paper's), fails where every one fails
+        got, i = set(), 0
+        for n in sizes:
+            got.add(ev.conjunction(parts[i:i + n]))
+            i += n
+        return "holds" if "holds" in got else "fails" if got == {"fails"} else "inconclusive"
+
+    return Outcome(parts, runs - failed, failed, scale, rule,
+                   ["either quantity counts: the paper does not say whether it fits the error or the loss"])
 
 
 def _bend(label: str, phases, max_bend: float) -> Part:
@@ -1137,7 +1171,8 @@ def evaluate(tables: dict[str, Any], claims: list[Claim] | None = None, resample
 
 
 def _row_of(out: Outcome) -> dict:
-    verdict = out.verdict or ev.conjunction(out.parts)
+    out = Outcome(ev.family_wise(out.parts), out.n_runs, out.n_failed, out.run_scale, out.rule, out.notes)
+    verdict = out.rule(out.parts) if out.rule else ev.conjunction(out.parts)
     key = ev.decisive(out.parts, verdict) or (out.parts[0] if out.parts else None)
     n_parts = len(out.parts)
     counts = {v: sum(p.verdict == v for p in out.parts) for v in ("holds", "fails", "inconclusive")}

@@ -290,6 +290,12 @@ class Part:
     claim: str  # e.g. '> 0', '< 0', 'within +-2.0'
     estimate: Estimate | None = None
     why: str = ""  # why it could not be estimated, or what else decided its verdict
+    # how it was judged, to judge it again at another level (family_wise): direction (arg: sign),
+    # closeness (arg: margin), at_most (arg: bound); "" for an exact or special part, whose
+    # `refails(level)`, where given, says whether it still fails at that level
+    kind: str = ""
+    arg: float = 0.0
+    refails: Callable[[float], bool] | None = field(default=None, repr=False)
     decide: str = ""  # what would decide an inconclusive part
     margin: float | None = None
     scale: float = 100.0
@@ -308,7 +314,7 @@ def direction(label: str, est: Estimate, sign: int, *, scale: float = 100.0, uni
     """A claim that the effect is > 0 (sign +1) or < 0 (sign -1)."""
     lo, hi = (est.low, est.high) if sign > 0 else (-est.high, -est.low)
     verdict = "holds" if lo > 0 else "fails" if hi < 0 else "inconclusive"
-    part = Part(label, verdict, "> 0" if sign > 0 else "< 0", est, scale=scale, unit=unit)
+    part = Part(label, verdict, "> 0" if sign > 0 else "< 0", est, scale=scale, unit=unit, kind="direction", arg=sign)
     return _with_decide(part, abs(est.effect))
 
 
@@ -316,7 +322,8 @@ def closeness(label: str, est: Estimate, margin: float, *, scale: float = 100.0,
     """A claim that the effect lies within +-margin (an equivalence margin, stated with the claim)."""
     verdict = ("holds" if -margin < est.low and est.high < margin
                else "fails" if est.low > margin or est.high < -margin else "inconclusive")
-    part = Part(label, verdict, f"within +-{margin * scale:g}{unit}", est, margin=margin, scale=scale, unit=unit)
+    part = Part(label, verdict, f"within +-{margin * scale:g}{unit}", est, margin=margin, scale=scale, unit=unit,
+                kind="closeness", arg=margin)
     # to hold, the interval's half-width must fit between the effect and the margin; to fail,
     # between the margin and the effect
     return _with_decide(part, abs(margin - abs(est.effect)))
@@ -325,8 +332,14 @@ def closeness(label: str, est: Estimate, margin: float, *, scale: float = 100.0,
 def at_most(label: str, est: Estimate, bound: float, *, scale: float = 100.0, unit: str = " points") -> Part:
     """A claim that the effect does not exceed `bound` (its interval below it)."""
     verdict = "holds" if est.high < bound else "fails" if est.low > bound else "inconclusive"
-    part = Part(label, verdict, f"< {bound * scale:g}{unit}", est, margin=bound, scale=scale, unit=unit)
+    part = Part(label, verdict, f"< {bound * scale:g}{unit}", est, margin=bound, scale=scale, unit=unit,
+                kind="at_most", arg=bound)
     return _with_decide(part, abs(bound - est.effect))
+
+
+JUDGES = {"direction": lambda label, est, arg: direction(label, est, int(arg)),
+          "closeness": lambda label, est, arg: closeness(label, est, arg),
+          "at_most": lambda label, est, arg: at_most(label, est, arg)}
 
 
 def not_estimable(label: str, why: str) -> Part:
@@ -361,6 +374,46 @@ def what_decides(est: Estimate, distance: float) -> str:
         k = "more seeds and " if v_seed > 0 else ""
         return f"{k}more test images than the {est.n:,} here (the images alone leave the interval too wide)"
     return "more data"
+
+
+def at_level(est: Estimate, level: float) -> Estimate:
+    """The same estimate with its interval at another level (its se and degrees of freedom kept)."""
+    half = _t_quantile(est.df, level) * est.se
+    return Estimate(est.effect, est.effect - half, est.effect + half, est.se, est.se_images, est.se_seeds, est.df,
+                    est.k, est.n, est.cells)
+
+
+def still_fails(part: Part, level: float) -> bool:
+    """Does a failing part still fail with its interval at `level`? (An exact part, computed
+    rather than sampled, does; a part judged some other way says so through `refails`.)"""
+    if part.verdict != "fails":
+        return False
+    if part.refails is not None:
+        return bool(part.refails(level))
+    est = part.estimate
+    if est is None or not (est.se > 0 and math.isfinite(est.se)) or part.kind not in JUDGES:
+        return True
+    return JUDGES[part.kind](part.label, at_level(est, level), part.arg).verdict == "fails"
+
+
+def family_wise(parts: Sequence[Part], level: float = LEVEL) -> list[Part]:
+    """Parts of one claim with its failures controlled family-wise. A claim of K parts fails when
+    one part fails: a union of K tests, so each failure must stand at level 1 - (1 - level) / K
+    (Bonferroni), or it becomes inconclusive. (Holding needs every part to hold: an intersection of
+    tests, valid at each part's own level, so holds are left as they are.)"""
+    k = len(parts)
+    if k <= 1:
+        return list(parts)
+    family = 1 - (1 - level) / k
+    out = []
+    for p in parts:
+        if p.verdict == "fails" and not still_fails(p, family):
+            why = (f"fails at {level:.0%} alone, not at the family-wise {family:.2%} of a claim of {k} parts"
+                   + (f"; {p.why}" if p.why else ""))
+            p = Part(**{**p.__dict__, "verdict": "inconclusive", "why": why,
+                        "decide": p.decide or "more seeds or test images (its failure is not yet family-wise)"})
+        out.append(p)
+    return out
 
 
 def conjunction(parts: Sequence[Part]) -> str:

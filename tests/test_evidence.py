@@ -135,3 +135,33 @@ def test_paired_intervals_are_narrower_than_independent_binomials():
     est = ev.estimate([a, b], ev.difference())
     binomial = math.sqrt(a.mean * (1 - a.mean) / N_IMAGES + b.mean * (1 - b.mean) / N_IMAGES)
     assert est.se < binomial / 1.5
+
+
+def test_a_claim_of_many_true_parts_rarely_fails():
+    """A claim of K parts fails when one part fails: without a family-wise level, K true parts
+    near their boundary would give a wrong 'fails' far more often than 5%. Ten closeness parts,
+    each a true difference of 1.5 points inside a margin of 2 (networks, three seeds each)."""
+    rng = np.random.default_rng(7)
+    wrong_alone = wrong_family = 0
+    draws = 150
+    for i in range(draws):
+        parts = []
+        for j in range(10):
+            cells, _ = draw(rng, [network(0.215, 3), network(0.2, 3)])
+            est = ev.estimate(cells, ev.difference(), seed=i * 100 + j, resamples=RESAMPLES)
+            parts.append(ev.closeness(f"part {j}", est, 0.02))
+        wrong_alone += ev.conjunction(parts) == "fails"
+        wrong_family += ev.conjunction(ev.family_wise(parts)) == "fails"
+    assert wrong_family / draws <= 0.05, (wrong_alone, wrong_family)
+    assert wrong_family <= wrong_alone  # the family-wise level only ever withdraws failures
+
+
+def test_family_wise_keeps_a_clear_failure_and_exact_parts():
+    est = ev.Estimate(0.10, 0.08, 0.12, 0.01, 0.01, 0.0, float("inf"), 0, 1000)  # 10 se from the margin
+    parts = [ev.closeness(f"p{j}", est, 0.02) for j in range(20)]
+    assert {p.verdict for p in ev.family_wise(parts)} == {"fails"}
+    marginal = ev.Estimate(0.045, 0.0058, 0.0842, 0.02, 0.02, 0.0, float("inf"), 0, 1000)  # fails at 95% only
+    out = ev.family_wise([ev.direction("m", marginal, -1)] + [ev.direction(f"q{j}", est, 1) for j in range(9)])
+    assert out[0].verdict == "inconclusive" and "family-wise" in out[0].why
+    exact = ev.Estimate(1e-3, 1e-3, 1e-3, 0.0, 0.0, 0.0, float("inf"), 0, 0)
+    assert ev.still_fails(ev.at_most("e", exact, 1e-6), 0.9999)
