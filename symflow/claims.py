@@ -419,9 +419,11 @@ def coupled_identity(coupled, params: dict, ctx: dict) -> Outcome:
 
 
 def chain(frame, params: dict, ctx: dict) -> Outcome:
-    """Per architecture, accuracy of `inference` along `chain`: a step where the model is claimed
-    invariant to both groups (Thm 4.1) is judged as equality within the margin; every other step
-    must decrease (its interval below zero)."""
+    """Per architecture, accuracy of `inference` along `chain`, judged as the monotone trends of
+    Figs. 3 and S1 are: a step where the model is claimed invariant to both groups (Thm 4.1) is an
+    equality within the margin; where the chain has other steps, accuracy falls along it (the
+    least-squares slope against the position in the chain below zero) and no such step rises
+    decidedly. An architecture fails if a part fails, holds if its equalities and its slope hold."""
     _need_rows(frame, "the figure")
     inference = params["inference"]
     rows = _largest_m(_plain(frame[frame["inference"] == inference]))
@@ -429,23 +431,53 @@ def chain(frame, params: dict, ctx: dict) -> Outcome:
     order = list(params["chain"])
     rows = rows[rows["transform"].isin(order)]
     margin = float(ctx["claim"].margin or 0.0)
-    parts, notes = [], []
+    parts, notes, groups = [], [], []
     for arch in dict.fromkeys(rows["architecture"]):
         present = [t for t in order if len(rows[(rows["architecture"] == arch) & (rows["transform"] == t)])]
         if len(present) < 2:
             notes.append(f"{arch}: runs on {len(present)} transform of the chain, not judged")
-        for t0, t1 in zip(present, present[1:]):
-            a = _cell_of(rows, {"architecture": arch, "transform": t0}, f"{arch} {inference} {t0}", ctx)
-            b = _cell_of(rows, {"architecture": arch, "transform": t1}, f"{arch} {inference} {t1}", ctx)
+            continue
+        cells = [_cell_of(rows, {"architecture": arch, "transform": t}, f"{arch} {inference} {t}", ctx)
+                 for t in present]
+        mine, falling = [], False
+        for (t0, a), (t1, b) in zip(zip(present, cells), zip(present[1:], cells[1:])):
             label = f"{arch} {t0} -> {t1}"
             if _invariant(arch, t0, inference) and _invariant(arch, t1, inference):
                 # (for kernels read from the same blocks this is exactly 0: the symmetry audit is its evidence)
-                parts.append(judge(label + " (invariant: equal)", [b, a], ev.difference(), ctx, margin=margin))
+                mine.append(judge(label + " (invariant: equal)", [b, a], ev.difference(), ctx, margin=margin))
             else:
-                parts.append(judge(label, [b, a], ev.difference(), ctx, sign=-1))
+                falling = True  # a step that may fall: it may not decidedly rise (the trend's slope says the rest)
+                mine.append(_not_against(judge(label, [b, a], ev.difference(), ctx, sign=-1)))
+        if falling:
+            positions = [order.index(t) for t in present]
+            mine.insert(0, judge(f"{arch} slope along the chain", cells, ev.slope(positions), ctx, sign=-1,
+                                 unit=" points per step"))
+        groups.append((len(mine), falling))
+        parts += mine
     if not parts:
         raise Untestable("missing runs: no architecture has two transforms of the chain")
-    return _outcome(parts, rows, notes)
+
+    def rule(parts: list[Part]) -> str:
+        verdicts, i = [], 0
+        for n, falling in groups:
+            mine = parts[i:i + n]
+            i += n
+            if any(p.verdict == "fails" for p in mine):
+                verdicts.append("fails")
+            elif all(p.verdict == "holds" for p in mine if p.kind != "not_against"):
+                verdicts.append("holds")
+            else:
+                verdicts.append("inconclusive")
+        return "fails" if "fails" in verdicts else "holds" if set(verdicts) == {"holds"} else "inconclusive"
+
+    return _outcome(parts, rows, notes, rule)
+
+
+def _not_against(part: Part) -> Part:
+    """A step of a trend: it fails the trend only by going decidedly the other way; holding it
+    is the slope's job (an undecided step does not make the trend inconclusive)."""
+    return Part(**{**part.__dict__, "claim": part.claim + ", or not decidedly the other way",
+                   "kind": "not_against" if part.kind == "direction" else part.kind})
 
 
 def close(frame, params: dict, ctx: dict) -> Outcome:

@@ -338,6 +338,7 @@ def at_most(label: str, est: Estimate, bound: float, *, scale: float = 100.0, un
 
 
 JUDGES = {"direction": lambda label, est, arg: direction(label, est, int(arg)),
+          "not_against": lambda label, est, arg: direction(label, est, int(arg)),  # a trend's step
           "closeness": lambda label, est, arg: closeness(label, est, arg),
           "at_most": lambda label, est, arg: at_most(label, est, arg)}
 
