@@ -300,7 +300,7 @@ def test_imagenet_config_is_planned_with_gpu_hours(capsys):
     (the conversion and 144 training runs on 8-GPU nodes) with its GPU-hours from the rate table."""
     base, cfg = config_of(), config_of(IMAGENET)
     before, after = costs.job_counts(base), costs.job_counts(cfg)
-    assert sum(before.values()) == 958 and {r: n for r, n in after.items() if r in before} == before  # 81 blocks in 16 packs
+    assert sum(before.values()) == 906 and {r: n for r, n in after.items() if r in before} == before  # 81 blocks in 16 packs
     assert after["train_imagenet"] == 144 and after["convert_imagenet"] == 1
     assert after["plot_imagenet_figure"] == after["plot_imagenet_samples"] == 3 and after["gather_imagenet"] == 1
     stages = costs.plan(cfg).stage_totals()
