@@ -261,8 +261,8 @@ def cmd_claims(args: argparse.Namespace) -> int:
 
         from symflow.claims import write_readme_block
 
-        header = (f"Verdicts of `{results}` (`symflow claims {results} --readme {args.readme}`, "
-                  f"{datetime.date.today().isoformat()}; run scale: {_scale_line(frame)}):")
+        header = (f"Verdicts of `{results}` ({_commits_line(results)}; `symflow claims {results} --readme "
+                  f"{Path(args.readme).name}`, {datetime.date.today().isoformat()}):")
         write_readme_block(args.readme, frame, header)
         print(f"wrote the claims table of {results} into {args.readme}")
     elif args.markdown:
@@ -276,9 +276,19 @@ def cmd_claims(args: argparse.Namespace) -> int:
     return 0
 
 
-def _scale_line(frame) -> str:
-    scales = [s for s in frame["run_scale"] if isinstance(s, str) and s]
-    return max(scales, key=len) if scales else "no runs"
+def _commits_line(results: Path) -> str:
+    """Which symflow computed the runs of a results folder (runs.csv's provenance columns)."""
+    import pandas as pd
+
+    runs = results / "tables" / "runs.csv"
+    if not runs.is_file():
+        return "no runs.csv"
+    frame = pd.read_csv(runs, dtype=str)
+    if "symflow_commit" not in frame:
+        return f"{len(frame)} runs"
+    commits = frame["symflow_commit"].fillna("").value_counts()
+    top = ", ".join(f"{c[:12] or 'unknown'} ({n})" for c, n in commits.items())
+    return f"{len(frame)} runs by symflow commit {top}"
 
 
 def cmd_training(args: argparse.Namespace) -> int:
