@@ -10,7 +10,7 @@ from symflow.configuration import ConfigError, kernel_sizes, validate
 def test_defaults_pass_and_list_every_kernel_regression():
     config = validate({})
     sizes = kernel_sizes(config)
-    assert ("experiments.fig4.m", "VEC", 1000) in sizes
+    assert ("experiments.fig4.m", "VEC", 500) in sizes
     assert ("experiments.fig2.m", "GAP", 100) in sizes
 
 

@@ -219,7 +219,7 @@ def test_packed_blocks_run_one_after_another_in_one_job(slurm_cluster, repo_copy
     cwd = os.getcwd()
     os.chdir(repo_copy)  # the data source's digest is read where the run read it
     try:
-        cfg = validate(_load_configs(["config.yaml", "tests/configs/tiny.yaml", "packed.yaml"]))
+        cfg = validate(_load_configs(["config/config.yaml", "tests/configs/tiny.yaml", "packed.yaml"]))
         (pack,) = [p for p in Jobs(cfg).packs(BlockPack) if p.rule_name == job["rule"]]
     finally:
         os.chdir(cwd)
@@ -266,7 +266,8 @@ def test_a_run_killed_by_its_time_limit_resumes_to_the_same_numbers(slurm_cluste
     # the same run, never stopped: locally, in a folder of its own, while the cluster runs ours
     reference = tmp_path / "reference"
     reference.mkdir()
-    shutil.copy(repo_copy / "config.yaml", reference)
+    (reference / "config").mkdir()
+    shutil.copy(repo_copy / "config" / "config.yaml", reference / "config")
     with ThreadPoolExecutor(1) as pool:
         local = pool.submit(
             run_bounded,
