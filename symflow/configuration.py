@@ -182,14 +182,21 @@ def _check_data(config: dict) -> None:
 
     data = config["data"]
     pool, test = SOURCE_SIZES[data["source"]]
-    if data["n_train"] + data["n_val"] > pool:
+    hold = data["test_holdout"]
+    if hold >= data["n_test"]:
+        raise ConfigError(f"data.test_holdout: {hold} must be below data.n_test = {data['n_test']} (the test "
+                          "split keeps at least one image of the source's test batch; an overlay that sets "
+                          "n_test sets test_holdout too, 0 for the test batch alone)")
+    if data["n_train"] + data["n_val"] + hold > pool:
         raise ConfigError(
-            f"data.n_train + data.n_val = {data['n_train'] + data['n_val']} exceeds the "
-            f"{pool} training images of source '{data['source']}'"
+            f"data.n_train + data.n_val + data.test_holdout = {data['n_train'] + data['n_val'] + hold} exceeds "
+            f"the {pool} training images of source '{data['source']}'"
         )
-    if data["n_test"] > test:
+    if data["n_test"] - hold > test:
         raise ConfigError(
-            f"data.n_test: {data['n_test']} exceeds the {test} test images of source '{data['source']}'"
+            f"data.n_test - data.test_holdout: {data['n_test'] - hold} exceeds the {test} test images of "
+            f"source '{data['source']}'" + (" (a larger n_test takes more held-out training images: "
+                                            "data.test_holdout)" if not hold else "")
         )
 
 
@@ -354,20 +361,24 @@ def dataset_id(data: dict, digest: str) -> str:
     resolution, the train/val/test sizes and the split seed, e.g.
     ``cifar10-sample.1a2b3c4d-r8-n3500.250.1000-split0``. With ``flip`` true (Fig. 4's last
     point) the training split also holds its n_train left-right mirror images, and the
-    name ends in ``-flip``.
+    name ends in ``-flip``. Where some test images are held-out training images
+    (``test_holdout``), their number follows the sizes: ``n1000.250.2500h1500``.
     """
     if not re.fullmatch(r"[0-9a-f]{8}", digest or ""):
         raise ValueError(f"a source digest is 8 hex digits, got {digest!r}")
     return (
         f"cifar10-{data['source']}.{digest}-r{data['resolution']}-"
-        f"n{data['n_train']}.{data['n_val']}.{data['n_test']}-split{data['split_seed']}"
+        f"n{data['n_train']}.{data['n_val']}.{data['n_test']}"
+        + (f"h{data['test_holdout']}" if data.get("test_holdout") else "")
+        + f"-split{data['split_seed']}"
         + ("-flip" if data.get("flip") else "")
     )
 
 
 DATASET_ID = re.compile(
     r"cifar10-(?P<source>sample|official)\.(?P<digest>[0-9a-f]{8})-r(?P<resolution>\d+)-"
-    r"n(?P<n_train>\d+)\.(?P<n_val>\d+)\.(?P<n_test>\d+)-split(?P<split_seed>\d+)(?P<flip>-flip)?"
+    r"n(?P<n_train>\d+)\.(?P<n_val>\d+)\.(?P<n_test>\d+)(?:h(?P<test_holdout>\d+))?-split(?P<split_seed>\d+)"
+    r"(?P<flip>-flip)?"
 )
 
 
@@ -382,5 +393,6 @@ def parse_dataset_id(name: str) -> dict:
     out: dict = {
         k: (v if k in ("source", "digest") else bool(v) if k == "flip" else int(v))
         for k, v in match.groupdict().items()
+        if k != "test_holdout" or v  # present only where the name has it: older names keep their settings
     }
     return out

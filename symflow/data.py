@@ -16,7 +16,8 @@ archive's MD5 (the published c58f30108f718f92721af3b95e74349a) and writes that
 file from the extracted batches.
 
 The stage itself (:func:`prepare_dataset`): split the training pool into
-train/val with a split seed, take the first n_test test images, standardise
+train/val with a split seed, take the first n_test test images (or n_test - test_holdout,
+followed by test_holdout held-out training images), standardise
 each channel with training-set statistics, block-average to R x R, then apply
 one fixed random element tau of a transform group (symflow.groups).
 """
@@ -255,17 +256,26 @@ class Splits:
     test_index: np.ndarray
 
 
-def split(data: Cifar10, n_train: int, n_val: int, n_test: int, split_seed: int) -> tuple[np.ndarray, ...]:
-    """Indices of train and val (a permutation of the pool by split_seed) and test (the first n_test)."""
+def split(data: Cifar10, n_train: int, n_val: int, n_test: int, split_seed: int,
+          test_holdout: int = 0) -> tuple[np.ndarray, ...]:
+    """Indices of train and val (a permutation of the pool by split_seed) and test: the first
+    n_test - test_holdout images of the test batch. The test split's last `test_holdout` images
+    are held-out training images (the pool's permutation after train and val: never trained on,
+    never used for selection); their indices are returned separately (positions in the pool)."""
     pool = len(data.y_train)
     if n_train < 1 or n_val < 0 or n_test < 1:
         raise ValueError("n_train and n_test must be >= 1 and n_val >= 0")
-    if n_train + n_val > pool:
-        raise ValueError(f"n_train + n_val = {n_train + n_val} exceeds the {pool} training images")
-    if n_test > len(data.y_test):
-        raise ValueError(f"n_test = {n_test} exceeds the {len(data.y_test)} test images")
+    if not 0 <= test_holdout < n_test:
+        raise ValueError(f"test_holdout = {test_holdout} must be >= 0 and below n_test = {n_test}")
+    if n_train + n_val + test_holdout > pool:
+        raise ValueError(f"n_train + n_val + test_holdout = {n_train + n_val + test_holdout} exceeds the "
+                         f"{pool} training images")
+    if n_test - test_holdout > len(data.y_test):
+        raise ValueError(f"n_test - test_holdout = {n_test - test_holdout} exceeds the {len(data.y_test)} test images")
     order = np.random.default_rng(np.random.SeedSequence([int(split_seed), 0xC1FA])).permutation(pool)
-    return order[:n_train], order[n_train : n_train + n_val], np.arange(n_test)
+    # the holdout is taken from the end of the permutation, so n_train and n_val never move it
+    holdout = order[pool - test_holdout:] if test_holdout else order[:0]
+    return order[:n_train], order[n_train : n_train + n_val], np.arange(n_test - test_holdout), holdout
 
 
 def downsample(x: np.ndarray, resolution: int) -> np.ndarray:
@@ -281,9 +291,13 @@ def one_hot(labels: np.ndarray, k: int = NUM_CLASSES) -> np.ndarray:
     return np.eye(k, dtype=np.float32)[labels]
 
 
-def prepare_splits(data: Cifar10, n_train: int, n_val: int, n_test: int, resolution: int, split_seed: int) -> Splits:
-    """Split, standardise per channel with training statistics, downsample to R x R."""
-    tr, va, te = split(data, n_train, n_val, n_test, split_seed)
+def prepare_splits(data: Cifar10, n_train: int, n_val: int, n_test: int, resolution: int, split_seed: int,
+                   test_holdout: int = 0) -> Splits:
+    """Split, standardise per channel with training statistics, downsample to R x R. The test
+    split is the test batch's first n_test - test_holdout images, then `test_holdout` held-out
+    training images (:func:`split`); test_index holds a test image's position in the test batch,
+    a held-out one's in the training pool."""
+    tr, va, te, ho = split(data, n_train, n_val, n_test, split_seed, test_holdout)
     x_tr = data.x_train[tr].astype(np.float64) / 255.0
     mean = x_tr.mean(axis=(0, 1, 2))
     std = x_tr.std(axis=(0, 1, 2))
@@ -297,13 +311,13 @@ def prepare_splits(data: Cifar10, n_train: int, n_val: int, n_test: int, resolut
         y_train=data.y_train[tr],
         x_val=prep(data.x_train[va]),
         y_val=data.y_train[va],
-        x_test=prep(data.x_test[te]),
-        y_test=data.y_test[te],
+        x_test=prep(np.concatenate([data.x_test[te], data.x_train[ho]])),
+        y_test=np.concatenate([data.y_test[te], data.y_train[ho]]),
         mean=mean,
         std=std,
         train_index=tr,
         val_index=va,
-        test_index=te,
+        test_index=np.concatenate([te, ho]),
     )
 
 
@@ -362,6 +376,7 @@ def prepare_dataset(
     seed: int,
     flip: bool = False,
     digest: str | None = None,
+    test_holdout: int = 0,
 ) -> None:
     """The data stage: one HDF5 file per (dataset, transform, seed), written atomically.
 
@@ -378,7 +393,7 @@ def prepare_dataset(
             f"{source_dir}: its SHA256SUMS digests to {data.checksum[:DIGEST_CHARS]}, not {digest} as the "
             "dataset name says; the folder changed since the workflow was planned"
         )
-    splits = prepare_splits(data, n_train, n_val, n_test, resolution, split_seed)
+    splits = prepare_splits(data, n_train, n_val, n_test, resolution, split_seed, test_holdout)
     if flip:
         splits = add_flips(splits)
     arrays = transform_splits(splits, spec.id, seed)
@@ -398,6 +413,11 @@ def prepare_dataset(
         "n_train": int(n_train),
         "n_val": int(n_val),
         "n_test": int(n_test),
+        "test_holdout": int(test_holdout),
+        "test_rows": (f"rows 0..{n_test - test_holdout - 1}: the test batch's first {n_test - test_holdout} images "
+                      f"(index_test: position in the batch)"
+                      + (f"; rows {n_test - test_holdout}..{n_test - 1}: held-out training-pool images, never in "
+                         "train or val (index_test: position in the pool)" if test_holdout else "")),
         "flip": int(bool(flip)),
         "flip_note": "x_train rows n_train + i are rows i mirrored left-right (before tau)" if flip else "",
         "channel_mean": splits.mean.tolist(),

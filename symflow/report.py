@@ -77,7 +77,9 @@ def summary_rst(config: Mapping, dataset: str, *, claims, runs, audit, training)
     lines += [
         f"- **Data**: {source}, block-averaged to {d['resolution']} x {d['resolution']}: "
         f"{d['n_train']:,} training, {d['n_val']:,} validation and {d['n_test']:,} test images "
-        f"(split seed {d['split_seed']}). Dataset ``{dataset}``: its name carries the digest of the "
+        + (f"({d['n_test'] - d['test_holdout']:,} of the test batch and {d['test_holdout']:,} held-out training "
+           "images) " if d.get("test_holdout") else "")
+        + f"(split seed {d['split_seed']}). Dataset ``{dataset}``: its name carries the digest of the "
         f"source's checksums (``{d['digest']}``), so it names these exact images.",
         f"- **Models**: depth {m['depth']}, sigma_w^2 = {m['weight_variance']:g}, sigma_b^2 = {m['bias_variance']:g}, "
         f"{m['filter_size']} x {m['filter_size']} filters; kernels by {config['kernels']['backend']} in "

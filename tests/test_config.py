@@ -28,9 +28,13 @@ BAD = [
     ("resolution not allowed", {"data": {"resolution": 12}}, ["data.resolution", "12 is not allowed", "8, 16, 32"]),
     ("resolution too small for LAP8", {"data": {"resolution": 4}, "experiments": {"fig2": {"architectures": ["GAP", "LAP8"]}}},
      ["data.resolution", "LAP8"]),
-    ("split larger than the pool", {"data": {"n_train": 4000, "n_val": 500}},
-     ["data.n_train + data.n_val = 4500 exceeds the 4068 training images"]),
-    ("test set larger than the source", {"data": {"n_test": 2000}}, ["data.n_test", "1017 test images"]),
+    ("split larger than the pool", {"data": {"n_train": 4000, "n_val": 500, "test_holdout": 0}},
+     ["data.n_train + data.n_val + data.test_holdout = 4500 exceeds the 4068 training images"]),
+    ("holdout beyond the pool", {"data": {"n_train": 3000}},
+     ["data.n_train + data.n_val + data.test_holdout = 4750 exceeds the 4068 training images"]),
+    ("test set larger than the source", {"data": {"n_test": 2000, "test_holdout": 0}},
+     ["data.n_test - data.test_holdout", "1017 test images", "data.test_holdout"]),
+    ("holdout not below n_test", {"data": {"n_test": 100}}, ["data.test_holdout: 1500", "n_test = 100", "sets test_holdout"]),
     ("unknown source", {"data": {"source": "imagenet"}}, ["data.source", "sample, official"]),
     ("plug-in that does not import", {"plugins": ["no_such_module_xyz"]}, ["plugins", "no_such_module_xyz"]),
     ("path group listed as a transform", {"experiments": {"fig2": {"transforms": ["so3_path"]}}},
@@ -174,7 +178,7 @@ def test_every_schema_key_has_a_description_and_a_default():
 def test_dataset_id_round_trip():
     data = validate({})["data"]
     name = dataset_id(data, "0e454ec3")
-    assert name == "cifar10-sample.0e454ec3-r8-n3500.250.1000-split0"
+    assert name == "cifar10-sample.0e454ec3-r8-n1000.250.2500h1500-split0"
     back = parse_dataset_id(name)
     assert back.pop("flip") is False and back.pop("digest") == "0e454ec3"
     assert {k: data[k] for k in back} == back
@@ -182,6 +186,10 @@ def test_dataset_id_round_trip():
     assert flipped == name + "-flip" and parse_dataset_id(flipped)["flip"] is True
     with pytest.raises(ValueError, match="8 hex digits"):
         dataset_id(data, "")
+    # without held-out images the name (and the settings it stands for) are as before the key existed
+    plain = dataset_id({**data, "n_train": 3500, "n_test": 1000, "test_holdout": 0}, "0e454ec3")
+    assert plain == "cifar10-sample.0e454ec3-r8-n3500.250.1000-split0"
+    assert "test_holdout" not in parse_dataset_id(plain)
 
 
 def test_dataset_name_names_its_source(tmp_path, sample_dir):

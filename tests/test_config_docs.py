@@ -55,7 +55,7 @@ def test_every_key_of_the_default_config_has_a_row():
         for path in leaves(value, (key,)):
             assert ".".join(path[1:]) in rows, f"{'.'.join(path)} has no row in config/README.md"
     # a default shown is the config's: data.n_train
-    assert re.search(r"^\| `n_train` \| integer \| `3500` \|", sections["data"], flags=re.M)
+    assert re.search(r"^\| `n_train` \| integer \| `1000` \|", sections["data"], flags=re.M)
     # speed knobs are marked; a result-changing key is not
     assert re.search(rf"^\| `threads` \|[^\n]*{re.escape(SPEED)}", sections["kernels"], flags=re.M)
     assert SPEED not in next(line for line in sections["data"].splitlines() if line.startswith("| `n_train`"))

@@ -184,3 +184,22 @@ def test_corrupt_dataset_file_is_detected(sample_dir, tmp_path):
     out.write_bytes(bytes(raw[: len(raw) // 2]))  # truncated
     with pytest.raises(CorruptArtifactError, match="d.h5"):
         load_dataset(out)
+
+
+def test_held_out_training_images_join_the_test_split(sample_dir):
+    """data.test_holdout: the test split is the test batch's first n_test - h images, then h
+    training-pool images that are neither in train nor in val; the training subsets (the first
+    m of train) do not move with n_train or the holdout."""
+    from symflow.data import load_cifar10, prepare_splits
+
+    data = load_cifar10(sample_dir)
+    held = prepare_splits(data, 300, 50, 120, 8, 0, test_holdout=100)
+    plain = prepare_splits(data, 600, 50, 20, 8, 0)
+    assert held.x_test.shape == (120, 8, 8, 3) and len(held.y_test) == 120
+    assert np.array_equal(held.test_index[:20], np.arange(20))
+    pool_rows = held.test_index[20:]
+    assert not set(pool_rows) & (set(held.train_index) | set(held.val_index))
+    assert np.array_equal(held.y_test[20:], data.y_train[pool_rows])
+    assert np.array_equal(held.train_index[:300], plain.train_index[:300])
+    with pytest.raises(ValueError, match="exceeds the"):
+        prepare_splits(data, len(data.y_train) - 50, 0, 120, 8, 0, test_holdout=100)
