@@ -126,8 +126,8 @@ def test_pip_install_then_check_list_plan_outside_a_checkout(tmp_path):
     assert "ok: the embedded default" in run(symflow, "check")
     plan = run(symflow, "plan", "--stages")
     assert "plan of the default target for the embedded default" in plan and "total" in plan
-    (elsewhere / "mine.yaml").write_text("data: {n_train: 1000}\nexperiments: {fig4: {m: [125, 250]}}\n")
-    assert "n1000.250.1000" in run(symflow, "plan", "--configfile", "mine.yaml")
+    (elsewhere / "mine.yaml").write_text("data: {n_train: 800}\nexperiments: {fig4: {m: [125, 250]}}\n")
+    assert "n800.250.2500h1500" in run(symflow, "plan", "--configfile", "mine.yaml")
 
 
 def test_the_conda_envs_pip_line_installs_this_checkout(tmp_path):
