@@ -261,8 +261,10 @@ def cmd_claims(args: argparse.Namespace) -> int:
 
         from symflow.claims import write_readme_block
 
+        readme = Path(args.readme)  # named as given (docs/default-run.md), or by its name when absolute
+        shown = readme.name if readme.is_absolute() else readme.as_posix()
         header = (f"Verdicts of `{results}` ({_commits_line(results)}; `symflow claims {results} --readme "
-                  f"{Path(args.readme).name}`, {datetime.date.today().isoformat()}):")
+                  f"{shown}`, {datetime.date.today().isoformat()}):")
         write_readme_block(args.readme, frame, header)
         print(f"wrote the claims table of {results} into {args.readme}")
     elif args.markdown:
@@ -346,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("claims", help="the paper's claims, each with a verdict on an existing results folder")
     p.add_argument("results", nargs="?", default="results", help="the results folder (default: results)")
     p.add_argument("--csv", action="store_true", help="print the full table as CSV (as results/claims.csv)")
-    p.add_argument("--markdown", action="store_true", help="print the table as Markdown (the README's)")
+    p.add_argument("--markdown", action="store_true", help="print the table as Markdown (as in docs/default-run.md)")
     p.add_argument("--readme", metavar="FILE", help="write the Markdown table into FILE's generated claims block")
     p.set_defaults(func=cmd_claims)
     p = sub.add_parser("training", help="finite-network runs of a results folder: converged, failed per reason, epochs")

@@ -104,11 +104,12 @@ RATES: dict[str, Rate] = {
         Rate("sgd_epochs_to_fit", 300.0, "epochs",
              "expected epochs to 100% train accuracy of an architecture without its own entry below (a run stops "
              "there; its runtime limit allows the whole budget): the median over the 64 runs of a default make run "
-             f"was 222 (README's training table, results/tables/training.csv, {DEV}, 2026-12-01)"),
+             f"was 222 (that run's training table, then in README.md; today's run: docs/default-run.md; "
+             f"results/tables/training.csv, {DEV}, 2026-12-01)"),
         *[
             Rate(f"sgd_epochs_to_fit_{arch}", epochs, "epochs",
-                 f"{arch}: medians of the default make run's training table (NN / NN+: {medians}; README, "
-                 "results/tables/training.csv, 2026-12-01)")
+                 f"{arch}: medians of the default make run's training table (NN / NN+: {medians}; then in README.md, "
+                 "today's run: docs/default-run.md; results/tables/training.csv, 2026-12-01)")
             for arch, epochs, medians in [
                 ("FCN", 100.0, "150 / 50"),
                 ("LCN", 75.0, "100 / 50"),

@@ -3,9 +3,10 @@
 After the smallest whole default target ran to the end, each knob of the config schema is
 changed alone and `snakemake -n` says what it would run. The job model predicts it
 (symflow.jobs.reruns: new paths, other settings, other inputs, and what lies downstream);
-the two must name the same jobs, and every speed knob must plan nothing. The README's
-table "What a config edit reruns" is generated here: set SYMFLOW_WRITE_README=1 to rewrite
-it after a change, otherwise the test fails when the README disagrees.
+the two must name the same jobs, and every speed knob must plan nothing. The table
+"What a config edit reruns" of docs/configuration.md (RERUN_PAGE) is generated here: set
+SYMFLOW_WRITE_README=1 to rewrite it after a change, otherwise the test fails when the page
+disagrees.
 """
 
 from __future__ import annotations
@@ -113,6 +114,7 @@ CHANGES: dict[str, object] = {
 # a second case of data.sample_dir: a folder whose SHA256SUMS differ (a new source)
 OTHER_SOURCE = "data/sample-other"
 BEGIN, END = "<!-- reruns:begin -->", "<!-- reruns:end -->"
+RERUN_PAGE = REPO / "docs" / "configuration.md"  # the page that holds the generated table
 
 
 def schema_knobs() -> list[str]:
@@ -201,7 +203,7 @@ def readme_table(rows: list[str], total: int) -> str:
 
 
 def write_readme(table: str) -> None:
-    readme = REPO / "README.md"
+    readme = RERUN_PAGE
     text = readme.read_text()
     current = re.search(re.escape(BEGIN) + r".*?" + re.escape(END), text, re.S)
     readme.write_text(text.replace(current.group(0), table) if current else text + "\n" + table + "\n")
@@ -233,9 +235,9 @@ def test_a_config_edit_reruns_exactly_what_it_changes(complete_run, monkeypatch)
     if os.environ.get("SYMFLOW_WRITE_README"):
         write_readme(table)
         return
-    current = re.search(re.escape(BEGIN) + r".*?" + re.escape(END), (REPO / "README.md").read_text(), re.S)
+    current = re.search(re.escape(BEGIN) + r".*?" + re.escape(END), RERUN_PAGE.read_text(), re.S)
     assert current and current.group(0) == table, (
-        "README.md's rerun table is out of date; regenerate it with "
+        "docs/configuration.md's rerun table is out of date; regenerate it with "
         "python tests/test_reruns.py (the model's predictions, which this test checks against snakemake)\n" + table
     )
 
@@ -250,7 +252,7 @@ def _short(value) -> str:
     return yaml.safe_dump(value, default_flow_style=True, width=200).strip().removesuffix("...").strip()
 
 
-if __name__ == "__main__":  # regenerate the README's table from the model (this test checks it against snakemake)
+if __name__ == "__main__":  # rewrite docs/configuration.md's table from the model (the test checks it with snakemake)
     import sys
     import tempfile
 
@@ -261,4 +263,4 @@ if __name__ == "__main__":  # regenerate the README's table from the model (this
         cases = list(predictions(Path(tmp)))
         rows = [f"| `{knob}` | `{_short(value)}` | {describe(jobs, total)} |" for knob, value, _, jobs, total in cases]
         write_readme(readme_table(rows, cases[0][-1]))
-    print("README.md: rerun table written")
+    print(f"{RERUN_PAGE.relative_to(REPO)}: rerun table written")
