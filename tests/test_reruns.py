@@ -34,6 +34,7 @@ CHANGES: dict[str, object] = {
     "data.n_train": 240,
     "data.n_val": 20,
     "data.n_test": 40,
+    "data.test_holdout": 20,
     "data.resolution": 4,
     "data.split_seed": 1,
     "model.depth": 4,
