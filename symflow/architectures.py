@@ -78,6 +78,7 @@ StaxTriple = tuple[Callable, Callable, Callable]
 
 KERNEL_COSTS = ("dense", "pixels", "pixel_pairs")
 LAYER_KINDS = ("dense", "conv", "local")
+ENGINE_RECURSIONS = ("fcn", "pixel", "spatial")
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,15 @@ class Architecture:
     or "local" (unshared filters); it sizes the memory and runtime of SGD jobs.
     same_kernel_as: architectures whose infinite-width kernels are claimed equal to
     this one's (LCN_inf = VEC_inf); the symmetry audit checks each such claim.
+    engine_recursion: which recursion of symflow's kernel engine (symflow.engine) computes
+    its kernels, or None (the default): the engine cannot, and neural-tangents does, also
+    where the config asks for the engine. "fcn": dense layers on the flattened image (FCN);
+    "pixel": circular conv or locally connected layers, flatten readout (VEC, LCN);
+    "spatial": circular conv layers, average pool over meta["window"] x meta["window"]
+    blocks (LAPk) or, without a window, over the image (GAP). Naming one claims that the
+    engine's recursion (the paper's layers: ReLU, filter_size x filter_size filters, NTK
+    parameterisation, dense readout) is this architecture's kernel; tests/test_engine.py
+    checks it against neural-tangents for the paper's six.
     default_width: the hidden width n of its finite networks where the config's sgd.widths
     does not name it. For the paper's six architectures, the one place the default run's
     widths live (sized for a 2-core CPU, LCN : VEC = 1 : 4 as the paper's): FCN 256, LCN 8,
@@ -114,6 +124,7 @@ class Architecture:
     kernel_cost: str = "pixel_pairs"
     layers: str = "conv"
     same_kernel_as: tuple[str, ...] = ()
+    engine_recursion: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -121,6 +132,10 @@ class Architecture:
             raise ValueError(f"architecture {self.name!r}: kernel_cost must be one of {KERNEL_COSTS}")
         if self.layers not in LAYER_KINDS:
             raise ValueError(f"architecture {self.name!r}: layers must be one of {LAYER_KINDS}")
+        if self.engine_recursion is not None and self.engine_recursion not in ENGINE_RECURSIONS:
+            raise ValueError(
+                f"architecture {self.name!r}: engine_recursion must be None or one of {ENGINE_RECURSIONS}"
+            )
 
     @property
     def spatial(self) -> bool:
@@ -238,6 +253,7 @@ ARCHITECTURES.register(
         default_width=256,  # paper 1024
         kernel_cost="dense",
         layers="dense",
+        engine_recursion="fcn",
     )
 )
 ARCHITECTURES.register(
@@ -251,6 +267,7 @@ ARCHITECTURES.register(
         kernel_cost="pixels",
         layers="local",
         same_kernel_as=("VEC",),
+        engine_recursion="pixel",
     )
 )
 ARCHITECTURES.register(
@@ -262,6 +279,7 @@ ARCHITECTURES.register(
         invariant_finite=_O3_SHARED,
         default_width=32,  # paper 128
         kernel_cost="pixels",
+        engine_recursion="pixel",
     )
 )
 ARCHITECTURES.register(
@@ -272,6 +290,7 @@ ARCHITECTURES.register(
         invariant_infinite=_O3_SHARED,
         invariant_finite=_O3_SHARED,
         default_width=32,  # paper 128
+        engine_recursion="spatial",
     )
 )
 for _w in (4, 8):
@@ -284,6 +303,7 @@ for _w in (4, 8):
             invariant_finite=_O3_SHARED,
             default_width=32,  # paper 128
             check_resolution=_needs_window(_w),
+            engine_recursion="spatial",
             meta={"window": _w},
         )
     )
