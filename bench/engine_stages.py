@@ -55,16 +55,16 @@ def main(argv=None) -> None:
     import jax
     import jax.numpy as jnp
 
-    from symflow import engine
+    from symflow import engine, engine_core
     from symflow.architectures import ModelHP
 
     r, b = args.resolution, args.batch
     rng = np.random.default_rng(0)
     x1 = jnp.asarray(rng.standard_normal((b, r, r, 3)), jnp.float32)
     x2 = jnp.asarray(rng.standard_normal((b, r, r, 3)), jnp.float32)
-    recursion = engine._recursion(args.arch)
+    recursion = engine_core.recursion_of(args.arch)
     hp = ModelHP()
-    layout = engine._Layout(recursion, hp, (r, r, 3))
+    layout = engine_core.Layout(recursion, hp, (r, r, 3))
     entries = layout.entries * b * b
     f = layout.f
 
@@ -72,12 +72,12 @@ def main(argv=None) -> None:
     t_sides = timed(lambda a, c: (side1(a), side2(c)), x1, x2, repeats=args.repeats)
     s1, s2 = side1(x1), side2(x2)
     k = layout.first(s1[0], s2[0])
-    kt, tt = engine._relu(k, k, s1[1][0] * s2[1][0], s1[2][0] * s2[2][0], layout.w2f, jnp)
+    kt, tt = engine_core.relu(k, k, s1[1][0] * s2[1][0], s1[2][0] * s2[2][0], layout.w2f, jnp)
     spatial = recursion.kind != "fcn"
 
-    rows = jax.jit(lambda kt, tt: (engine._box(kt, (0,), f, jnp), engine._box(tt + kt, (0,), f, jnp)))
-    cols = jax.jit(lambda a, u: (engine._box(a, (1,), f, jnp) + 0.01, engine._box(u, (1,), f, jnp) + 0.01))
-    relu = jax.jit(lambda k, t, a, c, d, e: engine._relu(k, t, a * c, d * e, 0.5, jnp))
+    rows = jax.jit(lambda kt, tt: (engine_core.box(kt, (0,), f, jnp), engine_core.box(tt + kt, (0,), f, jnp)))
+    cols = jax.jit(lambda a, u: (engine_core.box(a, (1,), f, jnp) + 0.01, engine_core.box(u, (1,), f, jnp) + 0.01))
+    relu = jax.jit(lambda k, t, a, c, d, e: engine_core.relu(k, t, a * c, d * e, 0.5, jnp))
     copy = jax.jit(lambda k, t: (k * 1.0001, t * 1.0001))
     out = {}
     if spatial:
@@ -89,7 +89,7 @@ def main(argv=None) -> None:
     for depth in (2, 8):
         h = ModelHP(depth=depth)
         _, _, tile_d, _ = engine._compiled(recursion, h, (r, r, 3), engine.default_layers(args.arch))
-        lay = engine._Layout(recursion, h, (r, r, 3))
+        lay = engine_core.Layout(recursion, h, (r, r, 3))
         a = jax.jit(lambda x: lay.side(x, False))(x1)
         c = jax.jit(lambda x: lay.side(x, True))(x2)
         times[depth] = timed(tile_d, a, c, repeats=args.repeats)

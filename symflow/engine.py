@@ -1,8 +1,9 @@
 """Fast infinite-width NNGP and NTK kernels of the paper's ReLU architectures.
 
 symflow's own implementation of the kernel recursions that neural-tangents'
-``stax`` ``kernel_fn`` evaluates for the registered architectures (FCN, LCN, VEC,
-GAP, LAP4, LAP8; symflow.architectures), jitted and batched over pairs, and
+``stax`` ``kernel_fn`` evaluates for the registered architectures whose registration
+names an engine recursion (``Architecture.engine_recursion``: FCN, LCN, VEC, GAP,
+LAP4, LAP8; symflow.architectures), jitted and batched over pairs, and
 equal to ``kernel_fn(x1, x2, ('nngp', 'ntk'))`` of ``ARCHITECTURES.get(name).stax(hp)``
 (tests/test_engine.py checks this to 1e-5 relative in float32 and 1e-10 in float64)::
 
@@ -90,28 +91,14 @@ in bounded memory; the second side's per-image factors add 2 depth / b1 of that.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from functools import partial
 from typing import Callable
 
 import numpy as np
 
-from symflow.architectures import ARCHITECTURES, ModelHP
-
-# Abramowitz & Stegun 4.4.46: arccos(x) = sqrt(1 - x) * sum_k A_k x^k on [0, 1].
-_AS_ACOS = (
-    1.5707963050,
-    -0.2145988016,
-    0.0889789874,
-    -0.0501743046,
-    0.0308918810,
-    -0.0170881256,
-    0.0066700901,
-    -0.0012624911,
-)
-
-# |c| >= 1 - _SNAP_ULPS * eps is taken as |c| = 1 (see the module docstring)
-_SNAP_ULPS = 16
+from symflow import engine_fused
+from symflow.architectures import ModelHP
+from symflow.engine_core import Layout, Recursion, box, recursion_of, relu
 
 # default memory for one tile's state (see the module docstring): on a CPU a tile that
 # stays near the caches; an accelerator needs many pairs per call to fill its cores
@@ -131,7 +118,7 @@ _LAYERS_CPU = {"dense": "scan", "spatial": "scan"}
 _LAYERS_ACCELERATOR = {"dense": "scan", "spatial": "scan"}
 
 
-def _family(recursion: "_Recursion") -> str:
+def _family(recursion: Recursion) -> str:
     return "spatial" if recursion.kind == "spatial" else "dense"
 
 
@@ -139,7 +126,7 @@ def default_layers(arch_name: str) -> str:
     """The layer layout kernel_fn uses for `arch_name` on the current JAX backend."""
     import jax
 
-    recursion = _recursion(arch_name)
+    recursion = recursion_of(arch_name)
     if recursion is None:
         raise ValueError(f"the engine does not implement architecture {arch_name!r}")
     table = _LAYERS_CPU if jax.default_backend() == "cpu" else _LAYERS_ACCELERATOR
@@ -152,207 +139,13 @@ def _tile_bytes() -> int:
     return _TILE_BYTES if jax.default_backend() == "cpu" else _TILE_BYTES_ACCELERATOR
 
 
-@dataclass(frozen=True)
-class _Recursion:
-    kind: str  # "fcn", "pixel" (offset d = 0 only) or "spatial" (offsets the pooling needs)
-    window: int | None = None  # spatial: pooling window (None: global average pool)
-
-
-_PLANS = {
-    "FCN": _Recursion("fcn"),
-    "VEC": _Recursion("pixel"),
-    "LCN": _Recursion("pixel"),
-    "GAP": _Recursion("spatial"),
-}
-
-
-def _recursion(arch_name: str) -> _Recursion | None:
-    if arch_name in _PLANS:
-        return _PLANS[arch_name]
-    if arch_name.startswith("LAP") and arch_name in ARCHITECTURES:
-        return _Recursion("spatial", int(ARCHITECTURES.get(arch_name).meta["window"]))
-    return None
-
-
 def supports(arch_name: str) -> bool:
-    """Whether the engine computes `arch_name`'s kernels (else use neural-tangents)."""
-    return _recursion(arch_name) is not None
+    """Whether the engine computes `arch_name`'s kernels: its registration names an engine
+    recursion (Architecture.engine_recursion; else neural-tangents computes them)."""
+    return recursion_of(arch_name) is not None
 
 
-# -- building blocks -------------------------------------------------------------
-
-
-def _arccos(x, jnp):
-    """arccos on [0, 1]."""
-    if x.dtype == jnp.float64:
-        return jnp.arccos(x)
-    p = _AS_ACOS[-1]
-    for a in _AS_ACOS[-2::-1]:
-        p = p * x + a
-    # sqrt((1 - x) p^2) rather than sqrt(1 - x) p: the square root ends the expression, so
-    # XLA materialises it once instead of re-deriving the polynomial in each consumer
-    return jnp.sqrt((1.0 - x) * (p * p))
-
-
-def _relu(k, t, inv_s, s, w2f, jnp):
-    """ReLU arc-cosine maps; outputs scaled by w2f = sigma_w^2 / F^2 (the next layer's factor).
-
-    k, t: NNGP and NTK before the ReLU; inv_s, s: broadcastable 1 / sqrt(v1 v2), sqrt(v1 v2).
-    """
-    eps = jnp.finfo(k.dtype).eps
-    c = k * inv_s
-    x = jnp.minimum(jnp.abs(c), 1.0)
-    x = jnp.where(x >= 1.0 - _SNAP_ULPS * eps, 1.0, x)
-    acos = _arccos(x, jnp)
-    theta = jnp.where(c < 0, math.pi - acos, acos)  # arccos(c)
-    sin = jnp.sqrt((1.0 - x) * (1.0 + x))
-    pt = (math.pi - theta) * (w2f / (2 * math.pi))  # (pi - theta) / (2 pi), times w2f
-    k_out = (w2f / (2 * math.pi)) * sin * s + pt * k
-    t_out = None if t is None else pt * t
-    return k_out, t_out
-
-
-def _box(a, axes, f, jnp):
-    """Sum over an f-tap window centred on each index, wrapped, along each of `axes`."""
-    if f == 1:
-        return a
-    r = f // 2
-    for ax in axes:
-        acc = a
-        for s in range(1, r + 1):
-            acc = acc + jnp.roll(a, s, axis=ax) + jnp.roll(a, -s, axis=ax)
-        a = acc
-    return a
-
-
-def _inv_sqrt(v, jnp):
-    return jnp.where(v > 0, 1.0 / jnp.sqrt(jnp.where(v > 0, v, 1.0)), 0.0)
-
-
-def _offsets(n: int, reach: int | None) -> np.ndarray:
-    """Relative offsets d (mod n) along an axis of size n with |d| <= reach (None: all)."""
-    if reach is None or 2 * reach + 1 >= n:
-        return np.arange(n)
-    return np.arange(-reach, reach + 1) % n
-
-
-class _Layout:
-    """The state array of one tile, and the per-image factors that broadcast against it.
-
-    FCN: (b1, b2). Convolutional nets: (Ph, Pw, b1, D, b2), the entry for pixel pair
-    (p, q = p + d) of images (a, b) at [p, a, d, b], for d in a fixed set of relative
-    offsets (flattened). A convolution shifts p and q together, so it never changes
-    d: every offset's recursion runs on its own, and only the offsets the readout
-    pools over are carried,
-
-        VEC, LCN  d = 0                          (D = 1)
-        LAPk      |d_h|, |d_w| <= k - 1 (mod H, W)  (D = min(2k - 1, H) * min(2k - 1, W))
-        GAP       every d                        (D = H W)
-
-    The convolution is then an F-tap wrapped box filter over axes 0 and 1 (pixel
-    rows and columns), which move contiguous chunks of b1 D b2 entries; the ReLU
-    vectorises over b2.
-    """
-
-    def __init__(self, recursion: _Recursion, hp: ModelHP, shape: tuple[int, int, int]):
-        self.recursion, self.hp, self.shape = recursion, hp, shape
-        h, w, c = shape
-        self.f = 1 if recursion.kind == "fcn" else hp.filter_size
-        self.w2f = hp.weight_variance / self.f**2  # sigma_w^2 / filter size: the layer's factor on box sums
-        if recursion.kind == "fcn":
-            return
-        if recursion.kind == "pixel":
-            reach = 0
-        elif recursion.window is None:
-            reach = None
-        else:
-            if h % recursion.window or w % recursion.window:
-                raise ValueError(f"LAP{recursion.window} needs a resolution divisible by {recursion.window}, got {h}x{w}")
-            reach = recursion.window - 1
-        dh, dw = _offsets(h, reach), _offsets(w, reach)
-        self.n_offsets = len(dh) * len(dw)
-        # gather indices: [p_h, j] -> (p_h + dh[j]) mod H, likewise for w
-        self.gh = (np.arange(h)[:, None] + dh[None, :]) % h
-        self.gw = (np.arange(w)[:, None] + dw[None, :]) % w
-        # readout weights over [p, d]: which pairs (p, p + d) the pooling keeps, / normalisation
-        if recursion.kind == "pixel":
-            mask_h, mask_w, norm = np.ones((h, 1)), np.ones((w, 1)), h * w
-        elif recursion.window is None:
-            mask_h, mask_w, norm = np.ones((h, len(dh))), np.ones((w, len(dw))), (h * w) ** 2
-        else:
-            k = recursion.window
-            mask_h = (np.arange(h)[:, None] // k == self.gh // k).astype(np.float64)
-            mask_w = (np.arange(w)[:, None] // k == self.gw // k).astype(np.float64)
-            norm = h * w * k * k
-        self.readout_weights = (mask_h[:, None, :, None] * mask_w[None, :, None, :]).reshape(
-            h, w, self.n_offsets
-        ) / float(norm)
-        self.uniform_readout = bool(np.all(self.readout_weights == self.readout_weights.flat[0]))
-
-    @property
-    def entries(self) -> int:
-        """State entries per pair (per array)."""
-        h, w, _ = self.shape
-        return 1 if self.recursion.kind == "fcn" else h * w * self.n_offsets
-
-    # -- per image ---------------------------------------------------------------
-
-    def side(self, x, second: bool):
-        """Per-image factors of one side of the pairs: (features, inv_sqrt_v, sqrt_v).
-
-        features: what the first layer's covariance contracts (FCN: the flat image;
-        else the image, on the second side shifted by d: x[b, p + d], (H, W, D, n, C));
-        inv_sqrt_v, sqrt_v: (depth, ...) per-layer variances, broadcastable against
-        the state (the second side's shifted by d).
-        """
-        import jax.numpy as jnp
-
-        hp, (h, w, c) = self.hp, self.shape
-        n = x.shape[0]
-        if self.recursion.kind == "fcn":
-            feat = x.reshape(n, h * w * c)
-            v = _variances(jnp.sum(feat * feat, axis=1) / (h * w * c), hp, (), jnp)
-            shape = (hp.depth, 1, n) if second else (hp.depth, n, 1)
-            return feat, _inv_sqrt(v, jnp).reshape(shape), jnp.sqrt(v).reshape(shape)
-        feat = x  # (n, H, W, C)
-        v = _variances(jnp.sum(x * x, axis=-1) / c, hp, (1, 2), jnp)  # (depth, n, H, W)
-        v = jnp.moveaxis(v, 1, -1)  # (depth, H, W, n)
-        if not second:
-            shape = (hp.depth, h, w, n, 1, 1)
-            return feat, _inv_sqrt(v, jnp).reshape(shape), jnp.sqrt(v).reshape(shape)
-        gh, gw = self.gh[:, None, :, None], self.gw[None, :, None, :]
-        shape = (hp.depth, h, w, 1, self.n_offsets, n)
-        v = v[:, gh, gw].reshape(shape)  # [l, p, d, b] = v[l, p + d, b]
-        feat = jnp.moveaxis(feat[:, gh, gw], 0, -2)  # (H, W, Dh, Dw, n, C): x[b, p + d]
-        feat = feat.reshape(h, w, self.n_offsets, n, feat.shape[-1])
-        return feat, _inv_sqrt(v, jnp), jnp.sqrt(v)
-
-    # -- per pair ----------------------------------------------------------------
-
-    def first(self, f1, f2):
-        """The input covariance x1[p] . x2[p + d] / C, times the first layer's sigma_w^2 / F^2.
-
-        Run through a layer's convolution with T~ = 0 it gives the first layer's K and T.
-        """
-        import jax.numpy as jnp
-
-        hp, (h, w, c) = self.hp, self.shape
-        if self.recursion.kind == "fcn":
-            return jnp.matmul(f1, f2.T, precision="highest") * (hp.weight_variance / (h * w * c))
-        return jnp.einsum("ahwc,hwdbc->hwadb", f1, f2, precision="highest") * (self.w2f / c)
-
-    def readout(self, a):
-        """Pooling + flatten of the post-ReLU state: (b1, b2)."""
-        import jax.numpy as jnp
-
-        if self.recursion.kind == "fcn":
-            return a
-        if self.uniform_readout:
-            return jnp.sum(a, axis=(0, 1, 3)) * self.readout_weights.flat[0]
-        return jnp.einsum("hwadb,hwd->ab", a, jnp.asarray(self.readout_weights, a.dtype), precision="highest")
-
-
-def _tile_fn(layout: _Layout, plain: bool = False):
+def _tile_fn(layout: Layout, plain: bool = False):
     """(side1, side2) -> (nngp, ntk) for one tile of b1 x b2 pairs (to be jitted).
 
     A layer is the convolution, by linearity K = box(K~) + b and T = box(T~) + K =
@@ -386,12 +179,12 @@ def _tile_fn(layout: _Layout, plain: bool = False):
 
     def rows(c):  # box over pixel rows of K~ and of T~ + K~
         kt, tt = c
-        return (_box(kt, (0,), f, jnp), _box(tt + kt, (0,), f, jnp)) if spatial else (kt, tt + kt)
+        return (box(kt, (0,), f, jnp), box(tt + kt, (0,), f, jnp)) if spatial else (kt, tt + kt)
 
     def cols(c):  # box over pixel columns, + bias
         a, u = c
         if spatial:
-            a, u = _box(a, (1,), f, jnp), _box(u, (1,), f, jnp)
+            a, u = box(a, (1,), f, jnp), box(u, (1,), f, jnp)
         return a + bv, u + bv
 
     def keep(c):
@@ -415,7 +208,7 @@ def _tile_fn(layout: _Layout, plain: bool = False):
                 never = l < 0  # a predicate XLA cannot fold: the branches are fusion boundaries
                 mid = lax.cond(never, keep, rows, carry)
                 k, t = lax.cond(never, keep, cols, mid)
-            return _relu(k, t, i1l * i2l, s1l * s2l, scale, jnp), None
+            return relu(k, t, i1l * i2l, s1l * s2l, scale, jnp), None
 
         (kt, tt), _ = lax.scan(layer, carry, (jnp.arange(hp.depth), i1, s1, i2, s2, scales))
         # readout: dense layer on the pooled kernel (the last ReLU's outputs carry its sigma_w^2)
@@ -426,32 +219,14 @@ def _tile_fn(layout: _Layout, plain: bool = False):
     return tile
 
 
-def _variances(v0, hp, axes, jnp):
-    """Per-image variances before each ReLU: (depth,) + v0.shape.
-
-    A scan, not an unrolled loop: unrolled, XLA fuses the layers' shifted reads
-    into one expression that recomputes each layer once per filter tap (9^depth).
-    """
-    from jax import lax
-
-    f = hp.filter_size if axes else 1
-
-    def step(v, _):
-        v = hp.weight_variance / f**2 * _box(v, axes, f, jnp) + hp.bias_variance
-        return v / 2, v
-
-    _, vs = lax.scan(step, v0, None, length=hp.depth)
-    return vs
-
-
 _RELU_FLOPS = 37  # per entry, NNGP and NTK together (float32 path: polynomial arccos, 2 square roots)
 
 
 def _entries(arch_name: str, hp: ModelHP, shape: tuple[int, int, int]) -> int:
-    recursion = _recursion(arch_name)
+    recursion = recursion_of(arch_name)
     if recursion is None:
         raise KeyError(f"the engine does not implement architecture {arch_name!r}")
-    return _Layout(recursion, hp, shape).entries
+    return Layout(recursion, hp, shape).entries
 
 
 def cost_per_pair(arch_name: str, hp: ModelHP, shape: tuple[int, int, int], itemsize: int = 4) -> dict:
@@ -462,7 +237,7 @@ def cost_per_pair(arch_name: str, hp: ModelHP, shape: tuple[int, int, int], item
     """
     h, w, c = shape
     e = _entries(arch_name, hp, shape)
-    fcn = _recursion(arch_name).kind == "fcn"
+    fcn = recursion_of(arch_name).kind == "fcn"
     taps = 0 if fcn else 2 * (hp.filter_size - 1)  # separable box filter, per array
     per_layer = _RELU_FLOPS + 2 * taps + 2  # ReLU, box on K and T, + bias, T += K
     first = 2 * h * w * c if fcn else 2 * c * hp.filter_size**2  # input covariance (patches)
@@ -495,7 +270,7 @@ def kernel_fn(
     or, for GAP and LAPk only, "fused" (symflow.engine_fused: a Pallas kernel, through
     Pallas' interpreter on a CPU); the values agree to float rounding.
     """
-    recursion = _recursion(arch_name)
+    recursion = recursion_of(arch_name)
     if recursion is None:
         raise ValueError(f"the engine does not implement architecture {arch_name!r}")
     if hp.filter_size % 2 != 1 or hp.filter_size < 1:
@@ -522,11 +297,9 @@ def kernel_fn(
             raise ValueError(f"x1, x2 must be (n, H, W, C) with equal H, W, C; got {x1.shape}, {x2.shape}")
         n1, n2 = int(x1.shape[0]), int(x2.shape[0])
         shape = tuple(int(s) for s in x1.shape[1:])
-        per_pair = _STATE_ARRAYS * _Layout(recursion, hp, shape).entries * x1.dtype.itemsize
+        per_pair = _STATE_ARRAYS * Layout(recursion, hp, shape).entries * x1.dtype.itemsize
         if layers == "fused":  # no state in device memory: the partial sums per pair
-            from symflow import engine_fused
-
-            per_pair = engine_fused.bytes_per_pair(_Layout(recursion, hp, shape), x1.dtype.itemsize)
+            per_pair = engine_fused.bytes_per_pair(Layout(recursion, hp, shape), x1.dtype.itemsize)
         budget = int(pair_batch) if pair_batch else max(1, _tile_bytes() // per_pair)
         b1, b2 = _tile(n1, n2, budget)
         if symmetric and b1 != b2:
@@ -565,7 +338,7 @@ def kernel_fn(
 _COMPILED: dict = {}
 
 
-def _compiled(recursion: _Recursion, hp: ModelHP, shape: tuple[int, int, int], layers: str):
+def _compiled(recursion: Recursion, hp: ModelHP, shape: tuple[int, int, int], layers: str):
     """jitted (side1, side2, tile, whole) for one architecture recursion, hp, image shape and
     layer layout.
 
@@ -576,10 +349,8 @@ def _compiled(recursion: _Recursion, hp: ModelHP, shape: tuple[int, int, int], l
     if key not in _COMPILED:
         import jax
 
-        layout = _Layout(recursion, hp, shape)
+        layout = Layout(recursion, hp, shape)
         if layers == "fused":
-            from symflow import engine_fused
-
             _COMPILED[key] = engine_fused.compiled(layout)
         else:
             tile = _tile_fn(layout, plain=layers == "plain")

@@ -12,16 +12,16 @@ and a block of DB offsets, holds their K and T planes (DB H W entries each) as
 values of the kernel (registers / shared memory on a GPU: on chip), and runs there
 
     the input covariance  K~ = sigma_w^2 / F^2 / C * sum_c x1[a, p, c] x2[b, p + d, c],  T~ = 0
-    every layer           K = box(K~) + b,  T = box(T~ + K~) + b,  ReLU (engine._relu)
+    every layer           K = box(K~) + b,  T = box(T~ + K~) + b,  ReLU (engine_core.relu)
                           with sqrt(v1[l, a, p] v2[l, b, p + d]) and its inverse
     the readout           sum over the block of w[p, d] K~ and of w[p, d] T~
 
 writing back two numbers per program: the block's share of the pooled NNGP and NTK
-(engine._Layout.readout_weights), summed over blocks outside. Nothing of size
+(engine_core.Layout.readout_weights), summed over blocks outside. Nothing of size
 H W D per pair ever goes to device memory.
 
 The box filter is a product with small circulant matrices (entry [i, j]: how many
-taps land i on j, so a filter wider than the image wraps as engine._box does):
+taps land i on j, so a filter wider than the image wraps as engine_core.box does):
 
     "plane"      H W <= 64: state (DB, H W), box = X @ B with B = C_H (x) C_W (H W x H W)
     "separable"  larger:    state (H, DB, W), rows C_H @ X.reshape(H, DB W), then
@@ -97,7 +97,7 @@ from functools import partial
 
 import numpy as np
 
-from symflow import engine as _engine
+from symflow import engine_core
 
 MODES = ("plane", "separable")
 _PLANE_MAX = 64  # H W up to which the box is one (H W x H W) product ("plane")
@@ -180,12 +180,12 @@ def _side(plan: _Plan, x):
 
     layout = plan.layout
     n, h, w, c = x.shape
-    v = _engine._variances(jnp.sum(x * x, axis=-1) / c, layout.hp, (1, 2), jnp)  # (depth, n, H, W)
+    v = engine_core.variances(jnp.sum(x * x, axis=-1) / c, layout.hp, (1, 2), jnp)  # (depth, n, H, W)
     v = jnp.moveaxis(v, 1, 0).reshape(n, layout.hp.depth, h * w)
     feat = jnp.moveaxis(x, -1, 1).reshape(n, c, h * w)
     if plan.cp != c:
         feat = jnp.concatenate([feat, jnp.zeros((n, plan.cp - c, h * w), x.dtype)], axis=1)
-    return feat, _engine._inv_sqrt(v, jnp), jnp.sqrt(v)
+    return feat, engine_core.inv_sqrt(v, jnp), jnp.sqrt(v)
 
 
 def _round_tf32(x, jnp, lax):
@@ -256,7 +256,7 @@ def _kernel(plan: _Plan, *refs):
         t = box(tt + kt) + bv
         inv_s = plane(i1_ref[l, :]) * i2_ref[l, g]
         s = plane(s1_ref[l, :]) * s2_ref[l, g]
-        return _engine._relu(k, t, inv_s, s, scale, jnp)
+        return engine_core.relu(k, t, inv_s, s, scale, jnp)
 
     # the last layer peeled off: its scale is a constant, as every other layer's
     carry = lax.fori_loop(0, hp.depth - 1, partial(layer, scale=w2f), (k0, jnp.zeros_like(k0)))
@@ -359,7 +359,7 @@ def lower_for_cuda(
     import jax
     import jax.numpy as jnp
 
-    layout = _engine._Layout(_engine._recursion(arch_name), hp, tuple(shape))
+    layout = engine_core.Layout(engine_core.recursion_of(arch_name), hp, tuple(shape))
     plan = _Plan(layout, **plan_kw)
     tile = _tile_fn(plan, interpret=False, num_warps=num_warps)
     h, w, _ = shape

@@ -258,14 +258,14 @@ def test_fused_box_modes_match_nt(golden, mode, dot):
     rows then columns), each with both kinds of product, in float32 on the resolution-4 and -8
     cases, 4 offsets or fewer per program; the default picks "plane" up to 8 x 8 and
     "separable" above (the 16 x 16 cases of test_fused_layers_match_nt), and "tf32x2"."""
-    from symflow import engine, engine_fused
+    from symflow import engine_core, engine_fused
 
     for arch, hp, res, n in FUSED_CASES:
         if res > 8:
             continue
         key = case_id(arch, hp, res, n)
         x1, x2 = case_inputs(golden, res, n)
-        layout = engine._Layout(engine._recursion(arch), hp, x1.shape[1:])
+        layout = engine_core.Layout(engine_core.recursion_of(arch), hp, x1.shape[1:])
         with x64(False):
             whole = engine_fused.compiled(layout, mode=mode, dot=dot, block_entries=256)[3]
             got = whole(x1.astype(np.float32), x2.astype(np.float32))
@@ -284,7 +284,7 @@ def test_default_layers_per_family(golden, monkeypatch):
     backend can default GAP and LAPk to "fused" while FCN, VEC and LCN keep a layout they have;
     kernel_fn then sizes its tiles by the fused kernel's few bytes a pair (one tile here, where
     "scan"'s state would cut the same pairs into several)."""
-    from symflow import engine
+    from symflow import engine, engine_core, engine_fused
 
     with pytest.raises(ValueError, match="does not implement"):
         engine.default_layers("ResNet")
@@ -293,9 +293,7 @@ def test_default_layers_per_family(golden, monkeypatch):
     assert [engine.default_layers(a) for a in ARCHS] == ["scan", "scan", "scan", "fused", "fused", "fused"]
     arch, hp, res, n = FUSED_CASES[0]
     x1, x2 = case_inputs(golden, res, n)
-    layout = engine._Layout(engine._recursion(arch), hp, x1.shape[1:])
-    from symflow import engine_fused
-
+    layout = engine_core.Layout(engine_core.recursion_of(arch), hp, x1.shape[1:])
     per_pair_fused = engine_fused.bytes_per_pair(layout, 4)
     per_pair_scan = engine._STATE_ARRAYS * layout.entries * 4
     # a tile budget that holds every pair at the fused kernel's bytes, but not at scan's
