@@ -55,6 +55,7 @@ def _load_configs(paths: list[str]) -> dict:
 
 def cmd_list(args: argparse.Namespace) -> int:
     from symflow.architectures import ARCHITECTURES
+    from symflow.engine import supports
     from symflow.groups import GROUPS
     from symflow.registry import load_plugins
 
@@ -75,6 +76,10 @@ def cmd_list(args: argparse.Namespace) -> int:
         if a.same_kernel_as:
             print(f"         same kernel as: {', '.join(a.same_kernel_as)}")
         print(f"         default width:  {a.default_width} (of its finite networks; sgd.widths overrides it)")
+        if supports(a.name):
+            print(f"         kernels:        symflow's engine ({a.engine_recursion} recursion) or neural-tangents")
+        else:
+            print("         kernels:        neural-tangents only (symflow's engine cannot compute it)")
     return 0
 
 

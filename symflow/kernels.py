@@ -23,9 +23,10 @@ one architecture and one model.
 
 Backends: ``nt`` (neural-tangents' stax kernel_fn, streamed with ``nt.batch``) and
 ``engine`` (symflow.engine, a faster implementation of the same recursions). The
-engine is imported lazily; where it is missing or does not support an
-architecture, the block is computed with nt and a warning is logged (the file's
-``backend_used`` attribute says which one computed it).
+engine is imported lazily; where it is missing or cannot compute an architecture (its
+registration names no ``engine_recursion``: a plug-in, unless it names one), the
+block is computed with nt and the job's log says so (the file's ``backend_used``
+attribute says which one computed it).
 """
 
 from __future__ import annotations
@@ -162,7 +163,11 @@ def engine_rows_fn(arch: str, hp, batch_rows: int) -> RowsFn | None:
         _log.warning("kernel backend 'engine' unavailable (%s); falling back to neural-tangents", exc)
         return None
     if not engine.supports(arch):
-        _log.warning("kernel backend 'engine' does not support %s; falling back to neural-tangents", arch)
+        _log.warning(
+            "kernel backend 'engine': symflow's engine cannot compute %s (its registration names no "
+            "engine_recursion); neural-tangents computes it",
+            arch,
+        )
         return None
     fn = engine.kernel_fn(arch, hp)
 

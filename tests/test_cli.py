@@ -112,6 +112,29 @@ def test_list_shows_claims_and_plugins(capsys):
     assert "infinite width: o3_shared, channel_perm" in gap1x1[1] and "finite width:   o3_shared" in gap1x1[2]
     lcn = blocks.split("  LCN ")[1].splitlines()
     assert "o3_pixel" in lcn[1] and "same kernel as: VEC" in out
+    kernels = _kernels_lines(out)  # the engine computes the paper's six, not GAP1x1 (no engine recursion)
+    assert all(kernels[a].startswith("symflow's engine") for a in ("FCN", "LCN", "VEC", "GAP", "LAP4", "LAP8"))
+    assert kernels["GAP1x1"] == "neural-tangents only (symflow's engine cannot compute it)"
+
+
+def _kernels_lines(out: str) -> dict[str, str]:
+    """architecture -> its `kernels:` line in `symflow list`."""
+    out = out.split("architectures (")[1]
+    names = [line.split()[0] for line in out.splitlines()[1:] if line.startswith("  ") and line[2] != " "]
+    return {name: out.split(f"\n  {name} ")[1].split("kernels:")[1].splitlines()[0].strip() for name in names}
+
+
+def test_list_says_which_architectures_the_engine_computes(capsys, monkeypatch):
+    """Plug-ins registered for this test only, with and without an engine recursion."""
+    from symflow.architectures import ARCHITECTURES, Architecture, build_gap
+
+    for name, recursion in (("GAPNONE", None), ("GAPENG", "spatial")):
+        arch = Architecture(name, "GAP's network, as a plug-in", build_gap, engine_recursion=recursion)
+        monkeypatch.setitem(ARCHITECTURES._entries, name, arch)
+    assert main(["list"]) == 0
+    kernels = _kernels_lines(capsys.readouterr().out)
+    assert kernels["GAPNONE"] == "neural-tangents only (symflow's engine cannot compute it)"
+    assert kernels["GAPENG"].startswith("symflow's engine (spatial recursion)")
 
 
 @pytest.mark.parametrize("command", ["list", "check", "verify-cache", "audit"])

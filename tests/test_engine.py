@@ -55,11 +55,21 @@ def case_inputs(golden, res, n):
 
 
 def test_supports():
+    """The engine computes what the registry says it does (Architecture.engine_recursion)."""
+    from symflow.architectures import Architecture, build_gap
+    from symflow.engine_core import Recursion, recursion_of
+
     for name in ARCHS:
         assert supports(name)
     assert not supports("ResNet")
     with pytest.raises(ValueError):
         kernel_fn("ResNet", DEFAULT)
+    assert [recursion_of(a) for a in ARCHS] == [
+        Recursion("fcn"), Recursion("pixel"), Recursion("pixel"), Recursion("spatial"),
+        Recursion("spatial", 4), Recursion("spatial", 8),
+    ]
+    with pytest.raises(ValueError, match="engine_recursion must be None or one of"):
+        Architecture("GAPX", "GAP's network", build_gap, engine_recursion="gap")
 
 
 def test_golden_inputs_are_todays_inputs(golden):

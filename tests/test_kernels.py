@@ -148,6 +148,31 @@ def test_engine_backend_is_used_where_it_supports(tmp_path, data_file, monkeypat
     assert attrs["backend_used"] == "nt"
 
 
+@pytest.mark.parametrize("recursion", [None, "spatial"])
+def test_plugin_architecture_takes_the_engine_its_registration_names(tmp_path, data_file, monkeypatch, caplog,
+                                                                     recursion):
+    """A plug-in registered without an engine recursion gets neural-tangents where the config
+    asks for the engine, and its job's log says why; one that names a recursion gets the
+    engine, with GAP's values (the network is GAP's). Registered for this test only."""
+    from symflow.architectures import Architecture, build_gap
+
+    plugin = Architecture("GAPPLUG", "GAP's network, as a plug-in", build_gap, engine_recursion=recursion)
+    monkeypatch.setitem(ARCHITECTURES._entries, "GAPPLUG", plugin)
+    kw = dict(hp=HP, split="val", i=0, j=0, block_size=2, backend="engine", dtype="float64", batch_rows=2)
+    with caplog.at_level(logging.INFO):
+        attrs = compute_block(data_file, tmp_path / "p.h5", arch="GAPPLUG", **kw)
+    gap = compute_block(data_file, tmp_path / "g.h5", arch="GAP", **kw)
+    assert gap["backend_used"] == "engine"
+    expected = "nt" if recursion is None else "engine"
+    assert attrs["backend_used"] == expected
+    cannot = "symflow's engine cannot compute GAPPLUG (its registration names no engine_recursion); " \
+             "neural-tangents computes it"
+    assert (cannot in caplog.text) == (recursion is None), caplog.text
+    got, want = read_h5(tmp_path / "p.h5")[0], read_h5(tmp_path / "g.h5")[0]
+    for name in ("nngp", "ntk"):
+        np.testing.assert_allclose(got[name], want[name], rtol=1e-10)
+
+
 def test_assemble_refuses_missing_or_mixed_blocks(tmp_path, data_file):
     files = _compute(data_file, tmp_path, "FCN", 4, 2)
     with pytest.raises(ValueError, match="train entry"):
