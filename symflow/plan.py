@@ -190,9 +190,12 @@ NUM_CLASSES = 10
 # the stages of `symflow plan` and their rules, in its order: from the job records (each names its
 # stage; symflow.jobs.KINDS, in the order of symflow/jobs.py). A rule of the job graph without a
 # record here is an error of plan(), never left out.
-STAGES: dict[str, tuple[str, ...]] = {
-    stage: tuple(kind.rule for kind in KINDS if kind.stage == stage) for stage in STAGE_NAMES
-}
+def stages() -> dict[str, tuple[str, ...]]:
+    """stage -> its rules, from the records registered now (a plug-in's included)."""
+    return {stage: tuple(kind.rule for kind in KINDS if kind.stage == stage) for stage in STAGE_NAMES}
+
+
+STAGES: dict[str, tuple[str, ...]] = stages()
 # on a GPU where resources.gpu > 0: the records whose device is "gpu" (compute_gram_block_pack,
 # train_sgd_pack, estimate_eta0_pack: every pack's rule, compute_gram_block_pack_<digest>, ...)
 GPU_RULES = tuple(kind.rule for kind in KINDS if kind.device == "gpu")
@@ -708,11 +711,12 @@ def plan(config: dict) -> Plan:
 
     model = Jobs(config)
     all_jobs = jobs(config, model)
-    stage_of = {rule: stage for stage, names in STAGES.items() for rule in names}
+    known = stages()
+    stage_of = {rule: stage for stage, names in known.items() for rule in names}
     unknown = sorted(set(all_jobs) - set(stage_of))
     if unknown:
         raise ValueError(f"symflow.plan: jobs of {', '.join(unknown)} have no record in symflow.jobs.KINDS (no stage)")
-    for rule in (name for names in STAGES.values() for name in names):
+    for rule in (name for names in known.values() for name in names):
         keys = all_jobs.get(rule)
         if not keys:
             continue
