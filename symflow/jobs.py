@@ -183,15 +183,17 @@ class _Packed(Job):
     """Several jobs of one rule run by one process (``sgd.pack`` > 1, ``kernels.pack_minutes``
     > 0), each keeping its own outputs and log. Snakemake has one rule per pack
     (``<rule>_<digest>``, no wildcards, so it wins over the members' own rule for their
-    files); the plan counts them all under one rule name. Subclasses name their members'
-    tuple and give `members`."""
+    files); the plan counts them all under one rule name. Subclasses have one field, their
+    members' tuple, and say what names a member in the digest (`member_key`)."""
 
     KIND: ClassVar[str]  # the folder of the pack's log and benchmark: .../{KIND}/m{m}/{digest}
     SETTINGS: ClassVar[str]  # the key of the members' settings in the pack's
 
     @property
     def members(self) -> tuple[Job, ...]:
-        raise NotImplementedError
+        """The jobs of the pack (its one field)."""
+        (field,) = dataclasses.fields(self)
+        return getattr(self, field.name)
 
     @staticmethod
     def member_key(job: Job) -> str:
@@ -382,10 +384,6 @@ class BlockPack(_Packed):
     device: ClassVar[str] = "gpu"
     KIND: ClassVar[str] = "pack"
     blocks: tuple[Block, ...]
-
-    @property
-    def members(self) -> tuple[Block, ...]:
-        return self.blocks
 
     @staticmethod
     def member_key(job: Block) -> str:
@@ -586,10 +584,6 @@ class Eta0Pack(_Packed):
     SETTINGS: ClassVar[str] = "eta0s"
     eta0s: tuple[Eta0, ...]
 
-    @property
-    def members(self) -> tuple[Eta0, ...]:
-        return self.eta0s
-
     @staticmethod
     def member_key(job: Eta0) -> str:
         return job.output()
@@ -672,10 +666,6 @@ class Pack(_Packed):
     KIND: ClassVar[str] = "pack"
     SETTINGS: ClassVar[str] = "runs"
     runs: tuple[Run, ...]
-
-    @property
-    def members(self) -> tuple[Run, ...]:
-        return self.runs
 
     @staticmethod
     def member_key(job: Run) -> str:
