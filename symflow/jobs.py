@@ -62,7 +62,7 @@ class Job:
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         if "rule" in cls.__dict__:  # a job kind (not an abstract base)
-            if cls.__dict__.get("stage", getattr(cls, "stage", None)) not in STAGE_NAMES:
+            if getattr(cls, "stage", None) not in STAGE_NAMES:
                 raise TypeError(f"{cls.__name__} (rule {cls.rule}): stage must be one of {STAGE_NAMES}")
             if cls.device not in ("cpu", "gpu"):
                 raise TypeError(f"{cls.__name__}: device must be 'cpu' or 'gpu'")

@@ -8,9 +8,10 @@ Two uses, one set of numbers:
 * ``symflow plan`` counts the jobs of the default target per rule and per stage, and
   sums their estimated compute hours and disk (``plan(config)``, ``format_plan``).
 
-The job enumeration mirrors ``workflow/rules/common.smk`` (targets of each figure, kernel
-reuse under Thm 4.1, blocks of a regression); ``tests/test_plan.py`` checks that its counts
-equal those of ``snakemake -n`` rule by rule. This module never imports snakemake and
+The jobs are the records of ``symflow.jobs``, which the rules read too: each record gives
+its stage, its device and its cost (``Job.cost``, which calls the cost functions here);
+``tests/test_plan.py`` checks that their counts and paths equal those of ``snakemake -n``
+rule by rule, ``tests/test_jobs.py`` that every rule has a record. This module never imports snakemake and
 never reads a config file: it takes the dict that ``symflow.configuration.validate``
 returns.
 
