@@ -1,16 +1,29 @@
 """The jobs a config asks for, enumerated once: used by the workflow's rules and by the plan.
 
-Every job of the workflow is a small frozen record below (one class per rule): its fields
-are the rule's wildcards, ``outputs()`` formats its output paths exactly as the rule's
-patterns do, and :class:`Jobs` (built from a validated config) says what each job reads
-(``Jobs.inputs``: other jobs' outputs and source files), which settings it takes that
-change its results (``Jobs.settings``: the rule's only params, so a config edit reruns
-exactly the jobs whose results it changes), and which jobs the default target needs
-(``Jobs.walk``). ``workflow/rules/*.smk`` build a record from a job's wildcards and ask
-:class:`Jobs` for its inputs and params; ``symflow.plan`` walks the same graph to count
-and cost the plan. The knobs that only change speed or housekeeping (threads, rows per
-call, checkpoint cadence, keeping checkpoints, the compilation cache, the source folder's
-location) reach a job through its resources, never through these settings.
+Every job of the workflow is a small frozen record below, one class per rule (a *job
+kind*). Its fields are the rule's wildcards and the record knows everything about its job:
+
+* ``outputs()``: its output paths; the rule's output, log and benchmark patterns are the
+  same methods called on the record with placeholders for fields (``Run.patterns()``,
+  ``Run.log_pattern()``, ``Run.benchmark_pattern()``), so a path is typed once, here;
+* ``inputs(jobs)``: what it reads (other jobs' outputs and source files), named as the
+  rule's inputs; ``settings(jobs)``: the config values that change its results (the rule's
+  only params, so a config edit reruns exactly the jobs whose results it changes);
+  ``speed(jobs)``: the knobs that change only how fast it runs or what it leaves behind
+  (threads, rows per call, checkpoint cadence, the source folder's location: its resources,
+  never its params); ``jobs`` is the :class:`Jobs` of the config, the graph's helpers;
+* ``cost(config)``: its estimated seconds, memory and disk (symflow.plan's cost functions),
+  which size the rule's resources and ``symflow plan``;
+* ``stage`` and ``device``: the stage ``symflow plan`` counts it under, and whether it runs
+  on a GPU where the config gives one (its rule then asks for the GPU and the CUDA env).
+
+Each record registers itself on definition (:data:`KINDS`, in the order of this file, which
+is the plan's order); ``symflow.plan.STAGES`` and ``GPU_RULES`` are derived from them.
+:class:`Jobs` (built from a validated config) holds the graph's helpers (what each figure
+shows, kernel reuse, packs) and walks it from the default target (``Jobs.walk``).
+``workflow/rules/*.smk`` build a record from a job's wildcards and ask it for its inputs,
+params and resources; ``symflow.plan`` walks the same graph to count and cost the plan.
+docs/development.md says how to add a job kind.
 
 Like the rest of symflow this module never imports snakemake and never reads a config
 file: it takes the dict that ``symflow.configuration.validate`` returns.
@@ -22,19 +35,75 @@ import dataclasses
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from symflow.plan import Cost
+
+# The stages of `symflow plan`, in its order; each record names one (its `stage`).
+STAGE_NAMES = ("data", "kernel blocks", "regression", "eta0", "sgd", "imagenet", "figures")
+
+# Every job kind (record class), in the order of definition: the plan's order within a stage.
+KINDS: list[type[Job]] = []
 
 # -- the records: one per rule ------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Job:
-    """A job: its rule's wildcards as fields."""
+    """A job: its rule's wildcards as fields. A subclass that names a `rule` is a job kind:
+    it names its `stage` and may set `device`, and overrides the methods below that differ
+    from the defaults (no inputs, settings or speed knobs; a small table job's cost)."""
 
     rule: ClassVar[str]
+    stage: ClassVar[str]  # one of STAGE_NAMES
+    device: ClassVar[str] = "cpu"  # "gpu": on a GPU where resources.gpu > 0 (see on_gpu)
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "rule" in cls.__dict__:  # a job kind (not an abstract base)
+            if getattr(cls, "stage", None) not in STAGE_NAMES:
+                raise TypeError(f"{cls.__name__} (rule {cls.rule}): stage must be one of {STAGE_NAMES}")
+            if cls.device not in ("cpu", "gpu"):
+                raise TypeError(f"{cls.__name__}: device must be 'cpu' or 'gpu'")
+            if any(k.rule == cls.rule for k in KINDS):
+                raise TypeError(f"{cls.__name__}: rule {cls.rule} already has a record")
+            KINDS.append(cls)
 
     def outputs(self) -> dict[str, str]:
         raise NotImplementedError
+
+    # -- what the job reads, what changes its results, what only changes its speed, its cost --
+
+    def inputs(self, jobs: Jobs) -> dict[str, Input | list[Input]]:
+        """What the job reads, named as the rule's inputs."""
+        return {}
+
+    def settings(self, jobs: Jobs) -> dict:
+        """The config values that change the job's results and are not in its path or inputs:
+        its rule's params, and so what a config edit reruns. Speed knobs are never here."""
+        return {}
+
+    def speed(self, jobs: Jobs) -> dict[str, int | str]:
+        """The knobs that change only how fast the job runs or what it leaves behind: its
+        resources (besides threads, memory and runtime), never its params."""
+        return {}
+
+    def cost(self, config: Mapping) -> Cost:
+        """Estimated seconds, memory and disk (symflow.plan): a small table job's by default."""
+        from symflow import plan
+
+        return plan.SMALL
+
+    def on_gpu(self, config: Mapping) -> bool:
+        """Does the job run on a GPU under `config`?"""
+        return self.device == "gpu" and bool(config["resources"]["gpu"])
+
+    def main_output(self) -> Ref | None:
+        """The per-image output behind the job's metrics row (None: no per-image record)."""
+        return None
+
+    # -- names -------------------------------------------------------------------------------
 
     @classmethod
     def from_wildcards(cls, wildcards: Mapping[str, Any] | Any) -> Job:
@@ -45,6 +114,29 @@ class Job:
             value = get(f.name)
             values[f.name] = int(value) if f.type == "int" else str(value)
         return cls(**values)
+
+    @classmethod
+    def _placeholders(cls) -> Job:
+        """The record with each field a Snakemake wildcard, "{field}": its paths are its rule's patterns."""
+        return cls(**{f.name: f"{{{f.name}}}" for f in dataclasses.fields(cls)})
+
+    @classmethod
+    def patterns(cls) -> dict[str, str]:
+        """The rule's output patterns (``output: **Record.patterns()``)."""
+        return cls._placeholders().outputs()
+
+    @classmethod
+    def pattern(cls, name: str | None = None) -> str:
+        """One output pattern (the only one when `name` is None)."""
+        return cls._placeholders().output(name)
+
+    @classmethod
+    def log_pattern(cls) -> str:
+        return cls._placeholders().log()
+
+    @classmethod
+    def benchmark_pattern(cls) -> str:
+        return cls._placeholders().benchmark()
 
     def benchmark(self) -> str:
         """The job's benchmark file (Snakemake's `benchmark:`): its first output's path under
@@ -83,9 +175,75 @@ class _Fixed(Job):
         return self.BENCHMARK
 
 
+def _run_stem(job) -> str:
+    return f"{job.dataset}/{job.arch}-w{job.width}-{job.init}/{job.hp}/{job.transform}"
+
+
+class _Packed(Job):
+    """Several jobs of one rule run by one process (``sgd.pack`` > 1, ``kernels.pack_minutes``
+    > 0), each keeping its own outputs and log. Snakemake has one rule per pack
+    (``<rule>_<digest>``, no wildcards, so it wins over the members' own rule for their
+    files); the plan counts them all under one rule name. Subclasses have one field, their
+    members' tuple, and say what names a member in the digest (`member_key`)."""
+
+    KIND: ClassVar[str]  # the folder of the pack's log and benchmark: .../{KIND}/m{m}/{digest}
+    SETTINGS: ClassVar[str]  # the key of the members' settings in the pack's
+
+    @property
+    def members(self) -> tuple[Job, ...]:
+        """The jobs of the pack (its one field)."""
+        (field,) = dataclasses.fields(self)
+        return getattr(self, field.name)
+
+    @staticmethod
+    def member_key(job: Job) -> str:
+        """What names a member in the digest."""
+        raise NotImplementedError
+
+    @property
+    def digest(self) -> str:
+        """Ten hex digits of sha256 over the members' keys: the pack's name."""
+        import hashlib
+
+        return hashlib.sha256("\n".join(self.member_key(j) for j in self.members).encode()).hexdigest()[:10]
+
+    @property
+    def rule_name(self) -> str:
+        """The pack's own Snakemake rule."""
+        return f"{self.rule}_{self.digest}"
+
+    def folder(self) -> str:
+        j = self.members[0]
+        return f"{_run_stem(j).rsplit('/', 1)[0]}/{self.KIND}/m{j.m}/{self.digest}"
+
+    def outputs(self):
+        return {f"{name}_{i}": path for i, job in enumerate(self.members) for name, path in job.outputs().items()}
+
+    def benchmark(self):
+        return f"benchmarks/sgd/{self.folder()}.tsv"
+
+    def member_logs(self) -> list[str]:
+        """Each member's own log, as its own rule would write it."""
+        return [j.log() for j in self.members]
+
+    def inputs(self, jobs):
+        """Each member's, numbered as the pack's outputs."""
+        return {f"{name}_{i}": x for i, member in enumerate(self.members) for name, x in member.inputs(jobs).items()}
+
+    def settings(self, jobs):
+        return {self.SETTINGS: [member.settings(jobs) for member in self.members]}
+
+    def speed(self, jobs):
+        return self.members[0].speed(jobs)
+
+
+# -- data ----------------------------------------------------------------------------------------
+
+
 @dataclass(frozen=True)
 class Download(Job):
     rule: ClassVar[str] = "download_cifar10"
+    stage: ClassVar[str] = "data"
     folder: str
 
     def outputs(self):
@@ -94,10 +252,16 @@ class Download(Job):
     def benchmark(self):
         return "benchmarks/data/download_cifar10.tsv"
 
+    def cost(self, config):
+        from symflow import plan
+
+        return plan.DOWNLOAD
+
 
 @dataclass(frozen=True)
 class Extract(Job):
     rule: ClassVar[str] = "extract_cifar10"
+    stage: ClassVar[str] = "data"
     folder: str
 
     def outputs(self):
@@ -106,12 +270,21 @@ class Extract(Job):
     def benchmark(self):
         return "benchmarks/data/extract_cifar10.tsv"
 
+    def inputs(self, jobs):
+        return {"archive": ref(Download(self.folder))}
+
+    def cost(self, config):
+        from symflow import plan
+
+        return plan.EXTRACT
+
 
 @dataclass(frozen=True)
 class Data(Job):
     """One transformed dataset; `seed` is the transform's seed (one file for a trivial group)."""
 
     rule: ClassVar[str] = "transform_dataset"
+    stage: ClassVar[str] = "data"
     dataset: str
     transform: str
     seed: int
@@ -119,12 +292,35 @@ class Data(Job):
     def outputs(self):
         return {"h5": f"results/data/{self.dataset}/{self.transform}/s{self.seed}.h5"}
 
+    def inputs(self, jobs):
+        source = jobs.source()
+        return {"sums": source} if isinstance(source, Ref) else {}
+
+    def settings(self, jobs):
+        from symflow.configuration import parse_dataset_id
+
+        return parse_dataset_id(self.dataset)
+
+    def speed(self, jobs):
+        return {"source_dir": jobs.source_folder()}
+
+    def cost(self, config):
+        from symflow import plan
+        from symflow.configuration import parse_dataset_id
+
+        return plan.data_cost(config, parse_dataset_id(self.dataset)["resolution"])
+
+
+# -- kernel blocks and the symmetry audit --------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Block(Job):
     """A B x B block of the NNGP and NTK Gram matrices (rows `split` block i, train block j)."""
 
     rule: ClassVar[str] = "compute_gram_block"
+    stage: ClassVar[str] = "kernel blocks"
+    device: ClassVar[str] = "gpu"
     dataset: str
     arch: str
     hp: str
@@ -159,12 +355,64 @@ class Block(Job):
             raise ValueError(f"{path}: not a kernel block's path as symflow writes it")
         return block
 
+    def inputs(self, jobs):
+        return {"data": ref(jobs.data(self.transform, self.seed, self.dataset))}
+
+    def speed(self, jobs):
+        return {"batch_rows": int(jobs.config["kernels"]["batch_size"])}
+
+    def cost(self, config):
+        from symflow import plan
+
+        return plan.gram_block_cost(config, self.arch, self.bs, self.split, self.i)
+
+
+@dataclass(frozen=True)
+class BlockPack(_Packed):
+    """Kernel blocks of one data file, architecture and block size, computed one after
+    another by one job and one process (``kernels.pack_minutes``, symflow.kernels.compute_blocks):
+    one start-up, one read of the data and one compilation for all, each block its own file
+    with the same bytes as its own job's. A pack is cut from one column j of the Gram matrix
+    (the train blocks i <= j, then the val and test rows), whose blocks every m > j B asks
+    for alike, so growing m adds packs and never changes one. One rule per pack,
+    ``compute_gram_block_pack_<digest>``, without params, reading only the members' one data
+    file: the members' outputs carry the same rerun record as their own jobs', so packing
+    or not reruns nothing; the plan counts them all as ``compute_gram_block_pack``."""
+
+    rule: ClassVar[str] = "compute_gram_block_pack"
+    stage: ClassVar[str] = "kernel blocks"
+    device: ClassVar[str] = "gpu"
+    KIND: ClassVar[str] = "pack"
+    blocks: tuple[Block, ...]
+
+    @staticmethod
+    def member_key(job: Block) -> str:
+        return job.output()
+
+    def folder(self) -> str:
+        return f"{self.blocks[0].folder().removeprefix('results/kernels/')}/{self.KIND}/{self.digest}"
+
+    def benchmark(self):
+        return f"benchmarks/kernels/{self.folder()}.tsv"
+
+    def inputs(self, jobs):  # its members' one data file, once (as each member's own job)
+        return self.blocks[0].inputs(jobs)
+
+    def settings(self, jobs):  # no params: a block's file has the same rerun record either way
+        return {}
+
+    def cost(self, config):
+        from symflow import plan
+
+        return plan.block_pack_cost(config, self.blocks)
+
 
 @dataclass(frozen=True)
 class Audit(Job):
     """Thm 4.1's invariance of one (architecture, transform, seed), checked in float64."""
 
     rule: ClassVar[str] = "audit_symmetry_pair"
+    stage: ClassVar[str] = "kernel blocks"
     dataset: str
     arch: str
     hp: str
@@ -174,12 +422,34 @@ class Audit(Job):
     def outputs(self):
         return {"csv": f"results/audit/{self.dataset}/{self.arch}/{self.hp}/{self.transform}/s{self.seed}.csv"}
 
+    def inputs(self, jobs):
+        from symflow.groups import IDENTITY
+
+        return {
+            "identity": ref(jobs.data(IDENTITY, 0, self.dataset)),
+            "transformed": ref(jobs.data(self.transform, self.seed, self.dataset)),
+        }
+
+    def settings(self, jobs):
+        return _audit_settings(jobs)
+
+    def cost(self, config):
+        from symflow import plan
+
+        return plan.audit_cost(config, self.arch)
+
+
+def _audit_settings(jobs: Jobs) -> dict:
+    k = jobs.config["kernels"]
+    return {"audit_size": k["audit_size"], "tolerance": k["audit_tolerance"]}
+
 
 @dataclass(frozen=True)
 class EqualityAudit(Job):
     """A kernel equality the registry declares (LCN_inf = VEC_inf)."""
 
     rule: ClassVar[str] = "audit_kernel_equality"
+    stage: ClassVar[str] = "kernel blocks"
     dataset: str
     arch_a: str
     arch_b: str
@@ -188,12 +458,32 @@ class EqualityAudit(Job):
     def outputs(self):
         return {"csv": f"results/audit/{self.dataset}/{self.arch_a}={self.arch_b}/{self.hp}/identity/s0.csv"}
 
+    def inputs(self, jobs):
+        from symflow.groups import IDENTITY
+
+        return {"data": ref(jobs.data(IDENTITY, 0, self.dataset))}
+
+    def settings(self, jobs):
+        return _audit_settings(jobs)
+
+    def cost(self, config):
+        from symflow import plan
+
+        return max(plan.audit_cost(config, self.arch_a), plan.audit_cost(config, self.arch_b), key=lambda c: c.seconds)
+
 
 @dataclass(frozen=True)
 class GatherAudit(_Fixed):
     rule: ClassVar[str] = "gather_symmetry_audit"
+    stage: ClassVar[str] = "kernel blocks"
     OUTPUTS: ClassVar[dict[str, str]] = {"csv": "results/symmetry_audit.csv"}
     BENCHMARK: ClassVar[str] = "benchmarks/audit/gather_symmetry_audit.tsv"
+
+    def inputs(self, jobs):
+        return {"rows": [ref(a) for a in jobs.audits()]}
+
+
+# -- kernel regression ---------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -201,6 +491,7 @@ class Regression(Job):
     """Kernel regression on the first m training examples: predictions (h5), metrics row (csv)."""
 
     rule: ClassVar[str] = "fit_kernel_regression"
+    stage: ClassVar[str] = "regression"
     dataset: str
     arch: str
     hp: str
@@ -217,9 +508,29 @@ class Regression(Job):
         )
         return {"h5": f"{stem}.h5", "csv": f"{stem}.csv"}
 
+    def inputs(self, jobs):
+        src, src_seed = jobs.kernel_source(self.arch, self.transform, self.seed)
+        out: dict[str, Any] = {
+            "blocks": [ref(b) for b in jobs.blocks(self)],
+            "data": ref(jobs.data(src, src_seed, self.dataset)),
+        }
+        if jobs.reuses_untransformed(self.arch, self.transform):
+            out["audit"] = ref(Audit(self.dataset, self.arch, self.hp, self.transform, self.seed))
+        return out
 
-def _run_stem(job) -> str:
-    return f"{job.dataset}/{job.arch}-w{job.width}-{job.init}/{job.hp}/{job.transform}"
+    def settings(self, jobs):
+        return {"ridge_grid": list(jobs.config["regression"]["ridge_grid"])}
+
+    def cost(self, config):
+        from symflow import plan
+
+        return plan.regression_cost(config, self.m)
+
+    def main_output(self):
+        return Ref(self, "h5")
+
+
+# -- finite networks: eta0, training, ensembles ----------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -227,6 +538,8 @@ class Eta0(Job):
     """eta0 of one finite network (shared by both recipes)."""
 
     rule: ClassVar[str] = "estimate_eta0"
+    stage: ClassVar[str] = "eta0"
+    device: ClassVar[str] = "gpu"
     dataset: str
     arch: str
     width: int
@@ -240,12 +553,54 @@ class Eta0(Job):
     def outputs(self):
         return {"json": f"results/sgd/{_run_stem(self)}/eta0/m{self.m}/s{self.seed}/i{self.member}.json"}
 
+    def inputs(self, jobs):
+        return {"data": ref(jobs.data(self.transform, self.seed, self.dataset))}
+
+    def settings(self, jobs):
+        s = jobs.config["sgd"]
+        out = {"mode": s["lr_estimate"], "size": s["lr_estimate_size"]}
+        if s["lr_estimate"] == "mc":
+            out["samples"] = s["lr_estimate_samples"]
+        return out
+
+    def cost(self, config):
+        from symflow import plan
+
+        return plan.eta0_cost(config, self.arch, self.width, self.m)
+
+
+@dataclass(frozen=True)
+class Eta0Pack(_Packed):
+    """The eta0 estimates of a pack's network and data shape (``sgd.pack`` > 1), made one
+    after another by one process: one start-up and one compilation of the network's NTK for
+    all of them, and the same numbers as estimate_eta0 jobs (the same code, run in turn).
+    One rule per pack, ``estimate_eta0_pack_<digest>``; the plan counts them all as
+    ``estimate_eta0_pack``."""
+
+    rule: ClassVar[str] = "estimate_eta0_pack"
+    stage: ClassVar[str] = "eta0"
+    device: ClassVar[str] = "gpu"
+    KIND: ClassVar[str] = "eta0pack"
+    SETTINGS: ClassVar[str] = "eta0s"
+    eta0s: tuple[Eta0, ...]
+
+    @staticmethod
+    def member_key(job: Eta0) -> str:
+        return job.output()
+
+    def cost(self, config):
+        from symflow import plan
+
+        return plan.eta0_pack_cost(config, self.eta0s)
+
 
 @dataclass(frozen=True)
 class Run(Job):
     """One finite network trained by SGD: metrics row, predictions, learning curve."""
 
     rule: ClassVar[str] = "train_sgd"
+    stage: ClassVar[str] = "sgd"
+    device: ClassVar[str] = "gpu"
     dataset: str
     arch: str
     width: int
@@ -275,50 +630,27 @@ class Run(Job):
         fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(Eta0)}
         return Eta0(**fields)
 
+    def inputs(self, jobs):
+        return {"data": ref(jobs.data(self.transform, self.seed, self.dataset)), "eta0": ref(self.eta0())}
 
-class _Packed(Job):
-    """Several jobs of one rule run by one process (``sgd.pack`` > 1, ``kernels.pack_minutes``
-    > 0), each keeping its own outputs and log. Snakemake has one rule per pack
-    (``<rule>_<digest>``, no wildcards, so it wins over the members' own rule for their
-    files); the plan counts them all under one rule name. Subclasses name their members'
-    tuple and give `members`."""
+    def settings(self, jobs):
+        s = jobs.config["sgd"]
+        return {
+            **{key: s.get(key) for key in RUN_SETTINGS},
+            "recipe": dict(s["recipes"][self.recipe]),
+        }
 
-    KIND: ClassVar[str]  # the folder of the pack's log and benchmark: .../{KIND}/m{m}/{digest}
+    def speed(self, jobs):
+        s = jobs.config["sgd"]
+        return {"checkpoint_every": int(s["checkpoint_every"]), "keep_checkpoint": int(bool(s["keep_checkpoints"]))}
 
-    @property
-    def members(self) -> tuple[Job, ...]:
-        raise NotImplementedError
+    def cost(self, config):
+        from symflow import plan
 
-    @staticmethod
-    def member_key(job: Job) -> str:
-        """What names a member in the digest."""
-        raise NotImplementedError
+        return plan.sgd_cost(config, self.arch, self.width, self.m)
 
-    @property
-    def digest(self) -> str:
-        """Ten hex digits of sha256 over the members' keys: the pack's name."""
-        import hashlib
-
-        return hashlib.sha256("\n".join(self.member_key(j) for j in self.members).encode()).hexdigest()[:10]
-
-    @property
-    def rule_name(self) -> str:
-        """The pack's own Snakemake rule."""
-        return f"{self.rule}_{self.digest}"
-
-    def folder(self) -> str:
-        j = self.members[0]
-        return f"{_run_stem(j).rsplit('/', 1)[0]}/{self.KIND}/m{j.m}/{self.digest}"
-
-    def outputs(self):
-        return {f"{name}_{i}": path for i, job in enumerate(self.members) for name, path in job.outputs().items()}
-
-    def benchmark(self):
-        return f"benchmarks/sgd/{self.folder()}.tsv"
-
-    def member_logs(self) -> list[str]:
-        """Each member's own log, as its own rule would write it."""
-        return [j.log() for j in self.members]
+    def main_output(self):
+        return Ref(self, "predictions")
 
 
 @dataclass(frozen=True)
@@ -329,75 +661,26 @@ class Pack(_Packed):
     ``train_sgd_pack``."""
 
     rule: ClassVar[str] = "train_sgd_pack"
+    stage: ClassVar[str] = "sgd"
+    device: ClassVar[str] = "gpu"
     KIND: ClassVar[str] = "pack"
+    SETTINGS: ClassVar[str] = "runs"
     runs: tuple[Run, ...]
-
-    @property
-    def members(self) -> tuple[Run, ...]:
-        return self.runs
 
     @staticmethod
     def member_key(job: Run) -> str:
         return job.folder()
 
+    def cost(self, config):
+        from symflow import plan
 
-@dataclass(frozen=True)
-class Eta0Pack(_Packed):
-    """The eta0 estimates of a pack's network and data shape (``sgd.pack`` > 1), made one
-    after another by one process: one start-up and one compilation of the network's NTK for
-    all of them, and the same numbers as estimate_eta0 jobs (the same code, run in turn).
-    One rule per pack, ``estimate_eta0_pack_<digest>``; the plan counts them all as
-    ``estimate_eta0_pack``."""
-
-    rule: ClassVar[str] = "estimate_eta0_pack"
-    KIND: ClassVar[str] = "eta0pack"
-    eta0s: tuple[Eta0, ...]
-
-    @property
-    def members(self) -> tuple[Eta0, ...]:
-        return self.eta0s
-
-    @staticmethod
-    def member_key(job: Eta0) -> str:
-        return job.output()
+        return plan.pack_cost(config, self.runs)
 
 
 @dataclass(frozen=True)
-class BlockPack(_Packed):
-    """Kernel blocks of one data file, architecture and block size, computed one after
-    another by one job and one process (``kernels.pack_minutes``, symflow.kernels.compute_blocks):
-    one start-up, one read of the data and one compilation for all, each block its own file
-    with the same bytes as its own job's. A pack is cut from one column j of the Gram matrix
-    (the train blocks i <= j, then the val and test rows), whose blocks every m > j B asks
-    for alike, so growing m adds packs and never changes one. One rule per pack,
-    ``compute_gram_block_pack_<digest>``, without params, reading only the members' one data
-    file: the members' outputs carry the same rerun record as their own jobs', so packing
-    or not reruns nothing; the plan counts them all as ``compute_gram_block_pack``."""
+class _EnsembleOf(Job):
+    """The fields of k members' ensemble (members i0 .. i{k-1} of one run)."""
 
-    rule: ClassVar[str] = "compute_gram_block_pack"
-    KIND: ClassVar[str] = "pack"
-    blocks: tuple[Block, ...]
-
-    @property
-    def members(self) -> tuple[Block, ...]:
-        return self.blocks
-
-    @staticmethod
-    def member_key(job: Block) -> str:
-        return job.output()
-
-    def folder(self) -> str:
-        return f"{self.blocks[0].folder().removeprefix('results/kernels/')}/{self.KIND}/{self.digest}"
-
-    def benchmark(self):
-        return f"benchmarks/kernels/{self.folder()}.tsv"
-
-
-@dataclass(frozen=True)
-class Ensemble(Job):
-    """The mean of k members' predictions (members i0 .. i{k-1} of one run)."""
-
-    rule: ClassVar[str] = "average_ensemble"
     dataset: str
     arch: str
     width: int
@@ -412,19 +695,38 @@ class Ensemble(Job):
     def folder(self) -> str:
         return f"results/ensembles/{_run_stem(self)}/{self.recipe}/m{self.m}/s{self.seed}/k{self.k}"
 
-    def outputs(self):
-        return {"mean": f"{self.folder()}/mean.h5", "metrics": f"{self.folder()}/metrics.csv"}
-
     def members(self) -> list[Run]:
         fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "k"}
         return [Run(**fields, member=i) for i in range(self.k)]
 
 
 @dataclass(frozen=True)
-class SDist(Ensemble):
+class Ensemble(_EnsembleOf):
+    """The mean of k members' predictions (members i0 .. i{k-1} of one run)."""
+
+    rule: ClassVar[str] = "average_ensemble"
+    stage: ClassVar[str] = "sgd"
+
+    def outputs(self):
+        return {"mean": f"{self.folder()}/mean.h5", "metrics": f"{self.folder()}/metrics.csv"}
+
+    def inputs(self, jobs):
+        members = self.members()
+        return {
+            "predictions": [Ref(r, "predictions") for r in members],
+            "metrics": [Ref(r, "metrics") for r in members],
+        }
+
+    def main_output(self):
+        return Ref(self, "mean")
+
+
+@dataclass(frozen=True)
+class SDist(_EnsembleOf):
     """Fig. S1's S-Dist of an ensemble against the kernel and against GAP_n's ensemble."""
 
     rule: ClassVar[str] = "compute_s_dist"
+    stage: ClassVar[str] = "sgd"
 
     def outputs(self):
         return {"csv": f"{self.folder()}/sdist.csv"}
@@ -432,102 +734,16 @@ class SDist(Ensemble):
     def ensemble(self) -> Ensemble:
         return Ensemble(**{f.name: getattr(self, f.name) for f in dataclasses.fields(self)})
 
+    def inputs(self, jobs):
+        gap = jobs.figS1_gap_reference(self)
+        return {
+            "ensemble": Ref(self.ensemble(), "mean"),
+            "inf": Ref(jobs.regression(self.arch, self.transform, self.seed, self.m, "ntk", self.dataset), "h5"),
+            "gap": Ref(gap, "mean"),
+        }
 
-@dataclass(frozen=True)
-class Table(Job):
-    """A tidy table of metrics rows: one figure's runs, or every run (runs.csv)."""
-
-    rule: ClassVar[str] = "aggregate_runs"
-    table: str
-
-    def outputs(self):
-        return {"csv": f"results/tables/{self.table}.csv"}
-
-
-@dataclass(frozen=True)
-class GatherSDist(_Fixed):
-    rule: ClassVar[str] = "gather_s_dist"
-    OUTPUTS: ClassVar[dict[str, str]] = {"csv": "results/tables/figS1.csv"}
-    BENCHMARK: ClassVar[str] = "benchmarks/tables/figS1.tsv"
-
-
-@dataclass(frozen=True)
-class Curves(_Fixed):
-    """Every finite network's training curve (each run's curve.csv) in one tidy table, a row per
-    run and evaluation with the run's identity and the figures that show it."""
-
-    rule: ClassVar[str] = "gather_curves"
-    OUTPUTS: ClassVar[dict[str, str]] = {"csv": "results/tables/curves.csv"}
-    BENCHMARK: ClassVar[str] = "benchmarks/tables/curves.tsv"
-
-
-@dataclass(frozen=True)
-class CurvesFigure(Job):
-    """Train, validation and test accuracy against epochs of the finite networks of one figure."""
-
-    rule: ClassVar[str] = "plot_curves"
-    figure: str
-
-    def outputs(self):
-        return {"pdf": f"results/{self.figure}_curves.pdf", "png": f"results/{self.figure}_curves.png"}
-
-    def benchmark(self):
-        return f"benchmarks/figures/{self.figure}_curves.tsv"
-
-
-@dataclass(frozen=True)
-class Figure(Job):
-    rule: ClassVar[str] = "plot_figure"
-    figure: str
-
-    def outputs(self):
-        return {"pdf": f"results/{self.figure}.pdf", "png": f"results/{self.figure}.png"}
-
-    def benchmark(self):
-        return f"benchmarks/figures/{self.figure}.tsv"
-
-
-@dataclass(frozen=True)
-class FigS2(_Fixed):
-    rule: ClassVar[str] = "plot_figS2"
-    OUTPUTS: ClassVar[dict[str, str]] = {"pdf": "results/figS2.pdf", "png": "results/figS2.png"}
-    BENCHMARK: ClassVar[str] = "benchmarks/figures/figS2.tsv"
-
-
-@dataclass(frozen=True)
-class ReportTables(_Fixed):
-    rule: ClassVar[str] = "write_report_tables"
-    OUTPUTS: ClassVar[dict[str, str]] = {
-        "config": "results/tables/config.yaml",
-        "paper": "results/tables/paper_values.csv",
-    }
-    BENCHMARK: ClassVar[str] = "benchmarks/tables/report_tables.tsv"
-
-
-@dataclass(frozen=True)
-class ReportSummary(_Fixed):
-    """The report's first page's facts (symflow.report): what was run, what it decides."""
-
-    rule: ClassVar[str] = "write_report_summary"
-    OUTPUTS: ClassVar[dict[str, str]] = {"rst": "results/report/summary.rst"}
-    BENCHMARK: ClassVar[str] = "benchmarks/report/summary.tsv"
-
-
-@dataclass(frozen=True)
-class Claims(_Fixed):
-    rule: ClassVar[str] = "evaluate_claims"
-    OUTPUTS: ClassVar[dict[str, str]] = {"csv": "results/claims.csv"}
-    BENCHMARK: ClassVar[str] = "benchmarks/claims/claims.tsv"
-
-
-@dataclass(frozen=True)
-class GatherPredictions(_Fixed):
-    """Every run's per-image results on the test set, and Fig. S1's per-image S-Dist
-    (symflow.predictions): what the claims' paired intervals read."""
-
-    rule: ClassVar[str] = "gather_predictions"
-    OUTPUTS: ClassVar[dict[str, str]] = {"h5": "results/tables/predictions.h5"}
-    BENCHMARK: ClassVar[str] = "benchmarks/tables/predictions.tsv"
+    def settings(self, jobs):
+        return {"gap_transform": jobs.figS1_gap_reference(self).transform}
 
 
 @dataclass(frozen=True)
@@ -535,18 +751,38 @@ class CoupledAudit(_Fixed):
     """Thm 4.1 at finite width: networks trained on tau D from W against D from W tau (symflow.coupled)."""
 
     rule: ClassVar[str] = "audit_coupled_training"
+    stage: ClassVar[str] = "sgd"
     OUTPUTS: ClassVar[dict[str, str]] = {"csv": "results/coupled_audit.csv"}
     BENCHMARK: ClassVar[str] = "benchmarks/audit/coupled_training.tsv"
 
+    def inputs(self, jobs):
+        from symflow.groups import IDENTITY
 
-@dataclass(frozen=True)
-class FailedRuns(_Fixed):
-    rule: ClassVar[str] = "list_failed_runs"
-    OUTPUTS: ClassVar[dict[str, str]] = {
-        "csv": "results/tables/failed_runs.csv",
-        "summary": "results/tables/training.csv",
-    }
-    BENCHMARK: ClassVar[str] = "benchmarks/tables/failed_runs.tsv"
+        archs = sorted({a for a, _ in jobs.coupled_pairs()})
+        return {"identity": ref(jobs.data(IDENTITY, 0)), "eta0": [ref(jobs.coupled_eta0(a)) for a in archs]}
+
+    def settings(self, jobs):
+        from symflow.coupled import STEPS
+
+        s, e = jobs.config["sgd"], jobs.exp["fig2"]
+        pairs = jobs.coupled_pairs()
+        return {
+            "dataset": jobs.dataset,
+            "hp": jobs.hp,
+            "pairs": [list(p) for p in pairs],
+            "widths": jobs.widths(sorted({a for a, _ in pairs})),
+            "recipes": {r: dict(s["recipes"][r]) for r in e["recipes"]},
+            "seed": int(e["seeds"][0]),
+            "m": int(e["m"]),
+            "momentum": s["momentum"],
+            "batch_size": s["batch_size"],
+            "steps": STEPS,
+        }
+
+    def cost(self, config):
+        from symflow import plan
+
+        return plan.coupled_audit_cost(config)
 
 
 # ImageNet (Sec. 6.2, Fig. 5, App. B.2, Figs. S3, S4, S7-S9): only where the config has an
@@ -558,17 +794,34 @@ class ConvertImageNet(_Fixed):
     """The user's ILSVRC2012 converted once into ArrayRecord shards (symflow.imagenet.data.convert)."""
 
     rule: ClassVar[str] = "convert_imagenet"
+    stage: ClassVar[str] = "imagenet"
     OUTPUTS: ClassVar[dict[str, str]] = {"shards": "results/imagenet/shards"}
     BENCHMARK: ClassVar[str] = "benchmarks/imagenet/convert.tsv"
+
+    # inputs: none; the user's folder (imagenet.root) is a location, checked by the conversion
+
+    def settings(self, jobs):
+        inet = jobs.imagenet
+        return {"md5": inet["md5"], "shard_size": inet["shard_size"], "train_images": inet["train_images"]}
+
+    def speed(self, jobs):
+        return {"root": jobs.imagenet["root"]}
+
+    def cost(self, config):
+        from symflow import plan
+
+        return plan.imagenet_convert_cost(config)
 
 
 @dataclass(frozen=True)
 class ImageNetRun(Job):
     """One ImageNet training run (symflow.imagenet.train.run_imagenet): run.h5 (history and
     provenance), a metrics row (RUN_COLUMNS, stage imagenet) and its learning-curve point.
-    `tag` names the recipe and subset settings (symflow.imagenet.jobs.settings_tag)."""
+    `tag` names the recipe and subset settings (symflow.imagenet.jobs.settings_tag). Its
+    device is imagenet.resources.gpus_per_job's, not resources.gpu's (:meth:`on_gpu`)."""
 
     rule: ClassVar[str] = "train_imagenet"
+    stage: ClassVar[str] = "imagenet"
     tag: str
     model: str
     transform: str
@@ -589,25 +842,65 @@ class ImageNetRun(Job):
         """Not an output (Snakemake deletes the outputs of a job it reruns): resumed from."""
         return f"checkpoints/imagenet/{self.folder()}"
 
+    def inputs(self, jobs):
+        return {"shards": ref(ConvertImageNet())}
+
+    def settings(self, jobs):
+        from symflow.imagenet.jobs import recipe_settings
+
+        return recipe_settings(jobs.imagenet)
+
+    def speed(self, jobs):
+        knobs = jobs.imagenet["knobs"]
+        return {
+            "workers": int(knobs["workers"]),
+            "input_threads": int(knobs["threads"]),
+            "log_every": int(knobs["log_every"]),
+            "checkpoint_every": int(knobs["checkpoint_every"]),
+        }
+
+    def cost(self, config):
+        from symflow import plan
+
+        return plan.imagenet_train_cost(config, self.model, self.m)
+
+    def on_gpu(self, config):
+        return self.cost(config).gpu
+
+
+# -- tables, figures, claims and the report --------------------------------------------------------
+
 
 @dataclass(frozen=True)
-class GatherImageNet(_Fixed):
-    """The runs' points, their histories, and the learning-curve slopes (symflow.imagenet.curves)."""
+class Table(Job):
+    """A tidy table of metrics rows: one figure's runs, or every run (runs.csv)."""
 
-    rule: ClassVar[str] = "gather_imagenet"
-    OUTPUTS: ClassVar[dict[str, str]] = {
-        "points": "results/tables/imagenet_points.csv",
-        "history": "results/tables/imagenet_history.csv",
-        "slopes": "results/tables/imagenet_slopes.csv",
-    }
-    BENCHMARK: ClassVar[str] = "benchmarks/tables/imagenet.tsv"
+    rule: ClassVar[str] = "aggregate_runs"
+    stage: ClassVar[str] = "figures"
+    table: str
+
+    def outputs(self):
+        return {"csv": f"results/tables/{self.table}.csv"}
+
+    def inputs(self, jobs):
+        return {"rows": jobs.all_rows() if self.table == "runs" else jobs.figure_rows(self.table)}
 
 
 @dataclass(frozen=True)
-class ImageNetFigure(Job):
-    """Fig. 5, S3 or S4, from the gathered points (and histories)."""
+class GatherSDist(_Fixed):
+    rule: ClassVar[str] = "gather_s_dist"
+    stage: ClassVar[str] = "figures"
+    OUTPUTS: ClassVar[dict[str, str]] = {"csv": "results/tables/figS1.csv"}
+    BENCHMARK: ClassVar[str] = "benchmarks/tables/figS1.tsv"
 
-    rule: ClassVar[str] = "plot_imagenet_figure"
+    def inputs(self, jobs):
+        return {"rows": [ref(s) for s in jobs.figS1_s_dists()]}
+
+
+@dataclass(frozen=True)
+class Figure(Job):
+    rule: ClassVar[str] = "plot_figure"
+    stage: ClassVar[str] = "figures"
     figure: str
 
     def outputs(self):
@@ -616,6 +909,76 @@ class ImageNetFigure(Job):
     def benchmark(self):
         return f"benchmarks/figures/{self.figure}.tsv"
 
+    def inputs(self, jobs):
+        return {"table": ref(GatherSDist() if self.figure == "figS1" else Table(self.figure))}
+
+    def settings(self, jobs):
+        return {"options": jobs.figure_options(self.figure)}
+
+    def cost(self, config):
+        from symflow import plan
+
+        return plan.PLOT
+
+
+@dataclass(frozen=True)
+class FigS2(_Fixed):
+    rule: ClassVar[str] = "plot_figS2"
+    stage: ClassVar[str] = "figures"
+    OUTPUTS: ClassVar[dict[str, str]] = {"pdf": "results/figS2.pdf", "png": "results/figS2.png"}
+    BENCHMARK: ClassVar[str] = "benchmarks/figures/figS2.tsv"
+
+    def inputs(self, jobs):
+        seed = jobs.config["figS2"]["seed"]
+        return {"data": [ref(jobs.data(t, seed, jobs.figs2_dataset)) for t in jobs.figS2_transforms()]}
+
+    def settings(self, jobs):
+        return {"transforms": jobs.figS2_transforms(), "images": jobs.config["figS2"]["images"]}
+
+    def cost(self, config):
+        from symflow import plan
+
+        return plan.PLOT
+
+
+@dataclass(frozen=True)
+class GatherImageNet(_Fixed):
+    """The runs' points, their histories, and the learning-curve slopes (symflow.imagenet.curves)."""
+
+    rule: ClassVar[str] = "gather_imagenet"
+    stage: ClassVar[str] = "figures"
+    OUTPUTS: ClassVar[dict[str, str]] = {
+        "points": "results/tables/imagenet_points.csv",
+        "history": "results/tables/imagenet_history.csv",
+        "slopes": "results/tables/imagenet_slopes.csv",
+    }
+    BENCHMARK: ClassVar[str] = "benchmarks/tables/imagenet.tsv"
+
+    def inputs(self, jobs):
+        runs = jobs.imagenet_runs()
+        return {"points": [Ref(r, "point") for r in runs], "runs": [Ref(r, "run") for r in runs]}
+
+
+@dataclass(frozen=True)
+class ImageNetFigure(Job):
+    """Fig. 5, S3 or S4, from the gathered points (and histories)."""
+
+    rule: ClassVar[str] = "plot_imagenet_figure"
+    stage: ClassVar[str] = "figures"
+    figure: str
+
+    def outputs(self):
+        return {"pdf": f"results/{self.figure}.pdf", "png": f"results/{self.figure}.png"}
+
+    def benchmark(self):
+        return f"benchmarks/figures/{self.figure}.tsv"
+
+    def inputs(self, jobs):
+        return {"points": Ref(GatherImageNet(), "points"), "history": Ref(GatherImageNet(), "history")}
+
+    def settings(self, jobs):
+        return {"options": jobs.imagenet_figure_options(self.figure)}
+
 
 @dataclass(frozen=True)
 class ImageNetSamples(ImageNetFigure):
@@ -623,12 +986,169 @@ class ImageNetSamples(ImageNetFigure):
 
     rule: ClassVar[str] = "plot_imagenet_samples"
 
+    def inputs(self, jobs):
+        return {"shards": ref(ConvertImageNet())}
+
+
+@dataclass(frozen=True)
+class ReportTables(_Fixed):
+    rule: ClassVar[str] = "write_report_tables"
+    stage: ClassVar[str] = "figures"
+    OUTPUTS: ClassVar[dict[str, str]] = {
+        "config": "results/tables/config.yaml",
+        "paper": "results/tables/paper_values.csv",
+    }
+    BENCHMARK: ClassVar[str] = "benchmarks/tables/report_tables.tsv"
+
+    def settings(self, jobs):
+        return {"config": without_speed_knobs(jobs.config)}
+
+
+@dataclass(frozen=True)
+class Claims(_Fixed):
+    rule: ClassVar[str] = "evaluate_claims"
+    stage: ClassVar[str] = "figures"
+    OUTPUTS: ClassVar[dict[str, str]] = {"csv": "results/claims.csv"}
+    BENCHMARK: ClassVar[str] = "benchmarks/claims/claims.tsv"
+
+    def inputs(self, jobs):
+        out = {name: ref(Table(name)) for name in ["runs", *TABLES]}
+        if jobs.imagenet:
+            out["imagenet_slopes"] = Ref(GatherImageNet(), "slopes")
+        if jobs.coupled_pairs():
+            out["coupled"] = ref(CoupledAudit())
+        return {
+            **out,
+            "claims": Source(_package_file("claims.yaml")),
+            "audit": ref(GatherAudit()),
+            "figS1": ref(GatherSDist()),
+            "predictions": ref(GatherPredictions()),
+        }
+
+
+@dataclass(frozen=True)
+class FailedRuns(_Fixed):
+    rule: ClassVar[str] = "list_failed_runs"
+    stage: ClassVar[str] = "figures"
+    OUTPUTS: ClassVar[dict[str, str]] = {
+        "csv": "results/tables/failed_runs.csv",
+        "summary": "results/tables/training.csv",
+    }
+    BENCHMARK: ClassVar[str] = "benchmarks/tables/failed_runs.tsv"
+
+    def inputs(self, jobs):
+        return {"runs": ref(Table("runs"))}
+
+
+@dataclass(frozen=True)
+class GatherPredictions(_Fixed):
+    """Every run's per-image results on the test set, and Fig. S1's per-image S-Dist
+    (symflow.predictions): what the claims' paired intervals read."""
+
+    rule: ClassVar[str] = "gather_predictions"
+    stage: ClassVar[str] = "figures"
+    OUTPUTS: ClassVar[dict[str, str]] = {"h5": "results/tables/predictions.h5"}
+    BENCHMARK: ClassVar[str] = "benchmarks/tables/predictions.tsv"
+
+    def inputs(self, jobs):
+        from symflow.groups import IDENTITY
+
+        rows = [r for r in jobs.all_rows() if r.job.main_output() is not None]
+        s_dists = jobs.figS1_s_dists()
+        return {
+            "outputs": [r.job.main_output() for r in rows],
+            "labels": [ref(jobs.data(IDENTITY, 0, ds)) for ds in sorted({r.job.dataset for r in rows})],
+            "sdist_mean": [Ref(s.ensemble(), "mean") for s in s_dists],
+            "sdist_inf": [s.inputs(jobs)["inf"] for s in s_dists],
+            "sdist_gap": [s.inputs(jobs)["gap"] for s in s_dists],
+        }
+
+
+@dataclass(frozen=True)
+class Curves(_Fixed):
+    """Every finite network's training curve (each run's curve.csv) in one tidy table, a row per
+    run and evaluation with the run's identity and the figures that show it."""
+
+    rule: ClassVar[str] = "gather_curves"
+    stage: ClassVar[str] = "figures"
+    OUTPUTS: ClassVar[dict[str, str]] = {"csv": "results/tables/curves.csv"}
+    BENCHMARK: ClassVar[str] = "benchmarks/tables/curves.tsv"
+
+    def inputs(self, jobs):  # each figure's runs' curves (a run in two figures is in both lists)
+        runs = {r for f in CURVE_FIGURES for r in jobs.figure_runs(f)}
+        return {
+            **{f: [Ref(r, "curve") for r in jobs.figure_runs(f)] for f in CURVE_FIGURES},
+            "metrics": [Ref(r, "metrics") for r in sorted(runs, key=lambda r: r.output("metrics"))],
+        }
+
+    def settings(self, jobs):
+        # which figures show each run (the `figures` column): a run can move between figures
+        # without the set of input files changing, which alone would not rerun the gather
+        import hashlib
+        import json
+
+        shown = {f: [r.folder() for r in jobs.figure_runs(f)] for f in CURVE_FIGURES}
+        return {"figures": hashlib.sha256(json.dumps(shown, sort_keys=True).encode()).hexdigest()[:16]}
+
+
+@dataclass(frozen=True)
+class CurvesFigure(Job):
+    """Train, validation and test accuracy against epochs of the finite networks of one figure."""
+
+    rule: ClassVar[str] = "plot_curves"
+    stage: ClassVar[str] = "figures"
+    figure: str
+
+    def outputs(self):
+        return {"pdf": f"results/{self.figure}_curves.pdf", "png": f"results/{self.figure}_curves.png"}
+
+    def benchmark(self):
+        return f"benchmarks/figures/{self.figure}_curves.tsv"
+
+    def inputs(self, jobs):
+        return {"curves": ref(Curves())}
+
+    def cost(self, config):
+        from symflow import plan
+
+        return plan.PLOT
+
+
+@dataclass(frozen=True)
+class ReportSummary(_Fixed):
+    """The report's first page's facts (symflow.report): what was run, what it decides."""
+
+    rule: ClassVar[str] = "write_report_summary"
+    stage: ClassVar[str] = "figures"
+    OUTPUTS: ClassVar[dict[str, str]] = {"rst": "results/report/summary.rst"}
+    BENCHMARK: ClassVar[str] = "benchmarks/report/summary.tsv"
+
+    def inputs(self, jobs):
+        return {
+            "claims": ref(Claims()),
+            "runs": ref(Table("runs")),
+            "audit": ref(GatherAudit()),
+            "training": Ref(FailedRuns(), "summary"),
+        }
+
+    def settings(self, jobs):
+        return {"config": without_speed_knobs(jobs.config), "dataset": jobs.dataset}
+
 
 @dataclass(frozen=True)
 class All(_Fixed):
     rule: ClassVar[str] = "all"
+    stage: ClassVar[str] = "figures"
     OUTPUTS: ClassVar[dict[str, str]] = {}
     BENCHMARK: ClassVar[str] = ""
+
+    def inputs(self, jobs):
+        return {"targets": jobs.targets()}
+
+    def cost(self, config):
+        from symflow.plan import Cost
+
+        return Cost(0.0, 0)
 
 
 @dataclass(frozen=True)
@@ -866,14 +1386,7 @@ class Jobs:
     def main_output(self, row: Ref) -> Ref | None:
         """The per-image output behind a metrics row: a regression's predictions, a run's
         predictions.h5, an ensemble's mean.h5 (None for an ImageNet run: no per-image record)."""
-        job = row.job
-        if isinstance(job, Regression):
-            return Ref(job, "h5")
-        if isinstance(job, Run):
-            return Ref(job, "predictions")
-        if isinstance(job, Ensemble):
-            return Ref(job, "mean")
-        return None
+        return row.job.main_output()
 
     def coupled_pairs(self) -> list[tuple[str, str]]:
         """(architecture, transform) of Fig. 2 whose finite networks Thm 4.1 claims invariant and
@@ -1047,138 +1560,14 @@ class Jobs:
         return [Ref(j, name) for j in jobs for name in j.outputs()]
 
     def inputs(self, job: Job) -> dict[str, Input | list[Input]]:
-        """What a job reads: named as the rule's inputs."""
-        from symflow.groups import IDENTITY
-
-        if isinstance(job, Download):
-            return {}
-        if isinstance(job, Extract):
-            return {"archive": ref(Download(job.folder))}
-        if isinstance(job, Data):
-            source = self.source()
-            return {"sums": source} if isinstance(source, Ref) else {}
-        if isinstance(job, Block):
-            return {"data": ref(self.data(job.transform, job.seed, job.dataset))}
-        if isinstance(job, Audit):
-            return {
-                "identity": ref(self.data(IDENTITY, 0, job.dataset)),
-                "transformed": ref(self.data(job.transform, job.seed, job.dataset)),
-            }
-        if isinstance(job, EqualityAudit):
-            return {"data": ref(self.data(IDENTITY, 0, job.dataset))}
-        if isinstance(job, GatherAudit):
-            return {"rows": [ref(a) for a in self.audits()]}
-        if isinstance(job, Regression):
-            src, src_seed = self.kernel_source(job.arch, job.transform, job.seed)
-            out: dict[str, Any] = {
-                "blocks": [ref(b) for b in self.blocks(job)],
-                "data": ref(self.data(src, src_seed, job.dataset)),
-            }
-            if self.reuses_untransformed(job.arch, job.transform):
-                out["audit"] = ref(Audit(job.dataset, job.arch, job.hp, job.transform, job.seed))
-            return out
-        if isinstance(job, Eta0):
-            return {"data": ref(self.data(job.transform, job.seed, job.dataset))}
-        if isinstance(job, Run):
-            return {"data": ref(self.data(job.transform, job.seed, job.dataset)), "eta0": ref(job.eta0())}
-        if isinstance(job, BlockPack):  # its members' one data file, once (as each member's own job)
-            return self.inputs(job.blocks[0])
-        if isinstance(job, _Packed):  # each member's, numbered as the pack's outputs
-            return {f"{name}_{i}": x for i, member in enumerate(job.members) for name, x in self.inputs(member).items()}
-        if isinstance(job, SDist):
-            gap = self.figS1_gap_reference(job)
-            return {
-                "ensemble": Ref(job.ensemble(), "mean"),
-                "inf": Ref(self.regression(job.arch, job.transform, job.seed, job.m, "ntk", job.dataset), "h5"),
-                "gap": Ref(gap, "mean"),
-            }
-        if isinstance(job, Ensemble):
-            members = job.members()
-            return {
-                "predictions": [Ref(r, "predictions") for r in members],
-                "metrics": [Ref(r, "metrics") for r in members],
-            }
-        if isinstance(job, Table):
-            return {"rows": self.all_rows() if job.table == "runs" else self.figure_rows(job.table)}
-        if isinstance(job, GatherSDist):
-            return {"rows": [ref(s) for s in self.figS1_s_dists()]}
-        if isinstance(job, Figure):
-            return {"table": ref(GatherSDist() if job.figure == "figS1" else Table(job.figure))}
-        if isinstance(job, Curves):  # each figure's runs' curves (a run in two figures is in both lists)
-            runs = {r for f in CURVE_FIGURES for r in self.figure_runs(f)}
-            return {
-                **{f: [Ref(r, "curve") for r in self.figure_runs(f)] for f in CURVE_FIGURES},
-                "metrics": [Ref(r, "metrics") for r in sorted(runs, key=lambda r: r.output("metrics"))],
-            }
-        if isinstance(job, CurvesFigure):
-            return {"curves": ref(Curves())}
-        if isinstance(job, ReportSummary):
-            return {
-                "claims": ref(Claims()),
-                "runs": ref(Table("runs")),
-                "audit": ref(GatherAudit()),
-                "training": Ref(FailedRuns(), "summary"),
-            }
-        if isinstance(job, FigS2):
-            seed = self.config["figS2"]["seed"]
-            return {"data": [ref(self.data(t, seed, self.figs2_dataset)) for t in self.figS2_transforms()]}
-        if isinstance(job, ReportTables):
-            return {}
-        if isinstance(job, Claims):
-            out = {name: ref(Table(name)) for name in ["runs", *TABLES]}
-            if self.imagenet:
-                out["imagenet_slopes"] = Ref(GatherImageNet(), "slopes")
-            if self.coupled_pairs():
-                out["coupled"] = ref(CoupledAudit())
-            return {
-                **out,
-                "claims": Source(_package_file("claims.yaml")),
-                "audit": ref(GatherAudit()),
-                "figS1": ref(GatherSDist()),
-                "predictions": ref(GatherPredictions()),
-            }
-        if isinstance(job, GatherPredictions):
-            from symflow.groups import IDENTITY
-
-            rows = [r for r in self.all_rows() if self.main_output(r) is not None]
-            s_dists = self.figS1_s_dists()
-            return {
-                "outputs": [self.main_output(r) for r in rows],
-                "labels": [ref(self.data(IDENTITY, 0, ds)) for ds in sorted({r.job.dataset for r in rows})],
-                "sdist_mean": [Ref(s.ensemble(), "mean") for s in s_dists],
-                "sdist_inf": [self.inputs(s)["inf"] for s in s_dists],
-                "sdist_gap": [self.inputs(s)["gap"] for s in s_dists],
-            }
-        if isinstance(job, CoupledAudit):
-            from symflow.groups import IDENTITY
-
-            archs = sorted({a for a, _ in self.coupled_pairs()})
-            return {"identity": ref(self.data(IDENTITY, 0)), "eta0": [ref(self.coupled_eta0(a)) for a in archs]}
-        if isinstance(job, ConvertImageNet):
-            return {}  # the user's folder (imagenet.root): a location, checked by the conversion
-        if isinstance(job, ImageNetRun):
-            return {"shards": ref(ConvertImageNet())}
-        if isinstance(job, GatherImageNet):
-            runs = self.imagenet_runs()
-            return {"points": [Ref(r, "point") for r in runs], "runs": [Ref(r, "run") for r in runs]}
-        if isinstance(job, ImageNetSamples):
-            return {"shards": ref(ConvertImageNet())}
-        if isinstance(job, ImageNetFigure):
-            return {"points": Ref(GatherImageNet(), "points"), "history": Ref(GatherImageNet(), "history")}
-        if isinstance(job, FailedRuns):
-            return {"runs": ref(Table("runs"))}
-        if isinstance(job, All):
-            return {"targets": self.targets()}
-        raise TypeError(f"no inputs for {job!r}")
+        """What a job reads: named as the rule's inputs (the record's :meth:`Job.inputs`)."""
+        return job.inputs(self)
 
     def input_paths(self, job: Job) -> dict[str, str | list[str]]:
         """The rule's input (for ``unpack``): each input's path."""
 
-        def path(x: Input) -> str:
-            return x.path
-
         return {
-            name: [path(x) for x in value] if isinstance(value, list) else path(value)
+            name: [x.path for x in value] if isinstance(value, list) else value.path
             for name, value in self.inputs(job).items()
         }
 
@@ -1192,12 +1581,10 @@ class Jobs:
             if job in seen:
                 continue
             seen.add(job)
-            for value in self.inputs(job).values():
-                for x in value if isinstance(value, list) else [value]:
-                    if isinstance(x, Ref):
-                        maker = self.producer(x.job) if packed else x.job
-                        if maker not in seen:
-                            stack.append(maker)
+            for upstream in _upstream(self.inputs(job)):
+                maker = self.producer(upstream) if packed else upstream
+                if maker not in seen:
+                    stack.append(maker)
         out: dict[str, set[Job]] = {}
         for job in seen:
             out.setdefault(job.rule, set()).add(job)
@@ -1280,108 +1667,19 @@ class Jobs:
 
     def producer(self, job: Job) -> Job:
         """The job that makes `job`'s outputs: its pack for a packed run, eta0 or block, else the job."""
-        return self._pack_of.get(job, job) if isinstance(job, (Run, Eta0, Block)) else job
+        return self._pack_of.get(job, job)
 
     # -- what determines a job's results besides its inputs and path ---------------------------
 
     def settings(self, job: Job) -> dict:
         """The config values that change a job's results and are not in its path or inputs:
-        its rule's params, and so what a config edit reruns. Speed and housekeeping knobs
-        are never here."""
-        c = self.config
-        if isinstance(job, Data):
-            from symflow.configuration import parse_dataset_id
-
-            return parse_dataset_id(job.dataset)
-        if isinstance(job, (Audit, EqualityAudit)):
-            k = c["kernels"]
-            return {"audit_size": k["audit_size"], "tolerance": k["audit_tolerance"]}
-        if isinstance(job, Regression):
-            return {"ridge_grid": list(c["regression"]["ridge_grid"])}
-        if isinstance(job, Eta0):
-            s = c["sgd"]
-            out = {"mode": s["lr_estimate"], "size": s["lr_estimate_size"]}
-            if s["lr_estimate"] == "mc":
-                out["samples"] = s["lr_estimate_samples"]
-            return out
-        if isinstance(job, Run):
-            s = c["sgd"]
-            return {
-                **{key: s.get(key) for key in RUN_SETTINGS},
-                "recipe": dict(s["recipes"][job.recipe]),
-            }
-        if isinstance(job, Pack):
-            return {"runs": [self.settings(run) for run in job.runs]}
-        if isinstance(job, Eta0Pack):
-            return {"eta0s": [self.settings(eta0) for eta0 in job.eta0s]}
-        if isinstance(job, SDist):
-            return {"gap_transform": self.figS1_gap_reference(job).transform}
-        if isinstance(job, Figure):
-            return {"options": self.figure_options(job.figure)}
-        if isinstance(job, FigS2):
-            return {"transforms": self.figS2_transforms(), "images": c["figS2"]["images"]}
-        if isinstance(job, ReportTables):
-            return {"config": without_speed_knobs(c)}
-        if isinstance(job, CoupledAudit):
-            from symflow.coupled import STEPS
-
-            s, e = c["sgd"], self.exp["fig2"]
-            pairs = self.coupled_pairs()
-            return {
-                "dataset": self.dataset,
-                "hp": self.hp,
-                "pairs": [list(p) for p in pairs],
-                "widths": self.widths(sorted({a for a, _ in pairs})),
-                "recipes": {r: dict(s["recipes"][r]) for r in e["recipes"]},
-                "seed": int(e["seeds"][0]),
-                "m": int(e["m"]),
-                "momentum": s["momentum"],
-                "batch_size": s["batch_size"],
-                "steps": STEPS,
-            }
-        if isinstance(job, ReportSummary):
-            return {"config": without_speed_knobs(c), "dataset": self.dataset}
-        if isinstance(job, Curves):
-            # which figures show each run (the `figures` column): a run can move between figures
-            # without the set of input files changing, which alone would not rerun the gather
-            import hashlib
-            import json
-
-            shown = {f: [r.folder() for r in self.figure_runs(f)] for f in CURVE_FIGURES}
-            return {"figures": hashlib.sha256(json.dumps(shown, sort_keys=True).encode()).hexdigest()[:16]}
-        if isinstance(job, ConvertImageNet):
-            inet = self.imagenet
-            return {"md5": inet["md5"], "shard_size": inet["shard_size"], "train_images": inet["train_images"]}
-        if isinstance(job, ImageNetRun):
-            from symflow.imagenet.jobs import recipe_settings
-
-            return recipe_settings(self.imagenet)
-        if isinstance(job, ImageNetFigure):  # and ImageNetSamples
-            return {"options": self.imagenet_figure_options(job.figure)}
-        return {}
+        its rule's params (the record's :meth:`Job.settings`)."""
+        return job.settings(self)
 
     def speed(self, job: Job) -> dict[str, int | str]:
         """The knobs that change only how fast a job runs or what it leaves behind: its
-        resources (besides threads, memory and runtime), never its params."""
-        c = self.config
-        if isinstance(job, (Block, BlockPack)):
-            return {"batch_rows": int(c["kernels"]["batch_size"])}
-        if isinstance(job, Data):
-            return {"source_dir": self.source_folder()}
-        if isinstance(job, (Run, Pack)):
-            s = c["sgd"]
-            return {"checkpoint_every": int(s["checkpoint_every"]), "keep_checkpoint": int(bool(s["keep_checkpoints"]))}
-        if isinstance(job, ConvertImageNet):
-            return {"root": self.imagenet["root"]}
-        if isinstance(job, ImageNetRun):
-            knobs = self.imagenet["knobs"]
-            return {
-                "workers": int(knobs["workers"]),
-                "input_threads": int(knobs["threads"]),
-                "log_every": int(knobs["log_every"]),
-                "checkpoint_every": int(knobs["checkpoint_every"]),
-            }
-        return {}
+        resources (the record's :meth:`Job.speed`)."""
+        return job.speed(self)
 
 
 # The knobs that change only how fast jobs run, where they run, or what they leave behind
@@ -1438,11 +1736,18 @@ def _package_file(name: str) -> str:
 # -- what a config edit reruns -------------------------------------------------------------------
 
 
+def _each(inputs: Mapping[str, Input | list[Input]]) -> list[Input]:
+    """Every input of a job's inputs, named one by one or in lists."""
+    return [x for value in inputs.values() for x in (value if isinstance(value, list) else [value])]
+
+
+def _upstream(inputs: Mapping[str, Input | list[Input]]) -> list[Job]:
+    """The jobs whose outputs a job's inputs name (not its source files)."""
+    return [x.job for x in _each(inputs) if isinstance(x, Ref)]
+
+
 def _flat_paths(inputs: Mapping[str, Input | list[Input]]) -> frozenset[str]:
-    out = set()
-    for value in inputs.values():
-        out |= {x.path for x in (value if isinstance(value, list) else [value])}
-    return frozenset(out)
+    return frozenset(x.path for x in _each(inputs))
 
 
 def reruns(before: Jobs, after: Jobs) -> dict[str, set[Job]]:
@@ -1463,12 +1768,7 @@ def reruns(before: Jobs, after: Jobs) -> dict[str, set[Job]]:
         if job in memo:
             return memo[job]
         inputs = after.inputs(job)
-        upstream = [
-            after.producer(x.job)
-            for value in inputs.values()
-            for x in (value if isinstance(value, list) else [value])
-            if isinstance(x, Ref)
-        ]
+        upstream = [after.producer(j) for j in _upstream(inputs)]
         mine = (after.settings(job), _flat_paths(inputs))
         result = any(made.get(p) != mine for p in job.outputs().values())
         result = any([planned(j) for j in upstream]) or result

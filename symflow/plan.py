@@ -8,9 +8,10 @@ Two uses, one set of numbers:
 * ``symflow plan`` counts the jobs of the default target per rule and per stage, and
   sums their estimated compute hours and disk (``plan(config)``, ``format_plan``).
 
-The job enumeration mirrors ``workflow/rules/common.smk`` (targets of each figure, kernel
-reuse under Thm 4.1, blocks of a regression); ``tests/test_plan.py`` checks that its counts
-equal those of ``snakemake -n`` rule by rule. This module never imports snakemake and
+The jobs are the records of ``symflow.jobs``, which the rules read too: each record gives
+its stage, its device and its cost (``Job.cost``, which calls the cost functions here);
+``tests/test_plan.py`` checks that their counts and paths equal those of ``snakemake -n``
+rule by rule, ``tests/test_jobs.py`` that every rule has a record. This module never imports snakemake and
 never reads a config file: it takes the dict that ``symflow.configuration.validate``
 returns.
 
@@ -33,6 +34,8 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass, field
+
+from symflow.jobs import KINDS, STAGE_NAMES
 
 # -- measured and assumed rates: one table, each entry says where it comes from ---------------
 
@@ -185,22 +188,18 @@ NUM_CLASSES = 10
 
 # -- jobs: what the default target asks for (enumerated by symflow.jobs) ----------------------
 
-STAGES: dict[str, tuple[str, ...]] = {
-    "data": ("download_cifar10", "extract_cifar10", "transform_dataset"),
-    "kernel blocks": ("compute_gram_block", "compute_gram_block_pack", "audit_symmetry_pair", "audit_kernel_equality", "gather_symmetry_audit"),
-    "regression": ("fit_kernel_regression",),
-    "eta0": ("estimate_eta0", "estimate_eta0_pack"),
-    "sgd": ("train_sgd", "train_sgd_pack", "average_ensemble", "compute_s_dist", "audit_coupled_training"),
-    "imagenet": ("convert_imagenet", "train_imagenet"),  # only where the config has `imagenet`
-    "figures": ("aggregate_runs", "gather_s_dist", "plot_figure", "plot_figS2", "gather_imagenet",
-                "plot_imagenet_figure", "plot_imagenet_samples", "write_report_tables", "evaluate_claims",
-                "list_failed_runs", "gather_predictions", "gather_curves", "plot_curves", "write_report_summary",
-                "all"),
-}
-# on a GPU where resources.gpu > 0 (compute_gram_block_pack, train_sgd_pack, estimate_eta0_pack:
-# every pack's rule, compute_gram_block_pack_<digest>, train_sgd_pack_<digest>, ...)
-GPU_RULES = ("compute_gram_block", "compute_gram_block_pack", "estimate_eta0", "estimate_eta0_pack", "train_sgd",
-             "train_sgd_pack")
+# the stages of `symflow plan` and their rules, in its order: from the job records (each names its
+# stage; symflow.jobs.KINDS, in the order of symflow/jobs.py). A rule of the job graph without a
+# record here is an error of plan(), never left out.
+def stages() -> dict[str, tuple[str, ...]]:
+    """stage -> its rules, from the records registered now (a plug-in's included)."""
+    return {stage: tuple(kind.rule for kind in KINDS if kind.stage == stage) for stage in STAGE_NAMES}
+
+
+STAGES: dict[str, tuple[str, ...]] = stages()
+# on a GPU where resources.gpu > 0: the records whose device is "gpu" (compute_gram_block_pack,
+# train_sgd_pack, estimate_eta0_pack: every pack's rule, compute_gram_block_pack_<digest>, ...)
+GPU_RULES = tuple(kind.rule for kind in KINDS if kind.device == "gpu")
 
 
 def jobs(config: dict, model=None) -> dict[str, set]:
@@ -592,45 +591,8 @@ def imagenet_convert_cost(config: dict) -> Cost:
 
 
 def job_cost(config: dict, job) -> Cost:
-    """The cost of one job (a symflow.jobs record)."""
-    from symflow import jobs as J
-    from symflow.configuration import parse_dataset_id
-
-    if isinstance(job, J.Block):
-        return gram_block_cost(config, job.arch, job.bs, job.split, job.i)
-    if isinstance(job, J.BlockPack):
-        return block_pack_cost(config, job.blocks)
-    if isinstance(job, J.Regression):
-        return regression_cost(config, job.m)
-    if isinstance(job, J.Run):
-        return sgd_cost(config, job.arch, job.width, job.m)
-    if isinstance(job, J.Pack):
-        return pack_cost(config, job.runs)
-    if isinstance(job, J.Eta0):
-        return eta0_cost(config, job.arch, job.width, job.m)
-    if isinstance(job, J.Eta0Pack):
-        return eta0_pack_cost(config, job.eta0s)
-    if isinstance(job, J.Data):
-        return data_cost(config, parse_dataset_id(job.dataset)["resolution"])
-    if isinstance(job, J.Audit):
-        return audit_cost(config, job.arch)
-    if isinstance(job, J.EqualityAudit):
-        return max(audit_cost(config, job.arch_a), audit_cost(config, job.arch_b), key=lambda c: c.seconds)
-    if isinstance(job, J.Download):
-        return DOWNLOAD
-    if isinstance(job, J.Extract):
-        return EXTRACT
-    if isinstance(job, J.ImageNetRun):
-        return imagenet_train_cost(config, job.model, job.m)
-    if isinstance(job, J.ConvertImageNet):
-        return imagenet_convert_cost(config)
-    if isinstance(job, J.All):
-        return Cost(0.0, 0)
-    if isinstance(job, (J.Figure, J.FigS2, J.CurvesFigure)):
-        return PLOT
-    if isinstance(job, J.CoupledAudit):
-        return coupled_audit_cost(config)
-    return SMALL
+    """The cost of one job (a symflow.jobs record): its own :meth:`~symflow.jobs.Job.cost`."""
+    return job.cost(config)
 
 
 def coupled_audit_cost(config: dict) -> Cost:
@@ -750,13 +712,17 @@ def plan(config: dict) -> Plan:
 
     model = Jobs(config)
     all_jobs = jobs(config, model)
-    stage_of = {rule: stage for stage, names in STAGES.items() for rule in names}
-    for rule in (name for names in STAGES.values() for name in names):
+    known = stages()
+    stage_of = {rule: stage for stage, names in known.items() for rule in names}
+    unknown = sorted(set(all_jobs) - set(stage_of))
+    if unknown:
+        raise ValueError(f"symflow.plan: jobs of {', '.join(unknown)} have no record in symflow.jobs.KINDS (no stage)")
+    for rule in (name for names in known.values() for name in names):
         keys = all_jobs.get(rule)
         if not keys:
             continue
         costs = [job_cost(config, job) for job in keys]
-        on_gpu = (gpu and rule in GPU_RULES) or (rule == "train_imagenet" and all(c.gpu for c in costs))
+        on_gpu = all(job.on_gpu(config) for job in keys)
         hours = sum(c.seconds * (c.gpus if on_gpu else c.threads) for c in costs) / 3600
         rules.append(
             RulePlan(

@@ -141,7 +141,10 @@ def rule_of(name: str) -> str:
     """A Snakemake rule's name as symflow.jobs counts it: every pack's own rule
     (train_sgd_pack_<digest>, estimate_eta0_pack_<digest>, compute_gram_block_pack_<digest>) as
     train_sgd_pack, estimate_eta0_pack or compute_gram_block_pack."""
-    return re.sub(r"^(train_sgd_pack|estimate_eta0_pack|compute_gram_block_pack)_[0-9a-f]{10}$", r"\1", name)
+    from symflow.jobs import KINDS, _Packed
+
+    packs = "|".join(kind.rule for kind in KINDS if issubclass(kind, _Packed))
+    return re.sub(rf"^({packs})_[0-9a-f]{{10}}$", r"\1", name)
 
 
 def planned(output: str) -> dict[str, list[str]]:

@@ -8,16 +8,16 @@ rule evaluate_claims:
         unpack(inputs_of(J.Claims)),
     output:
         csv=report(
-            J.Claims().output("csv"),
+            J.Claims.pattern("csv"),
             caption="../report/claims.rst",
             category="Claims",
         ),
     log:
-        "logs/claims/claims.log",
+        J.Claims.log_pattern(),
     benchmark:
-        "benchmarks/claims/claims.tsv"
+        J.Claims.benchmark_pattern()
     conda:
-        CONDA_ENV
+        conda_env(J.Claims)
     threads: 1
     resources:
         **sized(J.Claims()),
@@ -30,21 +30,21 @@ rule list_failed_runs:
         unpack(inputs_of(J.FailedRuns)),
     output:
         csv=report(
-            J.FailedRuns().output("csv"),
+            J.FailedRuns.pattern("csv"),
             caption="../report/failed_runs.rst",
             category="Failed runs",
         ),
         summary=report(
-            J.FailedRuns().output("summary"),
+            J.FailedRuns.pattern("summary"),
             caption="../report/training.rst",
             category="Training",
         ),
     log:
-        "logs/tables/failed_runs.log",
+        J.FailedRuns.log_pattern(),
     benchmark:
-        "benchmarks/tables/failed_runs.tsv"
+        J.FailedRuns.benchmark_pattern()
     conda:
-        CONDA_ENV
+        conda_env(J.FailedRuns)
     threads: 1
     resources:
         **sized(J.FailedRuns()),
@@ -58,13 +58,13 @@ rule gather_predictions:
     input:
         unpack(inputs_of(J.GatherPredictions)),
     output:
-        h5=J.GatherPredictions().output("h5"),
+        **J.GatherPredictions.patterns(),
     log:
-        "logs/tables/predictions.log",
+        J.GatherPredictions.log_pattern(),
     benchmark:
-        "benchmarks/tables/predictions.tsv"
+        J.GatherPredictions.benchmark_pattern()
     conda:
-        CONDA_ENV
+        conda_env(J.GatherPredictions)
     threads: 1
     resources:
         **sized(J.GatherPredictions()),
@@ -78,13 +78,13 @@ rule audit_coupled_training:
     input:
         unpack(inputs_of(J.CoupledAudit)),
     output:
-        csv=J.CoupledAudit().output("csv"),
+        **J.CoupledAudit.patterns(),
     log:
-        "logs/audit/coupled_training.log",
+        J.CoupledAudit.log_pattern(),
     benchmark:
-        "benchmarks/audit/coupled_training.tsv"
+        J.CoupledAudit.benchmark_pattern()
     conda:
-        CONDA_ENV
+        conda_env(J.CoupledAudit)
     threads: 1
     resources:
         **sized(J.CoupledAudit()),

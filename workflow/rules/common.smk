@@ -2,10 +2,11 @@
 # functions every rule takes its inputs, params and resources from.
 #
 # Which jobs exist, what each reads and which settings change its results are decided once,
-# in symflow.jobs: each rule's output patterns below mirror a record there (Data, Block,
-# Regression, Run, ...), and its input function builds that record from the wildcards and
-# asks the model (tests/test_plan.py checks that the two name the same paths). Params carry
-# only what changes results; speed and housekeeping knobs travel as resources.
+# in symflow.jobs: each rule has a record there (Data, Block, Regression, Run, ...) and takes
+# its output, log and benchmark patterns from it (Run.patterns(), Run.log_pattern(), ...),
+# its device (gpu, conda_env below), and, through the functions below, its inputs, params
+# and resources: its input function builds the record from the wildcards and asks it.
+# Params carry only what changes results; speed and housekeeping knobs travel as resources.
 import dataclasses
 import os
 import sys
@@ -108,6 +109,19 @@ if GPU and config["resources"]["gpu_partition"]:
     GPU["slurm_partition"] = config["resources"]["gpu_partition"]
 # the conda env of the rules that ask for GPU (symflow.plan.GPU_RULES): JAX with CUDA then
 GPU_CONDA_ENV = "../../envs/symflow-cuda.yaml" if GPU else CONDA_ENV
+
+
+def gpu(record):
+    """The GPU resources of a rule whose record runs on the GPU (`device = "gpu"`, the
+    rules of symflow.plan.GPU_RULES) where the config gives one; none otherwise.
+    `record`: the rule's record class, or its one job (a pack)."""
+    return GPU if record.device == "gpu" else {}
+
+
+def conda_env(record):
+    """The rule's conda environment: JAX with CUDA for a GPU record where the config
+    gives a GPU, else the CPU one."""
+    return GPU_CONDA_ENV if record.device == "gpu" else CONDA_ENV
 
 
 def sized(record):

@@ -9,13 +9,13 @@ EXTRACT = J.Extract(config["data"]["official_dir"])
 
 rule download_cifar10:
     output:
-        archive=DOWNLOAD.output("archive"),
+        **DOWNLOAD.outputs(),
     log:
-        "logs/data/download_cifar10.log",
+        DOWNLOAD.log(),
     benchmark:
-        "benchmarks/data/download_cifar10.tsv"
+        DOWNLOAD.benchmark()
     conda:
-        CONDA_ENV
+        conda_env(DOWNLOAD)
     threads: 1
     resources:
         **sized(DOWNLOAD),
@@ -25,15 +25,15 @@ rule download_cifar10:
 
 rule extract_cifar10:
     input:
-        archive=DOWNLOAD.output("archive"),
+        **JOBS.input_paths(EXTRACT),
     output:
-        sums=EXTRACT.output("sums"),
+        **EXTRACT.outputs(),
     log:
-        "logs/data/extract_cifar10.log",
+        EXTRACT.log(),
     benchmark:
-        "benchmarks/data/extract_cifar10.tsv"
+        EXTRACT.benchmark()
     conda:
-        CONDA_ENV
+        conda_env(EXTRACT)
     threads: 1
     resources:
         **sized(EXTRACT),
@@ -45,13 +45,13 @@ rule transform_dataset:
     input:
         unpack(inputs_of(J.Data)),
     output:
-        h5="results/data/{dataset}/{transform}/s{seed}.h5",
+        **J.Data.patterns(),
     log:
-        "logs/data/{dataset}/{transform}/s{seed}.log",
+        J.Data.log_pattern(),
     benchmark:
-        "benchmarks/data/{dataset}/{transform}/s{seed}.tsv"
+        J.Data.benchmark_pattern()
     conda:
-        CONDA_ENV
+        conda_env(J.Data)
     threads: 1
     resources:
         **sized(J.Data),

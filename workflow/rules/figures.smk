@@ -6,18 +6,18 @@ rule plot_figS2:
     input:
         unpack(inputs_of(J.FigS2)),
     output:
-        pdf="results/figS2.pdf",
+        pdf=J.FigS2.pattern("pdf"),
         png=report(
-            "results/figS2.png",
+            J.FigS2.pattern("png"),
             caption="../report/figS2.rst",
             category="Figures",
         ),
     log:
-        "logs/figures/figS2.log",
+        J.FigS2.log_pattern(),
     benchmark:
-        "benchmarks/figures/figS2.tsv"
+        J.FigS2.benchmark_pattern()
     conda:
-        CONDA_ENV
+        conda_env(J.FigS2)
     threads: 1
     resources:
         **sized(J.FigS2()),
@@ -32,16 +32,16 @@ rule aggregate_runs:
         unpack(inputs_of(J.Table)),
     output:
         csv=report(
-            "results/tables/{table}.csv",
+            J.Table.pattern("csv"),
             caption="../report/tables.rst",
             category="Tables",
         ),
     log:
-        "logs/tables/{table}.log",
+        J.Table.log_pattern(),
     benchmark:
-        "benchmarks/tables/{table}.tsv"
+        J.Table.benchmark_pattern()
     conda:
-        CONDA_ENV
+        conda_env(J.Table)
     threads: 1
     resources:
         **sized(J.Table),
@@ -54,13 +54,13 @@ rule gather_s_dist:
     input:
         unpack(inputs_of(J.GatherSDist)),
     output:
-        csv=J.GatherSDist().output("csv"),
+        **J.GatherSDist.patterns(),
     log:
-        "logs/tables/figS1.log",
+        J.GatherSDist.log_pattern(),
     benchmark:
-        "benchmarks/tables/figS1.tsv"
+        J.GatherSDist.benchmark_pattern()
     conda:
-        CONDA_ENV
+        conda_env(J.GatherSDist)
     threads: 1
     resources:
         **sized(J.GatherSDist()),
@@ -72,18 +72,18 @@ rule plot_figure:
     input:
         unpack(inputs_of(J.Figure)),
     output:
-        pdf="results/{figure}.pdf",
+        pdf=J.Figure.pattern("pdf"),
         png=report(
-            "results/{figure}.png",
+            J.Figure.pattern("png"),
             caption="../report/figure.rst",
             category="Figures",
         ),
     log:
-        "logs/figures/{figure}.log",
+        J.Figure.log_pattern(),
     benchmark:
-        "benchmarks/figures/{figure}.tsv"
+        J.Figure.benchmark_pattern()
     conda:
-        CONDA_ENV
+        conda_env(J.Figure)
     threads: 1
     resources:
         **sized(J.Figure),
@@ -96,21 +96,21 @@ rule plot_figure:
 rule write_report_tables:
     output:
         config=report(
-            "results/tables/config.yaml",
+            J.ReportTables.pattern("config"),
             caption="../report/config.rst",
             category="Configuration",
         ),
         paper=report(
-            "results/tables/paper_values.csv",
+            J.ReportTables.pattern("paper"),
             caption="../report/paper_values.rst",
             category="Paper values",
         ),
     log:
-        "logs/tables/report_tables.log",
+        J.ReportTables.log_pattern(),
     benchmark:
-        "benchmarks/tables/report_tables.tsv"
+        J.ReportTables.benchmark_pattern()
     conda:
-        CONDA_ENV
+        conda_env(J.ReportTables)
     threads: 1
     resources:
         **sized(J.ReportTables()),
@@ -126,13 +126,13 @@ rule gather_curves:
     input:
         unpack(inputs_of(J.Curves)),
     output:
-        csv=J.Curves().output("csv"),
+        **J.Curves.patterns(),
     log:
-        "logs/tables/curves.log",
+        J.Curves.log_pattern(),
     benchmark:
-        J.Curves().benchmark()
+        J.Curves.benchmark_pattern()
     conda:
-        CONDA_ENV
+        conda_env(J.Curves)
     threads: 1
     resources:
         **sized(J.Curves()),
@@ -146,20 +146,20 @@ rule plot_curves:
     input:
         unpack(inputs_of(J.CurvesFigure)),
     output:
-        pdf="results/{figure}_curves.pdf",
+        pdf=J.CurvesFigure.pattern("pdf"),
         png=report(
-            "results/{figure}_curves.png",
+            J.CurvesFigure.pattern("png"),
             caption="../report/curves.rst",
             category="Training",
         ),
     log:
-        "logs/figures/{figure}_curves.log",
+        J.CurvesFigure.log_pattern(),
     benchmark:
-        "benchmarks/figures/{figure}_curves.tsv"
+        J.CurvesFigure.benchmark_pattern()
     wildcard_constraints:
         figure="|".join(J.CURVE_FIGURES),
     conda:
-        CONDA_ENV
+        conda_env(J.CurvesFigure)
     threads: 1
     resources:
         **sized(J.CurvesFigure),
@@ -174,16 +174,16 @@ rule write_report_summary:
         unpack(inputs_of(J.ReportSummary)),
     output:
         rst=report(
-            J.ReportSummary().output("rst"),
+            J.ReportSummary.pattern("rst"),
             caption="../report/summary.rst",
             category="Configuration",
         ),
     log:
-        "logs/report/summary.log",
+        J.ReportSummary.log_pattern(),
     benchmark:
-        J.ReportSummary().benchmark()
+        J.ReportSummary.benchmark_pattern()
     conda:
-        CONDA_ENV
+        conda_env(J.ReportSummary)
     threads: 1
     resources:
         **sized(J.ReportSummary()),

@@ -1,7 +1,7 @@
 # ImageNet (Sec. 6.2, Fig. 5, App. B.2, Figs. S3, S4, S7-S9; docs/imagenet.md): included by the
 # Snakefile only where the config has an `imagenet` section (config/imagenet.yaml). Each rule
 # mirrors a record of symflow.jobs (ConvertImageNet, ImageNetRun, GatherImageNet,
-# ImageNetFigure, ImageNetSamples), whose job model also gives its inputs, params and resources.
+# ImageNetFigure, ImageNetSamples), which also gives its output patterns, inputs, params and resources.
 #
 #   results/imagenet/shards/                  the user's ILSVRC2012 as ArrayRecord shards (+ manifest.json)
 #   results/imagenet/runs/{tag}/{model}/{transform}/m{m}/s{seed}/   run.h5  metrics.csv  point.csv
@@ -19,18 +19,17 @@ IMAGENET_GPUS = config["imagenet"]["resources"]["gpus_per_job"]
 IMAGENET_NODE = (
     {"gpu": IMAGENET_GPUS, "slurm_extra": "'--exclusive'"} if IMAGENET_GPUS > 0 else {}
 )
-IMAGENET_RUN = "{tag}/{model}/{transform}/m{m}/s{seed}"
 
 
 rule convert_imagenet:
     output:
-        shards=directory(J.ConvertImageNet().output("shards")),
+        shards=directory(J.ConvertImageNet.pattern("shards")),
     log:
-        "logs/imagenet/convert.log",
+        J.ConvertImageNet.log_pattern(),
     benchmark:
-        J.ConvertImageNet().benchmark()
+        J.ConvertImageNet.benchmark_pattern()
     conda:
-        CONDA_ENV
+        conda_env(J.ConvertImageNet)
     threads: 8
     resources:
         **sized(J.ConvertImageNet()),
@@ -45,19 +44,17 @@ rule train_imagenet:
     input:
         unpack(inputs_of(J.ImageNetRun)),
     output:
-        run=f"results/imagenet/runs/{IMAGENET_RUN}/run.h5",
-        metrics=f"results/imagenet/runs/{IMAGENET_RUN}/metrics.csv",
-        point=f"results/imagenet/runs/{IMAGENET_RUN}/point.csv",
+        **J.ImageNetRun.patterns(),
     log:
-        f"logs/imagenet/{IMAGENET_RUN}.log",
+        J.ImageNetRun.log_pattern(),
     benchmark:
-        f"benchmarks/imagenet/{IMAGENET_RUN}.tsv"
+        J.ImageNetRun.benchmark_pattern()
     wildcard_constraints:
         tag=JOBS.imagenet_tag,
         model=_alternatives(IMAGENET_MODELS.names()),
     retries: resume_retries(J.ImageNetRun)  # under resources.max_runtime: resumed from the checkpoint
     conda:
-        CONDA_ENV
+        conda_env(J.ImageNetRun)
     threads: config["imagenet"]["knobs"]["workers"] + 1  # the input workers and the training process
     resources:
         **IMAGENET_NODE,
@@ -77,19 +74,19 @@ rule gather_imagenet:
     input:
         unpack(inputs_of(J.GatherImageNet)),
     output:
-        points=J.GatherImageNet().output("points"),
-        history=J.GatherImageNet().output("history"),
+        points=J.GatherImageNet.pattern("points"),
+        history=J.GatherImageNet.pattern("history"),
         slopes=report(
-            J.GatherImageNet().output("slopes"),
+            J.GatherImageNet.pattern("slopes"),
             caption="../report/imagenet_slopes.rst",
             category="ImageNet",
         ),
     log:
-        "logs/tables/imagenet.log",
+        J.GatherImageNet.log_pattern(),
     benchmark:
-        J.GatherImageNet().benchmark()
+        J.GatherImageNet.benchmark_pattern()
     conda:
-        CONDA_ENV
+        conda_env(J.GatherImageNet)
     threads: 1
     resources:
         **sized(J.GatherImageNet()),
@@ -101,20 +98,20 @@ rule plot_imagenet_figure:
     input:
         unpack(inputs_of(J.ImageNetFigure)),
     output:
-        pdf="results/{figure}.pdf",
+        pdf=J.ImageNetFigure.pattern("pdf"),
         png=report(
-            "results/{figure}.png",
+            J.ImageNetFigure.pattern("png"),
             caption="../report/imagenet.rst",
             category="ImageNet",
         ),
     log:
-        "logs/figures/{figure}.log",
+        J.ImageNetFigure.log_pattern(),
     benchmark:
-        "benchmarks/figures/{figure}.tsv"
+        J.ImageNetFigure.benchmark_pattern()
     wildcard_constraints:
         figure="|".join(J.IMAGENET_FIGURES),
     conda:
-        CONDA_ENV
+        conda_env(J.ImageNetFigure)
     threads: 1
     resources:
         **sized(J.ImageNetFigure),
@@ -128,20 +125,20 @@ rule plot_imagenet_samples:
     input:
         unpack(inputs_of(J.ImageNetSamples)),
     output:
-        pdf="results/{figure}.pdf",
+        pdf=J.ImageNetSamples.pattern("pdf"),
         png=report(
-            "results/{figure}.png",
+            J.ImageNetSamples.pattern("png"),
             caption="../report/imagenet.rst",
             category="ImageNet",
         ),
     log:
-        "logs/figures/{figure}.log",
+        J.ImageNetSamples.log_pattern(),
     benchmark:
-        "benchmarks/figures/{figure}.tsv"
+        J.ImageNetSamples.benchmark_pattern()
     wildcard_constraints:
         figure="|".join(J.IMAGENET_SAMPLES),
     conda:
-        CONDA_ENV
+        conda_env(J.ImageNetSamples)
     threads: 1
     resources:
         **sized(J.ImageNetSamples),

@@ -10,16 +10,16 @@ rule compute_gram_block:
     input:
         unpack(inputs_of(J.Block)),
     output:
-        h5="results/kernels/{dataset}/{arch}/{hp}/{kspec}/{transform}/s{seed}/B{bs}/{split}/{i}-{j}.h5",
+        **J.Block.patterns(),
     log:
-        "logs/kernels/{dataset}/{arch}/{hp}/{kspec}/{transform}/s{seed}/B{bs}/{split}/{i}-{j}.log",
+        J.Block.log_pattern(),
     benchmark:
-        "benchmarks/kernels/{dataset}/{arch}/{hp}/{kspec}/{transform}/s{seed}/B{bs}/{split}/{i}-{j}.tsv"
+        J.Block.benchmark_pattern()
     conda:
-        GPU_CONDA_ENV
+        conda_env(J.Block)
     threads: config["kernels"]["threads"]
     resources:
-        **GPU,
+        **gpu(J.Block),
         **sized(J.Block),
         batch_rows=speed_of(J.Block, "batch_rows"),
     script:
@@ -48,7 +48,7 @@ for _pack in JOBS.packs(J.BlockPack):
             pack=_pack.log(),
         ),
         workflow.benchmark(_pack.benchmark()),
-        workflow.resources(**GPU, **sized(_pack), **JOBS.speed(_pack)),
+        workflow.resources(**gpu(_pack), **sized(_pack), **JOBS.speed(_pack)),
     ):
         _with = _directive(_with)
     workflow.userule(rules=["compute_gram_block"], name_modifier=_pack.rule_name)(_with)
@@ -58,13 +58,13 @@ rule audit_symmetry_pair:
     input:
         unpack(inputs_of(J.Audit)),
     output:
-        csv="results/audit/{dataset}/{arch}/{hp}/{transform}/s{seed}.csv",
+        **J.Audit.patterns(),
     log:
-        "logs/audit/{dataset}/{arch}/{hp}/{transform}/s{seed}.log",
+        J.Audit.log_pattern(),
     benchmark:
-        "benchmarks/audit/{dataset}/{arch}/{hp}/{transform}/s{seed}.tsv"
+        J.Audit.benchmark_pattern()
     conda:
-        CONDA_ENV
+        conda_env(J.Audit)
     threads: 1
     resources:
         **sized(J.Audit),
@@ -78,16 +78,16 @@ rule audit_kernel_equality:
     input:
         unpack(inputs_of(J.EqualityAudit)),
     output:
-        csv="results/audit/{dataset}/{arch_a}={arch_b}/{hp}/identity/s0.csv",
+        **J.EqualityAudit.patterns(),
     log:
-        "logs/audit/{dataset}/{arch_a}={arch_b}/{hp}/identity/s0.log",
+        J.EqualityAudit.log_pattern(),
     benchmark:
-        "benchmarks/audit/{dataset}/{arch_a}={arch_b}/{hp}/identity/s0.tsv"
+        J.EqualityAudit.benchmark_pattern()
     wildcard_constraints:
         arch_a=_alternatives(ARCHITECTURES.names()),
         arch_b=_alternatives(ARCHITECTURES.names()),
     conda:
-        CONDA_ENV
+        conda_env(J.EqualityAudit)
     threads: 1
     resources:
         **sized(J.EqualityAudit),
@@ -102,16 +102,16 @@ rule gather_symmetry_audit:
         unpack(inputs_of(J.GatherAudit)),
     output:
         csv=report(
-            J.GatherAudit().output("csv"),
+            J.GatherAudit.pattern("csv"),
             caption="../report/symmetry_audit.rst",
             category="Symmetry audit",
         ),
     log:
-        "logs/audit/gather_symmetry_audit.log",
+        J.GatherAudit.log_pattern(),
     benchmark:
-        "benchmarks/audit/gather_symmetry_audit.tsv"
+        J.GatherAudit.benchmark_pattern()
     conda:
-        CONDA_ENV
+        conda_env(J.GatherAudit)
     threads: 1
     resources:
         **sized(J.GatherAudit()),
@@ -123,14 +123,13 @@ rule fit_kernel_regression:
     input:
         unpack(inputs_of(J.Regression)),
     output:
-        h5="results/regression/{dataset}/{arch}/{hp}/{kspec}/{transform}/s{seed}/m{m}/{kernel}.h5",
-        csv="results/regression/{dataset}/{arch}/{hp}/{kspec}/{transform}/s{seed}/m{m}/{kernel}.csv",
+        **J.Regression.patterns(),
     log:
-        "logs/regression/{dataset}/{arch}/{hp}/{kspec}/{transform}/s{seed}/m{m}/{kernel}.log",
+        J.Regression.log_pattern(),
     benchmark:
-        "benchmarks/regression/{dataset}/{arch}/{hp}/{kspec}/{transform}/s{seed}/m{m}/{kernel}.tsv"
+        J.Regression.benchmark_pattern()
     conda:
-        CONDA_ENV
+        conda_env(J.Regression)
     threads: config["regression"]["threads"]
     resources:
         **sized(J.Regression),

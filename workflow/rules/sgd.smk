@@ -1,4 +1,5 @@
 # Finite-width SGD (stage 4): eta0 of each run, training, ensembles and S-Dist (Fig. S1).
+# The paths (the rules take them from the records symflow.jobs.Eta0, Run, Ensemble, SDist):
 #
 #   results/sgd/{dataset}/{arch}-w{width}-{init}/{hp}/{transform}/eta0/m{m}/s{seed}/i{member}.json
 #   results/sgd/{dataset}/{arch}-w{width}-{init}/{hp}/{transform}/{recipe}/m{m}/s{seed}/i{member}/
@@ -12,23 +13,21 @@
 # live under checkpoints/sgd/ with the run's relative path (symflow.jobs.Run.checkpoint),
 # are resumed from, and are removed when the run is done unless sgd.keep_checkpoints.
 
-SGD_RUN = "{dataset}/{arch}-w{width}-{init}/{hp}/{transform}"
-
 
 rule estimate_eta0:
     input:
         unpack(inputs_of(J.Eta0)),
     output:
-        json=f"results/sgd/{SGD_RUN}/eta0/m{{m}}/s{{seed}}/i{{member}}.json",
+        **J.Eta0.patterns(),
     log:
-        f"logs/sgd/{SGD_RUN}/eta0/m{{m}}/s{{seed}}/i{{member}}.log",
+        J.Eta0.log_pattern(),
     benchmark:
-        f"benchmarks/sgd/{SGD_RUN}/eta0/m{{m}}/s{{seed}}/i{{member}}.tsv"
+        J.Eta0.benchmark_pattern()
     conda:
-        GPU_CONDA_ENV
+        conda_env(J.Eta0)
     threads: config["sgd"]["threads"]
     resources:
-        **GPU,
+        **gpu(J.Eta0),
         **sized(J.Eta0),
     params:
         settings=settings_of(J.Eta0),
@@ -40,19 +39,17 @@ rule train_sgd:
     input:
         unpack(inputs_of(J.Run)),
     output:
-        metrics=f"results/sgd/{SGD_RUN}/{{recipe}}/m{{m}}/s{{seed}}/i{{member}}/metrics.csv",
-        predictions=f"results/sgd/{SGD_RUN}/{{recipe}}/m{{m}}/s{{seed}}/i{{member}}/predictions.h5",
-        curve=f"results/sgd/{SGD_RUN}/{{recipe}}/m{{m}}/s{{seed}}/i{{member}}/curve.csv",
+        **J.Run.patterns(),
     log:
-        f"logs/sgd/{SGD_RUN}/{{recipe}}/m{{m}}/s{{seed}}/i{{member}}.log",
+        J.Run.log_pattern(),
     benchmark:
-        f"benchmarks/sgd/{SGD_RUN}/{{recipe}}/m{{m}}/s{{seed}}/i{{member}}.tsv"
+        J.Run.benchmark_pattern()
     retries: resume_retries(J.Run)  # under resources.max_runtime: resumed from the checkpoint
     conda:
-        GPU_CONDA_ENV
+        conda_env(J.Run)
     threads: config["sgd"]["threads"]
     resources:
-        **GPU,
+        **gpu(J.Run),
         **sized(J.Run),
         checkpoint_every=speed_of(J.Run, "checkpoint_every"),
         keep_checkpoint=speed_of(J.Run, "keep_checkpoint"),
@@ -80,10 +77,10 @@ for _pack in JOBS.packs(J.Eta0Pack):
         benchmark:
             _pack.benchmark()
         conda:
-            GPU_CONDA_ENV
+            conda_env(_pack)
         threads: config["sgd"]["threads"]
         resources:
-            **GPU,
+            **gpu(_pack),
             **sized(_pack),
         params:
             settings=JOBS.settings(_pack),
@@ -112,10 +109,10 @@ for _pack in JOBS.packs(J.Pack):
             _pack.benchmark()
         retries: resume_retries(_pack)
         conda:
-            GPU_CONDA_ENV
+            conda_env(_pack)
         threads: config["sgd"]["threads"]
         resources:
-            **GPU,
+            **gpu(_pack),
             **sized(_pack),
             **JOBS.speed(_pack),
         params:
@@ -129,14 +126,13 @@ rule average_ensemble:
     input:
         unpack(inputs_of(J.Ensemble)),
     output:
-        mean=f"results/ensembles/{SGD_RUN}/{{recipe}}/m{{m}}/s{{seed}}/k{{k}}/mean.h5",
-        metrics=f"results/ensembles/{SGD_RUN}/{{recipe}}/m{{m}}/s{{seed}}/k{{k}}/metrics.csv",
+        **J.Ensemble.patterns(),
     log:
-        f"logs/ensembles/{SGD_RUN}/{{recipe}}/m{{m}}/s{{seed}}/k{{k}}/mean.log",
+        J.Ensemble.log_pattern(),
     benchmark:
-        f"benchmarks/ensembles/{SGD_RUN}/{{recipe}}/m{{m}}/s{{seed}}/k{{k}}/mean.tsv"
+        J.Ensemble.benchmark_pattern()
     conda:
-        CONDA_ENV
+        conda_env(J.Ensemble)
     threads: 1
     resources:
         **sized(J.Ensemble),
@@ -151,13 +147,13 @@ rule compute_s_dist:
     input:
         unpack(inputs_of(J.SDist)),
     output:
-        csv=f"results/ensembles/{SGD_RUN}/{{recipe}}/m{{m}}/s{{seed}}/k{{k}}/sdist.csv",
+        **J.SDist.patterns(),
     log:
-        f"logs/ensembles/{SGD_RUN}/{{recipe}}/m{{m}}/s{{seed}}/k{{k}}/sdist.log",
+        J.SDist.log_pattern(),
     benchmark:
-        f"benchmarks/ensembles/{SGD_RUN}/{{recipe}}/m{{m}}/s{{seed}}/k{{k}}/sdist.tsv"
+        J.SDist.benchmark_pattern()
     conda:
-        CONDA_ENV
+        conda_env(J.SDist)
     threads: 1
     resources:
         **sized(J.SDist),
