@@ -11,7 +11,7 @@ whether it is met; and the values to set where they live:
   LAPk), the layout with the highest geometric mean of engine/nt over the family's measured
   (architecture, resolution) cases, among the layouts measured on all of them and within
   ``TOLERANCE`` of nt;
-* ``RATES`` in symflow/plan.py: ``h200_kernel_efficiency`` (GAP at 32 x 32, the chosen
+* ``RATES`` in symflow/costs.py: ``h200_kernel_efficiency`` (GAP at 32 x 32, the chosen
   spatial layout's fraction of its roofline), ``h200_kernel_efficiency_small_state`` (the
   lowest fraction of the dense family at 32 x 32: an upper bound on their time, as before),
   ``gpu_step_floor_s`` (one step of the smallest network alone: launches, not compute),
@@ -317,7 +317,7 @@ def pack_advice(prows: list[dict]) -> tuple[int | None, str]:
     return max(b["pack"] for b in best), f"packing wins: median best packed/single {med:.2f} over {len(best)} cases"
 
 
-# RATES entries the report proposes -> the symflow.plan constants that hold them
+# RATES entries the report proposes -> the symflow.costs constants that hold them
 PLAN_CONSTANTS = {
     "h200_peak_gflops": "GPU_PEAK_GFLOPS",
     "h200_bandwidth_gbs": "GPU_BANDWIDTH_GBS",
@@ -329,9 +329,9 @@ PLAN_CONSTANTS = {
 
 
 @contextlib.contextmanager
-def plan_at(rates: dict[str, tuple[float, str]]):
-    """symflow.plan with its GPU constants set to `rates` for the duration, then put back."""
-    from symflow import plan as P
+def costs_at(rates: dict[str, tuple[float, str]]):
+    """symflow.costs with its GPU constants set to `rates` for the duration, then put back."""
+    from symflow import costs as P
 
     saved = {const: getattr(P, const) for const in PLAN_CONSTANTS.values()}
     try:
@@ -392,9 +392,11 @@ def pack_model_lines(prows: list[dict], on_gpu: bool) -> list[str]:
 
 
 def replan(config_paths: list[str], rates: dict[str, tuple[float, str]]) -> float:
-    """GPU-hours of the configs (merged over config/config.yaml) with symflow.plan's constants set to `rates`."""
-    with plan_at(rates) as P:
-        result = P.plan(_config(config_paths))
+    """GPU-hours of the configs (merged over config/config.yaml) with symflow.costs' constants set to `rates`."""
+    from symflow.plan import plan
+
+    with costs_at(rates):
+        result = plan(_config(config_paths))
     return sum(r.hours for r in result.rules if r.gpu)
 
 
@@ -402,10 +404,10 @@ def model_pack_ratios(prows: list[dict], config_paths: list[str], rates: dict[st
     """Sets row['model'] of each packed row: the packed/single ratio symflow.plan's GPU model
     gives the benchmark's case (its network, resolution, steps, evaluations and pack size)
     at `rates`: a run alone costs max(step, floor) a step and its evaluations; a pack its
-    runs' compute, but no less than the floor a step (symflow.plan.pack_cost)."""
+    runs' compute, but no less than the floor a step (symflow.costs.pack_cost)."""
     import copy
 
-    with plan_at(rates) as P:
+    with costs_at(rates) as P:
         base = _config(config_paths)
         for row in prows:
             if row["mode"] == "single":
@@ -421,7 +423,7 @@ def model_pack_ratios(prows: list[dict], config_paths: list[str], rates: dict[st
 
 def current_rates() -> dict[str, float]:
     try:
-        from symflow.plan import RATES
+        from symflow.costs import RATES
     except Exception:  # noqa: BLE001 - the report still reads its files
         return {}
     return {k: v.value for k, v in RATES.items()}

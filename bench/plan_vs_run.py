@@ -10,7 +10,7 @@ usage" line gives its CPU time (the whole process: start-up, all threads; unlike
 benchmark files' cpu_time, which Snakemake samples every 30 s and which misses short jobs'
 last second, and unlike their wall time, which grows when other work shares the cores;
 the logs mirror the benchmark files' paths); the plan's estimate of the same job comes from symflow.plan (the
-rates of symflow.plan.RATES). Prints per stage the jobs planned and measured, the
+rates of symflow.costs.RATES). Prints per stage the jobs planned and measured, the
 estimated and measured CPU-hours of the measured jobs and their ratio (so a partial run,
 or one target such as results/fig4.pdf, is compared job for job), the plan's CPU-hours
 for the whole default target, and the median CPU time of the small jobs (tables and

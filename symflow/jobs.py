@@ -12,7 +12,7 @@ kind*). Its fields are the rule's wildcards and the record knows everything abou
   ``speed(jobs)``: the knobs that change only how fast it runs or what it leaves behind
   (threads, rows per call, checkpoint cadence, the source folder's location: its resources,
   never its params); ``jobs`` is the :class:`Jobs` of the config, the graph's helpers;
-* ``cost(config)``: its estimated seconds, memory and disk (symflow.plan's cost functions),
+* ``cost(config)``: its estimated seconds, memory and disk (symflow.costs' cost functions),
   which size the rule's resources and ``symflow plan``;
 * ``stage`` and ``device``: the stage ``symflow plan`` counts it under, and whether it runs
   on a GPU where the config gives one (its rule then asks for the GPU and the CUDA env).
@@ -37,8 +37,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from symflow import costs
+
 if TYPE_CHECKING:
-    from symflow.plan import Cost
+    from symflow.costs import Cost
 
 # The stages of `symflow plan`, in its order; each record names one (its `stage`).
 STAGE_NAMES = ("data", "kernel blocks", "regression", "eta0", "sgd", "imagenet", "figures")
@@ -90,10 +92,13 @@ class Job:
         return {}
 
     def cost(self, config: Mapping) -> Cost:
-        """Estimated seconds, memory and disk (symflow.plan): a small table job's by default."""
-        from symflow import plan
+        """Estimated seconds, memory and disk (symflow.costs): a small table job's by default."""
+        return costs.SMALL
 
-        return plan.SMALL
+    def checkpoint_loss(self, config: Mapping) -> float:
+        """The most work (seconds) the job loses when it is killed and resumes from its
+        checkpoint (symflow.costs.resume_attempts): none for a job that does not resume."""
+        return 0.0
 
     def on_gpu(self, config: Mapping) -> bool:
         """Does the job run on a GPU under `config`?"""
@@ -253,9 +258,7 @@ class Download(Job):
         return "benchmarks/data/download_cifar10.tsv"
 
     def cost(self, config):
-        from symflow import plan
-
-        return plan.DOWNLOAD
+        return costs.DOWNLOAD
 
 
 @dataclass(frozen=True)
@@ -274,9 +277,7 @@ class Extract(Job):
         return {"archive": ref(Download(self.folder))}
 
     def cost(self, config):
-        from symflow import plan
-
-        return plan.EXTRACT
+        return costs.EXTRACT
 
 
 @dataclass(frozen=True)
@@ -305,10 +306,9 @@ class Data(Job):
         return {"source_dir": jobs.source_folder()}
 
     def cost(self, config):
-        from symflow import plan
         from symflow.configuration import parse_dataset_id
 
-        return plan.data_cost(config, parse_dataset_id(self.dataset)["resolution"])
+        return costs.data_cost(config, parse_dataset_id(self.dataset)["resolution"])
 
 
 # -- kernel blocks and the symmetry audit --------------------------------------------------------
@@ -362,9 +362,7 @@ class Block(Job):
         return {"batch_rows": int(jobs.config["kernels"]["batch_size"])}
 
     def cost(self, config):
-        from symflow import plan
-
-        return plan.gram_block_cost(config, self.arch, self.bs, self.split, self.i)
+        return costs.gram_block_cost(config, self.arch, self.bs, self.split, self.i)
 
 
 @dataclass(frozen=True)
@@ -402,9 +400,7 @@ class BlockPack(_Packed):
         return {}
 
     def cost(self, config):
-        from symflow import plan
-
-        return plan.block_pack_cost(config, self.blocks)
+        return costs.block_pack_cost(config, self.blocks)
 
 
 @dataclass(frozen=True)
@@ -434,9 +430,7 @@ class Audit(Job):
         return _audit_settings(jobs)
 
     def cost(self, config):
-        from symflow import plan
-
-        return plan.audit_cost(config, self.arch)
+        return costs.audit_cost(config, self.arch)
 
 
 def _audit_settings(jobs: Jobs) -> dict:
@@ -467,9 +461,7 @@ class EqualityAudit(Job):
         return _audit_settings(jobs)
 
     def cost(self, config):
-        from symflow import plan
-
-        return max(plan.audit_cost(config, self.arch_a), plan.audit_cost(config, self.arch_b), key=lambda c: c.seconds)
+        return max(costs.audit_cost(config, self.arch_a), costs.audit_cost(config, self.arch_b), key=lambda c: c.seconds)
 
 
 @dataclass(frozen=True)
@@ -522,9 +514,7 @@ class Regression(Job):
         return {"ridge_grid": list(jobs.config["regression"]["ridge_grid"])}
 
     def cost(self, config):
-        from symflow import plan
-
-        return plan.regression_cost(config, self.m)
+        return costs.regression_cost(config, self.m)
 
     def main_output(self):
         return Ref(self, "h5")
@@ -564,9 +554,7 @@ class Eta0(Job):
         return out
 
     def cost(self, config):
-        from symflow import plan
-
-        return plan.eta0_cost(config, self.arch, self.width, self.m)
+        return costs.eta0_cost(config, self.arch, self.width, self.m)
 
 
 @dataclass(frozen=True)
@@ -589,9 +577,7 @@ class Eta0Pack(_Packed):
         return job.output()
 
     def cost(self, config):
-        from symflow import plan
-
-        return plan.eta0_pack_cost(config, self.eta0s)
+        return costs.eta0_pack_cost(config, self.eta0s)
 
 
 @dataclass(frozen=True)
@@ -645,9 +631,10 @@ class Run(Job):
         return {"checkpoint_every": int(s["checkpoint_every"]), "keep_checkpoint": int(bool(s["keep_checkpoints"]))}
 
     def cost(self, config):
-        from symflow import plan
+        return costs.sgd_cost(config, self.arch, self.width, self.m)
 
-        return plan.sgd_cost(config, self.arch, self.width, self.m)
+    def checkpoint_loss(self, config):
+        return costs.checkpoint_loss_seconds(config, [self])
 
     def main_output(self):
         return Ref(self, "predictions")
@@ -672,9 +659,10 @@ class Pack(_Packed):
         return job.folder()
 
     def cost(self, config):
-        from symflow import plan
+        return costs.pack_cost(config, self.runs)
 
-        return plan.pack_cost(config, self.runs)
+    def checkpoint_loss(self, config):
+        return costs.checkpoint_loss_seconds(config, self.runs, packed=True)
 
 
 @dataclass(frozen=True)
@@ -780,9 +768,8 @@ class CoupledAudit(_Fixed):
         }
 
     def cost(self, config):
-        from symflow import plan
-
-        return plan.coupled_audit_cost(config)
+        pairs = len(Jobs(config).coupled_pairs()) * len(config["experiments"]["fig2"]["recipes"])
+        return costs.coupled_audit_cost(config, pairs)
 
 
 # ImageNet (Sec. 6.2, Fig. 5, App. B.2, Figs. S3, S4, S7-S9): only where the config has an
@@ -808,9 +795,7 @@ class ConvertImageNet(_Fixed):
         return {"root": jobs.imagenet["root"]}
 
     def cost(self, config):
-        from symflow import plan
-
-        return plan.imagenet_convert_cost(config)
+        return costs.imagenet_convert_cost(config)
 
 
 @dataclass(frozen=True)
@@ -860,9 +845,7 @@ class ImageNetRun(Job):
         }
 
     def cost(self, config):
-        from symflow import plan
-
-        return plan.imagenet_train_cost(config, self.model, self.m)
+        return costs.imagenet_train_cost(config, self.model, self.m)
 
     def on_gpu(self, config):
         return self.cost(config).gpu
@@ -916,9 +899,7 @@ class Figure(Job):
         return {"options": jobs.figure_options(self.figure)}
 
     def cost(self, config):
-        from symflow import plan
-
-        return plan.PLOT
+        return costs.PLOT
 
 
 @dataclass(frozen=True)
@@ -936,9 +917,7 @@ class FigS2(_Fixed):
         return {"transforms": jobs.figS2_transforms(), "images": jobs.config["figS2"]["images"]}
 
     def cost(self, config):
-        from symflow import plan
-
-        return plan.PLOT
+        return costs.PLOT
 
 
 @dataclass(frozen=True)
@@ -1109,9 +1088,7 @@ class CurvesFigure(Job):
         return {"curves": ref(Curves())}
 
     def cost(self, config):
-        from symflow import plan
-
-        return plan.PLOT
+        return costs.PLOT
 
 
 @dataclass(frozen=True)
@@ -1146,7 +1123,7 @@ class All(_Fixed):
         return {"targets": jobs.targets()}
 
     def cost(self, config):
-        from symflow.plan import Cost
+        from symflow.costs import Cost
 
         return Cost(0.0, 0)
 
@@ -1633,10 +1610,10 @@ class Jobs:
         """Blocks pack within one column j of one data file, architecture and block size
         (the folder of their files): its train blocks i <= j, then its val and test rows, in
         that order, cut where the next block would take the pack's estimated work
-        (symflow.plan, without the one start-up) past kernels.pack_minutes. A block estimated
+        (symflow.costs, without the one start-up) past kernels.pack_minutes. A block estimated
         longer than that on its own stays a job of its own rule. Every m > j B asks for the
         same column, so a pack never changes when m grows."""
-        from symflow.plan import block_work_seconds
+        from symflow.costs import block_work_seconds
 
         limit = 60.0 * float(self.config["kernels"]["pack_minutes"])
         order = {"train": 0, "val": 1, "test": 2}

@@ -8,7 +8,7 @@ import re
 import yaml
 
 from conftest import CONFIG, REPO
-from symflow import plan as costs
+from symflow import costs, plan
 from symflow.cli import _load_configs, main
 from symflow.configuration import validate
 from symflow.jobs import FIGURES
@@ -35,16 +35,16 @@ def test_gpu_config_asks_for_every_figure_at_the_papers_resolution_and_widths():
     fig2 = cfg["experiments"]["fig2"]
     assert set(fig2["architectures"]) == {"FCN", "LCN", "VEC", "GAP", "LAP4", "LAP8"}
     assert set(fig2["recipes"]) == {"nn", "nn_plus"} and not any((fig2["recipe_architectures"] or {}).values())
-    jobs = costs.jobs(cfg)
+    jobs = plan.jobs(cfg)
     figures = {job.figure for job in jobs["plot_figure"]}
     assert figures == set(FIGURES) and len(jobs["plot_figS2"]) == 1
 
 
 def test_gpu_config_plans_within_four_h200_hours(capsys):
-    p = costs.plan(config_of(GPU))
+    p = plan.plan(config_of(GPU))
     gpu_hours = sum(r.hours for r in p.rules if r.gpu)
     # (its kernel blocks all go in packs, kernels.pack_minutes: no compute_gram_block job of its own)
-    assert {r.rule for r in p.rules if r.gpu} == set(costs.GPU_RULES) - {"compute_gram_block"}
+    assert {r.rule for r in p.rules if r.gpu} == set(plan.GPU_RULES) - {"compute_gram_block"}
     assert 1.0 < gpu_hours <= BUDGET_H200_HOURS, gpu_hours
     # priced from the H200 measurements, each with its date and the command that measured it
     for name in ("h200_peak_gflops", "h200_bandwidth_gbs", "h200_kernel_efficiency", "h200_sgd_gflops"):

@@ -1,5 +1,5 @@
 """bench/gpu_report.py: issue 18's verdicts and the settings to make, from bench/gpu_checks.sh's
-files. On the H200's 2026-11-30 CSVs it must give back the rates symflow/plan.py holds (set
+files. On the H200's 2026-11-30 CSVs it must give back the rates symflow/costs.py holds (set
 from those files by hand); on synthetic rows its choices follow its rules; and on what
 gpu_checks.sh and the benchmarks write on this CPU it reads every file it is meant to."""
 
@@ -32,7 +32,7 @@ R = _load()
 def test_the_h200_csvs_give_back_the_plans_h200_rates():
     """The 2026-11-30 H200 run (bench/results/gpu): the peak, the bandwidth and the two kernel
     efficiencies in RATES were derived from it by hand; the report derives the same."""
-    from symflow.plan import RATES
+    from symflow.costs import RATES
 
     folder = REPO / "bench" / "results" / "gpu"
     krows = R.kernel_rows(folder)
@@ -133,18 +133,19 @@ def test_sharing_advice():
 
 
 def test_replan_prices_the_gpu_config_at_the_proposed_rates(monkeypatch):
-    """--replan sets symflow.plan's GPU constants for one plan and puts them back: 36 s more
+    """--replan sets symflow.costs' GPU constants for one plan and puts them back: 36 s more
     start-up a GPU job adds 36 s for each of the config's GPU jobs."""
-    from symflow import plan as P
+    from symflow import costs
     from symflow.cli import _configs
     from symflow.configuration import validate
+    from symflow.plan import plan
 
     monkeypatch.chdir(REPO)
-    before = P.GPU_JOB_START_S
+    before = costs.GPU_JOB_START_S
     base = R.replan(["config/gpu.yaml"], {})
     slower = R.replan(["config/gpu.yaml"], {"h200_job_start_s": (before + 36.0, "")})
-    assert P.GPU_JOB_START_S == before
-    gpu_jobs = sum(r.jobs for r in P.plan(validate(_configs(["config/gpu.yaml"], True)[0])).rules if r.gpu)
+    assert costs.GPU_JOB_START_S == before
+    gpu_jobs = sum(r.jobs for r in plan(validate(_configs(["config/gpu.yaml"], True)[0])).rules if r.gpu)
     assert slower - base == pytest.approx(gpu_jobs * 36.0 / 3600, rel=1e-6)
     assert base <= R.MAX_GPU_HOURS
 

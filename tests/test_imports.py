@@ -121,12 +121,7 @@ def graph_of(root: Path) -> dict[str, set[str]]:
 
 # Import edges that close a cycle still in the package, each with why it is still there. The
 # test fails once one is gone (delete it here then) and for any other cycle.
-KNOWN_BACK_EDGES = {
-    # Jobs._block_packs sizes block packs by plan.block_work_seconds, while plan walks
-    # symflow.jobs' graph: the cost model (plan's rates and per-job costs) belongs below
-    # jobs, a split for issue 30's job-kind item (job records that carry their costs).
-    ("symflow.jobs", "symflow.plan"): "issue 30: a job kind declared once",
-}
+KNOWN_BACK_EDGES: dict[tuple[str, str], str] = {}  # (importer, imported) -> why it may stay, until it goes
 
 
 def test_the_package_has_no_import_cycle():

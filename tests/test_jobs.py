@@ -12,7 +12,7 @@ import pytest
 
 from conftest import REPO, TINY, copy_config, rule_of, snakemake_cmd
 from symflow import jobs as J
-from symflow import plan as costs
+from symflow import plan
 from symflow.cli import _load_configs
 from symflow.configuration import validate
 
@@ -42,10 +42,10 @@ def test_every_rule_of_the_workflow_has_a_record_and_every_record_a_rule(tmp_pat
 
 
 def test_the_plan_takes_its_stages_and_gpu_rules_from_the_records():
-    assert [k for k in costs.STAGES] == list(J.STAGE_NAMES)
-    listed = [rule for names in costs.STAGES.values() for rule in names]
+    assert [k for k in plan.STAGES] == list(J.STAGE_NAMES)
+    listed = [rule for names in plan.STAGES.values() for rule in names]
     assert sorted(listed) == sorted(kind.rule for kind in J.KINDS)  # each once
-    assert set(costs.GPU_RULES) == {kind.rule for kind in J.KINDS if kind.device == "gpu"}
+    assert set(plan.GPU_RULES) == {kind.rule for kind in J.KINDS if kind.device == "gpu"}
     model = _model(*ALL_RULES)
     assert set(model.walk()) <= set(listed)
 
@@ -63,7 +63,7 @@ def test_the_plan_refuses_a_rule_it_does_not_know(monkeypatch):
     walked = J.Jobs(cfg).walk()
     monkeypatch.setattr(J.Jobs, "walk", lambda self, *a, **k: {**walked, "make_nowhere": {J.All()}})
     with pytest.raises(ValueError, match="make_nowhere"):
-        costs.plan(cfg)
+        plan.plan(cfg)
 
 
 @pytest.mark.parametrize("configs", [[TINY], ALL_RULES], ids=["tiny", "gpu-imagenet"])

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from conftest import CONFIG, REPO, SAMPLE, TINY, copy_config, job_stats, planned, rule_of, snakemake_cmd
-from symflow import plan as costs
+from symflow import costs, plan
 from symflow.jobs import Jobs, fig2_trained
 from symflow.cli import _load_configs, main
 from symflow.configuration import validate
@@ -71,7 +71,7 @@ def test_jobs_equal_snakemake_dry_run(tmp_path, variant):
         configs.append(tmp_path / "variant.yaml")
     output = dry_run(tmp_path / "wf", *configs)
     expected = job_stats(output)
-    assert costs.job_counts(config_of(*configs)) == expected
+    assert plan.job_counts(config_of(*configs)) == expected
     # the same jobs, not only as many: every output path of every rule
     snakemake_paths = {rule: set(paths) for rule, paths in planned(output).items()}
     model_paths = {
@@ -137,7 +137,7 @@ def test_resources_grow_with_attempt_and_size():
 
 def test_a_pack_costs_one_start_up_and_shares_its_data():
     """A packed job: one process start for its runs, their work at the CPU's measured packing
-    rate, one copy of data that several runs share (symflow.plan.pack_cost)."""
+    rate, one copy of data that several runs share (symflow.costs.pack_cost)."""
     cfg = config_of(TINY)
     model = Jobs(cfg)
     run = model.run("VEC", 8, "identity", "nn", 40, 0)
@@ -179,8 +179,8 @@ def test_a_block_pack_asks_for_its_blocks_in_series(extra):
         assert packs
         limit = 60 * cfg["kernels"]["pack_minutes"]
         for pack in packs:
-            cost = costs.job_cost(cfg, pack)
-            each = [costs.job_cost(cfg, b) for b in pack.blocks]
+            cost = plan.job_cost(cfg, pack)
+            each = [plan.job_cost(cfg, b) for b in pack.blocks]
             start = costs._block_start(cfg)
             series = start + sum(c.seconds - start for c in each)
             assert cost.seconds == pytest.approx(series) and cost.threads == cfg["kernels"]["threads"]
@@ -208,24 +208,24 @@ def test_a_runtime_limit_caps_requests_and_training_resumes_within_it():
     long = {**cfg, "sgd": {**cfg["sgd"], "max_steps": 2_000_000, "max_epochs": None}}
     model = Jobs(long)
     run = model.run("VEC", 8, "identity", "nn", 160, 0)
-    cost = costs.job_cost(long, run)
+    cost = plan.job_cost(long, run)
     assert costs.runtime_minutes(cost, 1) > 30  # the budget's runtime, uncapped
     for attempt in (1, 2, 5):
         assert costs.runtime_minutes(cost, attempt, cap=30) == 30
     assert costs.mem_mb(cost, 5) == costs.mem_mb(cost, 2) == 2 * costs.mem_mb(cost, 1)
     attempts = costs.resume_attempts(long, run, 30)
-    usable = 30 * 60 - costs.JAX_JOB_START_S - costs.checkpoint_loss_seconds(long, run)
+    usable = 30 * 60 - costs.JAX_JOB_START_S - run.checkpoint_loss(long)
     work = cost.limit_seconds - costs.JAX_JOB_START_S
     assert (attempts - 1) * usable < costs.RUNTIME_MARGIN * work <= attempts * usable
     assert costs.resume_attempts(long, run, 0) == 1
     # a checkpoint every 20 steps loses less than one every 1,000,000
     rare = {**long, "sgd": {**long["sgd"], "checkpoint_every": 1_000_000}}
-    assert costs.checkpoint_loss_seconds(rare, run) > 100 * costs.checkpoint_loss_seconds(long, run)
+    assert run.checkpoint_loss(rare) > 100 * run.checkpoint_loss(long)
     assert costs.resume_attempts(rare, run, 30) > attempts
     with pytest.raises(costs.RuntimeLimitError, match="resources.max_runtime: 0.03 minutes leave nothing"):
         costs.resume_attempts(long, run, 0.03)
     capped = {**long, "resources": {**long["resources"], "max_runtime": 30}}
-    note = next(n for n in costs.plan(capped).notes if n.startswith("resources.max_runtime"))
+    note = next(n for n in plan.plan(capped).notes if n.startswith("resources.max_runtime"))
     assert "resumes from its checkpoint" in note and "attempts" in note
 
 
@@ -254,7 +254,7 @@ def test_block_size_trades_jobs_for_memory():
     rows = []
     for bs in (1250, 2500, 5000):
         c = {**cfg, "kernels": {**cfg["kernels"], "block_size": {"default": bs}, "pack_minutes": 0}}
-        rows.append((costs.job_counts(c)["compute_gram_block"], costs.gram_block_cost(c, "GAP", bs).mem_mb))
+        rows.append((plan.job_counts(c)["compute_gram_block"], costs.gram_block_cost(c, "GAP", bs).mem_mb))
     assert rows[0][0] > rows[1][0] > rows[2][0]
     assert rows[0][1] < rows[1][1] < rows[2][1]
 
@@ -270,9 +270,9 @@ def test_paper_config_is_valid_and_planned():
     with open(PAPER) as fh:
         raw = yaml.safe_load(fh)
     assert raw["sgd"]["widths"] == {"FCN": 1024, "LCN": 32, "VEC": 128, "GAP": 128, "LAP4": 128, "LAP8": 128}
-    p = costs.plan(cfg)
+    p = plan.plan(cfg)
     stages = p.stage_totals()
-    assert set(stages) == set(costs.STAGES) - {"imagenet"}
+    assert set(stages) == set(plan.STAGES) - {"imagenet"}
     assert stages["kernel blocks"]["gpu_hours"] > 0 and stages["regression"]["cpu_hours"] > 0
     assert sum(r.jobs for r in p.rules) < 10_000  # snakemake plans it in under a minute
 
@@ -280,7 +280,7 @@ def test_paper_config_is_valid_and_planned():
 def test_plan_command(capsys):
     assert main(["plan", "--configfile", str(TINY)]) == 0
     out = capsys.readouterr().out
-    for stage in costs.STAGES:
+    for stage in plan.STAGES:
         assert (stage in out) == (stage != "imagenet")  # ImageNet only where the config asks for it
     # 34 kernel blocks in 7 packs; with the curves and report summary (+7), the predictions and the coupled audit (+2)
     assert re.search(r"^total\s+143\s", out, re.M), out
@@ -299,20 +299,20 @@ def test_imagenet_config_is_planned_with_gpu_hours(capsys):
     """config/imagenet.yaml over config/config.yaml: the CIFAR-10 jobs as before, and the ImageNet stage
     (the conversion and 144 training runs on 8-GPU nodes) with its GPU-hours from the rate table."""
     base, cfg = config_of(), config_of(IMAGENET)
-    before, after = costs.job_counts(base), costs.job_counts(cfg)
+    before, after = plan.job_counts(base), plan.job_counts(cfg)
     assert sum(before.values()) == 906 and {r: n for r, n in after.items() if r in before} == before  # 81 blocks in 16 packs
     assert after["train_imagenet"] == 144 and after["convert_imagenet"] == 1
     assert after["plot_imagenet_figure"] == after["plot_imagenet_samples"] == 3 and after["gather_imagenet"] == 1
-    stages = costs.plan(cfg).stage_totals()
+    stages = plan.plan(cfg).stage_totals()
     assert 6_000 < stages["imagenet"]["gpu_hours"] < 6_600
-    run = next(iter(costs.jobs(cfg)["train_imagenet"]))
-    cost = costs.job_cost(cfg, run)
+    run = next(iter(plan.jobs(cfg)["train_imagenet"]))
+    cost = plan.job_cost(cfg, run)
     assert cost.gpu and cost.gpus == 8 and cost.mem_mb == 64_000
     # a rate measured on faster GPUs shrinks the GPU-hours in proportion
     fast = {**cfg, "imagenet": {**cfg["imagenet"], "resources": {**cfg["imagenet"]["resources"],
                                                                   "per_gpu_rate": 4 * costs.RATES[
                                                                       "imagenet_resnet50_images_per_s"].value}}}
-    assert costs.plan(fast).stage_totals()["imagenet"]["gpu_hours"] == pytest.approx(
+    assert plan.plan(fast).stage_totals()["imagenet"]["gpu_hours"] == pytest.approx(
         stages["imagenet"]["gpu_hours"] / 4, rel=1e-6)
     assert main(["plan", "--configfile", str(IMAGENET)]) == 0
     out = capsys.readouterr().out
@@ -357,5 +357,5 @@ def test_gpu_jobs_carry_the_gpu_partition(tmp_path):
         assert ("slurm_partition=gpu-h200" in line) == ("gpu=1" in line) == ("jobs_per_gpu=3" in line), (rule, line)
         rules.setdefault(rule, set()).add("slurm_partition=gpu-h200" in line)
     # (the tiny config's blocks all go in packs: no compute_gram_block job of its own)
-    assert {r for r, marked in rules.items() if True in marked} == set(costs.GPU_RULES) - {"compute_gram_block"}
-    assert all(marked == {True} for r, marked in rules.items() if r in costs.GPU_RULES)
+    assert {r for r, marked in rules.items() if True in marked} == set(plan.GPU_RULES) - {"compute_gram_block"}
+    assert all(marked == {True} for r, marked in rules.items() if r in plan.GPU_RULES)

@@ -197,7 +197,8 @@ def test_packed_blocks_run_one_after_another_in_one_job(slurm_cluster, repo_copy
     from symflow.cli import _load_configs
     from symflow.configuration import validate
     from symflow.jobs import BlockPack, Jobs
-    from symflow.plan import job_cost, resources
+    from symflow.costs import resources
+    from symflow.plan import job_cost
 
     (repo_copy / "packed.yaml").write_text(PACKED)
     folder = f"{DATASET}/GAP/L8-w2-b0.01-f3/engine-float32/identity/s0/B40"

@@ -29,7 +29,7 @@ if SYMFLOW_ROOT is not None and (SYMFLOW_ROOT / "symflow").is_dir():
     os.environ.setdefault("SYMFLOW_PACKAGE", str(SYMFLOW_ROOT))
 
 from symflow import jobs as J
-from symflow import plan as costs
+from symflow import costs, plan
 from symflow.architectures import ARCHITECTURES
 from symflow.configuration import validate_or_exit
 from symflow.groups import GROUPS
@@ -130,7 +130,7 @@ def sized(record):
 
     def cost(wc):
         job = record if isinstance(record, J.Job) else record.from_wildcards(wc)
-        return costs.job_cost(config, job)
+        return plan.job_cost(config, job)
 
     def mem_mb(wildcards, attempt):
         return costs.mem_mb(cost(wildcards), attempt)
@@ -146,7 +146,7 @@ def sized(record):
 def resume_retries(record):
     """The retries of a rule whose jobs resume from their checkpoints, under a runtime limit
     (resources.max_runtime): the attempts its longest job needs to finish its budget
-    (symflow.plan.resume_attempts), one more for an ordinary failure; None without a limit
+    (symflow.costs.resume_attempts), one more for an ordinary failure; None without a limit
     (the profile's retries). `record`: the rule's record class (its default-target jobs),
     or its one job (a pack)."""
     cap = config["resources"]["max_runtime"]

@@ -37,7 +37,7 @@ rule compute_gram_block:
 # one data file as input, a block's file carries the same rerun record whether a pack or
 # its own job made it: packing reruns nothing. Its outputs have no wildcards, so Snakemake
 # prefers it to compute_gram_block for its blocks' files. Its threads are one block's (they
-# run in turn), its runtime covers them in series (symflow.plan.block_pack_cost).
+# run in turn), its runtime covers them in series (symflow.costs.block_pack_cost).
 for _pack in JOBS.packs(J.BlockPack):
     _with = workflow.run(None)
     for _directive in (
