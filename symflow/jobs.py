@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from symflow import costs
+from symflow.runs import TrainingRun
 
 if TYPE_CHECKING:
     from symflow.costs import Cost
@@ -581,22 +582,13 @@ class Eta0Pack(_Packed):
 
 
 @dataclass(frozen=True)
-class Run(Job):
-    """One finite network trained by SGD: metrics row, predictions, learning curve."""
+class Run(TrainingRun, Job):
+    """One finite network trained by SGD: metrics row, predictions, learning curve. Its
+    fields are the run's record (symflow.runs.TrainingRun), which the training code takes."""
 
     rule: ClassVar[str] = "train_sgd"
     stage: ClassVar[str] = "sgd"
     device: ClassVar[str] = "gpu"
-    dataset: str
-    arch: str
-    width: int
-    init: str
-    hp: str
-    transform: str
-    recipe: str
-    m: int
-    seed: int
-    member: int
 
     def folder(self) -> str:
         return f"{_run_stem(self)}/{self.recipe}/m{self.m}/s{self.seed}/i{self.member}"

@@ -8,7 +8,8 @@ import numpy as np
 
 from symflow.architectures import ModelHP
 from symflow.train import TrainConfig
-from symflow.train.run import RunIdentity
+from symflow.runs import TrainingRun
+from symflow.train.run import RunSetup
 
 PINNED = "2103c63c"  # checkpoint_format 2, first 8 hex digits (symflow 0.1.0, 2026-12-01)
 
@@ -20,7 +21,8 @@ def identity(**change):
         cfg=TrainConfig(batch_size=40, momentum=0.9, l2=0.0, eval_every=100),
     )  # fmt: skip
     fields.update(change)
-    return RunIdentity(**fields)
+    cfg = fields.pop("cfg")
+    return RunSetup(TrainingRun(**fields), cfg)
 
 
 def test_the_fingerprint_of_a_known_run_is_pinned():

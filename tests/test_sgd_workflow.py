@@ -49,6 +49,7 @@ DRIVER = textwrap.dedent("""
     configure_jax(1)
     logging.basicConfig(level=logging.INFO)
     from symflow.architectures import ModelHP
+    from symflow.runs import TrainingRun
     from symflow.train import TrainConfig, run_sgd
     data, eta0, ckpt = sys.argv[1], sys.argv[2], sys.argv[3]
 
@@ -57,8 +58,7 @@ DRIVER = textwrap.dedent("""
             data, eta0,
             metrics_path=f"{out}/metrics.csv", predictions_path=f"{out}/predictions.h5", curve_path=f"{out}/curve.csv",
             checkpoint_path=checkpoint,
-            dataset="synthetic", transform="identity", arch="VEC", hp=ModelHP(depth=2), width=4, init="gaussian",
-            recipe="nn", m=40, seed=0, member=0,
+            run=TrainingRun("synthetic", "VEC", 4, "gaussian", ModelHP(depth=2).tag, "identity", "nn", 40, 0, 0),
             cfg=TrainConfig(batch_size=8, max_steps=200, eval_every=10, checkpoint_every=20),
             on_eval=on_eval,
         )

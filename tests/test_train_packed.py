@@ -10,6 +10,7 @@ steps, run 2 diverges at its first chunk; the pack shrinks to run 0 once the oth
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import math
 import shutil
@@ -21,6 +22,7 @@ jax = pytest.importorskip("jax")
 
 from symflow import train as T  # noqa: E402
 from symflow.architectures import ModelHP  # noqa: E402
+from symflow.runs import TrainingRun  # noqa: E402
 from symflow.train.packed import PackedRun, check_packable, train_packed  # noqa: E402
 
 HP = ModelHP(depth=2)
@@ -148,8 +150,8 @@ def test_run_sgd_packed_writes_each_runs_files(alone, tmp_path, monkeypatch):
         runs.append(dict(
             data_path=tmp_path / ("permuted.h5" if i == 1 else "data.h5"), eta0_path=tmp_path / f"eta0-{i}.json",
             metrics_path=out / "metrics.csv", predictions_path=out / "predictions.h5", curve_path=out / "curve.csv",
-            checkpoint_path=tmp_path / f"ck{i}.ckpt", dataset="synthetic", transform="identity", arch="VEC", hp=HP,
-            width=8, init="gaussian", recipe="nn", m=16, seed=seed, member=0, cfg=cfg,
+            checkpoint_path=tmp_path / f"ck{i}.ckpt", cfg=cfg,
+            run=TrainingRun("synthetic", "VEC", 8, "gaussian", HP.tag, "identity", "nn", 16, seed, 0),
         ))  # fmt: skip
     results = T.run_sgd_packed(runs)
     for i, (result, a) in enumerate(zip(results, alone)):
@@ -164,7 +166,7 @@ def test_run_sgd_packed_writes_each_runs_files(alone, tmp_path, monkeypatch):
         with open(tmp_path / f"run{i}" / "curve.csv", newline="") as fh:
             assert len(list(csv.DictReader(fh))) == len(a.curve)
         assert not (tmp_path / f"ck{i}.ckpt").exists()  # removed once the outputs are written
-    runs[1]["width"] = 4
+    runs[1]["run"] = dataclasses.replace(runs[1]["run"], width=4)
     with pytest.raises(ValueError, match="one network"):
         T.run_sgd_packed(runs)
 

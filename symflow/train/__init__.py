@@ -48,7 +48,7 @@ The package, one module a concern (each imports only those above it):
     checkpoints  a run's resumable state in one checksummed file, and its fingerprint
     loop         TrainConfig, train_and_evaluate and its RunResult
     packed       several runs of one network trained as one vmapped program (train_packed)
-    run          the workflow's entry points, which write files, and RunIdentity
+    run          the workflow's entry points, which write files, and RunSetup (a run's record with its TrainConfig)
 
 Every name below is importable from ``symflow.train`` as it was from the single module.
 """
@@ -95,13 +95,13 @@ from symflow.train.model import (
 )
 from symflow.train.packed import PackedRun, train_packed
 from symflow.train.run import (
-    RunIdentity,
+    RunSetup,
     load_splits,
     run_estimate_eta0,
     run_sgd,
     run_sgd_packed,
     eta0_kwargs,
-    workflow_run_kwargs,
+    workflow_train_config,
     write_curve,
 )
 from symflow.train.steps import (
@@ -127,7 +127,7 @@ __all__ = [
     "Eta0",
     "Model",
     "PackedRun",
-    "RunIdentity",
+    "RunSetup",
     "RunResult",
     "Split",
     "TrainConfig",
@@ -158,7 +158,7 @@ __all__ = [
     "run_sgd",
     "run_sgd_packed",
     "eta0_kwargs",
-    "workflow_run_kwargs",
+    "workflow_train_config",
     "s_dist",
     "select_evaluation",
     "step_budget",

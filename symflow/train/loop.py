@@ -43,7 +43,10 @@ _log = logging.getLogger("symflow.train")  # the package's one logger, named as 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything that determines a training run besides model, data and seeds."""
+    """What determines a training run besides its record (model, data, seeds; symflow.runs),
+    and two knobs of how it runs rather than what it computes: checkpoint_every (how often a
+    resumable state is written) and eval_batch_size (how evaluation is chunked). The
+    checkpoint's fingerprint leaves those two out."""
 
     batch_size: int = 40
     momentum: float = 0.9
@@ -73,25 +76,23 @@ class TrainConfig:
         return step_budget(m, self.batch_size, self.max_steps, self.max_epochs)
 
     @classmethod
-    def from_sgd_section(cls, sgd: Mapping[str, Any], recipe: str, **overrides: Any) -> "TrainConfig":
-        """From the config's `sgd` section (a dict, already validated) and a recipe name."""
-        if recipe not in sgd["recipes"]:
-            raise ValueError(f"unknown recipe {recipe!r}; have {sorted(sgd['recipes'])}")
-        r = sgd["recipes"][recipe]
-        values = dict(
-            batch_size=int(sgd["batch_size"]),
-            momentum=float(sgd["momentum"]),
+    def from_settings(cls, settings: Mapping[str, Any], **speed: Any) -> "TrainConfig":
+        """From a run's settings as the workflow gives them (symflow.jobs.Run.settings: the
+        config's sgd values that determine a run, already validated, and its recipe under
+        'recipe') and speed knobs (checkpoint_every, eval_batch_size), never params."""
+        r = settings["recipe"]
+        return cls(
+            batch_size=int(settings["batch_size"]),
+            momentum=float(settings["momentum"]),
             lr_factor=float(r["lr_factor"]),
             l2=float(r["l2"]),
-            max_steps=int(sgd["max_steps"]),
-            max_epochs=None if sgd.get("max_epochs") is None else float(sgd["max_epochs"]),
-            eval_every=int(sgd["eval_every"]),
-            checkpoint_every=int(sgd["checkpoint_every"]),
-            success_train_accuracy=float(sgd["success_train_accuracy"]),
-            selection=str(sgd.get("selection", "val")),
+            max_steps=int(settings["max_steps"]),
+            max_epochs=None if settings.get("max_epochs") is None else float(settings["max_epochs"]),
+            eval_every=int(settings["eval_every"]),
+            success_train_accuracy=float(settings["success_train_accuracy"]),
+            selection=str(settings.get("selection", "val")),
+            **speed,
         )
-        values.update(overrides)
-        return cls(**values)
 
 
 @dataclass

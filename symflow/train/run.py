@@ -21,6 +21,7 @@ from symflow.train.loop import CURVE_COLUMNS, RunResult, TrainConfig, train_and_
 from symflow.train.model import build_model, init_key, init_params, order_key
 from symflow.train.packed import PackedRun, train_packed
 from symflow.train.steps import batch_layout
+from symflow.runs import TrainingRun
 
 _log = logging.getLogger("symflow.train")  # the package's one logger, named as before the split
 
@@ -126,37 +127,26 @@ def write_curve(path: str | os.PathLike, result: RunResult) -> None:
 
 
 @dataclass(frozen=True)
-class RunIdentity:
-    """What determines one SGD run, written out from here alone: the checkpoint's
-    fingerprint, the log line that opens the run, the attributes of predictions.h5 and
-    the metrics row.
+class RunSetup:
+    """A run (its record, symflow.runs.TrainingRun) with its training settings: what the
+    checkpoint's fingerprint, the log line that opens the run, the attributes of
+    predictions.h5 and the metrics row are written from.
 
-    hp is a symflow.architectures.ModelHP (written as its tag); transform is the spec as
-    the workflow names it (the log line shows it so, the files its canonical id). What a
-    run reads at run time (eta0, the data's checksum and dtype) and what it reports (its
-    RunResult) are arguments of the methods that write them.
+    The record's transform is the spec as the workflow names it (the log line shows it so,
+    the files its canonical id). What a run reads at run time (eta0, the data's checksum and
+    dtype) and what it reports (its RunResult) are arguments of the methods that write them.
     """
 
-    dataset: str
-    transform: str
-    arch: str
-    hp: Any
-    width: int
-    init: str
-    recipe: str
-    m: int
-    seed: int
-    member: int
+    run: TrainingRun
     cfg: TrainConfig
 
     def __post_init__(self) -> None:
-        for name in ("width", "m", "seed", "member"):
-            object.__setattr__(self, name, int(getattr(self, name)))
+        object.__setattr__(self, "run", self.run.training_run())  # a job record or strings: the bare record
 
     @property
     def batch_size(self) -> int:
         """The batch size the run uses: min(cfg.batch_size, m) (:func:`batch_layout`)."""
-        return batch_layout(self.m, self.cfg.batch_size)[0]
+        return batch_layout(self.run.m, self.cfg.batch_size)[0]
 
     def fingerprint(self, *, lr: float, data_checksum: str, dtype: Any) -> str:
         """The checkpoint's fingerprint: what determines the trajectory. Its inputs are those
@@ -164,13 +154,13 @@ class RunIdentity:
         not one of them (a checkpoint past the budget is refused by train_and_evaluate)."""
         cfg = self.cfg
         return _fingerprint(
-            arch=self.arch,
-            hp=self.hp.tag,
-            width=self.width,
-            init=self.init,
-            m=self.m,
-            seed=self.seed,
-            member=self.member,
+            arch=self.run.arch,
+            hp=self.run.hp,
+            width=self.run.width,
+            init=self.run.init,
+            m=self.run.m,
+            seed=self.run.seed,
+            member=self.run.member,
             lr=lr,
             l2=cfg.l2,
             momentum=cfg.momentum,
@@ -188,21 +178,21 @@ class RunIdentity:
             "%s-w%d (%s init) on %s, %s, m=%d, seed %d, member %d: eta0 %.6g, lr %.6g (x%g), l2 %g, batch %d, "
             "momentum %g, budget %d steps (max_steps %d, max_epochs %s), selection on %s"
         ) % (
-            self.arch,
-            self.width,
-            self.init,
-            self.transform,
-            self.recipe,
-            self.m,
-            self.seed,
-            self.member,
+            self.run.arch,
+            self.run.width,
+            self.run.init,
+            self.run.transform,
+            self.run.recipe,
+            self.run.m,
+            self.run.seed,
+            self.run.member,
             eta0,
             lr,
             cfg.lr_factor,
             cfg.l2,
             self.batch_size,
             cfg.momentum,
-            cfg.step_budget(self.m),
+            cfg.step_budget(self.run.m),
             cfg.max_steps,
             cfg.max_epochs,
             cfg.selection,
@@ -216,16 +206,16 @@ class RunIdentity:
         cfg = self.cfg
         return {
             "kind": "sgd_predictions",
-            "dataset": self.dataset,
-            "transform": parse_spec(self.transform).id,
-            "architecture": self.arch,
-            "hp": self.hp.tag,
-            "width": self.width,
-            "init": self.init,
-            "recipe": self.recipe,
-            "m": self.m,
-            "seed": self.seed,
-            "member": self.member,
+            "dataset": self.run.dataset,
+            "transform": parse_spec(self.run.transform).id,
+            "architecture": self.run.arch,
+            "hp": self.run.hp,
+            "width": self.run.width,
+            "init": self.run.init,
+            "recipe": self.run.recipe,
+            "m": self.run.m,
+            "seed": self.run.seed,
+            "member": self.run.member,
             "eta0": result.eta0,
             "lr": result.lr,
             "l2": cfg.l2,
@@ -233,7 +223,7 @@ class RunIdentity:
             "batch_size": self.batch_size,
             "max_steps": cfg.max_steps,
             "max_epochs": -1.0 if cfg.max_epochs is None else float(cfg.max_epochs),
-            "step_budget": cfg.step_budget(self.m),
+            "step_budget": cfg.step_budget(self.run.m),
             "eval_every": cfg.eval_every,
             "steps": result.steps,
             "epochs": result.epochs,
@@ -260,20 +250,20 @@ class RunIdentity:
         """The run's metrics row (symflow.results.RUN_COLUMNS)."""
         from symflow.groups import parse_spec
 
-        spec = parse_spec(self.transform)
+        spec = parse_spec(self.run.transform)
         return dict(
             stage="sgd",
-            dataset=self.dataset,
+            dataset=self.run.dataset,
             transform=spec.id,
             group=spec.group,
             t=spec.t,
-            architecture=self.arch,
-            width=self.width,
-            init=self.init,
-            inference=self.recipe,
-            m=self.m,
-            seed=self.seed,
-            member=self.member,
+            architecture=self.run.arch,
+            width=self.run.width,
+            init=self.run.init,
+            inference=self.run.recipe,
+            m=self.run.m,
+            seed=self.run.seed,
+            member=self.run.member,
             ensemble=1,
             accuracy=result.test_accuracy,
             mse=result.test_mse,
@@ -297,7 +287,7 @@ class RunIdentity:
 class _SgdJob:
     """One run of the sgd stage between reading its inputs and writing its outputs."""
 
-    run: RunIdentity
+    setup: RunSetup
     train: Split
     val: Split
     test: Split
@@ -310,24 +300,24 @@ class _SgdJob:
     log: logging.Logger
 
 
-def _read_sgd_job(data_path, eta0_path, *, checkpoint_path, dataset, transform, arch, hp, width, init, recipe, m, seed,
-                  member, cfg, log) -> _SgdJob:  # fmt: skip
+def _read_sgd_job(data_path, eta0_path, *, run: TrainingRun, cfg: TrainConfig, checkpoint_path, log) -> _SgdJob:
     """Read a run's data and eta0, build its network and initial parameters, open its
     checkpoint, and log the line that opens the run."""
     log = log or _log
-    run = RunIdentity(dataset, transform, arch, hp, width, init, recipe, m, seed, member, cfg)
-    train, val, test, attrs = load_splits(data_path, m)
+    setup = RunSetup(run, cfg)
+    run = setup.run
+    train, val, test, attrs = load_splits(data_path, run.m)
     data_checksum = attrs.get("content_sha256", "")
     eta0 = read_eta0(eta0_path)
     lr = cfg.lr_factor * eta0
-    model = build_model(arch, hp, width)
+    model = build_model(run.arch, run.model_hp, run.width)
     dtype = np.asarray(train.x).dtype
-    params = init_params(model.init_fn, init_key(seed, member), tuple(train.x.shape[1:]), init, dtype=dtype)
+    params = init_params(model.init_fn, init_key(run.seed, run.member), tuple(train.x.shape[1:]), run.init, dtype=dtype)
     ckpt = None
     if checkpoint_path is not None:
-        ckpt = Checkpoint(checkpoint_path, run.fingerprint(lr=lr, data_checksum=data_checksum, dtype=dtype), log)
-    log.info("%s", run.log_line(eta0, lr))
-    return _SgdJob(run, train, val, test, data_checksum, eta0, lr, model, params, ckpt, log)
+        ckpt = Checkpoint(checkpoint_path, setup.fingerprint(lr=lr, data_checksum=data_checksum, dtype=dtype), log)
+    log.info("%s", setup.log_line(eta0, lr))
+    return _SgdJob(setup, train, val, test, data_checksum, eta0, lr, model, params, ckpt, log)
 
 
 def _write_sgd_outputs(job: _SgdJob, result: RunResult, *, metrics_path, predictions_path, curve_path,
@@ -360,10 +350,10 @@ def _write_sgd_outputs(job: _SgdJob, result: RunResult, *, metrics_path, predict
             "labels_test": np.asarray(job.test.labels, np.int64),
             "labels_val": np.asarray(job.val.labels, np.int64),
         },
-        {**job.run.attrs(result, job.data_checksum), **({"pack_size": int(pack_size)} if pack_size > 1 else {})},
+        {**job.setup.attrs(result, job.data_checksum), **({"pack_size": int(pack_size)} if pack_size > 1 else {})},
     )
     write_curve(curve_path, result)
-    write_row(metrics_path, job.run.row(result, predictions_path))
+    write_row(metrics_path, job.setup.row(result, predictions_path))
     if job.checkpoint is not None and not keep_checkpoint:
         job.checkpoint.remove()
 
@@ -372,21 +362,12 @@ def run_sgd(
     data_path: str | os.PathLike,
     eta0_path: str | os.PathLike,
     *,
+    run: TrainingRun,
+    cfg: TrainConfig,
     metrics_path: str | os.PathLike,
     predictions_path: str | os.PathLike,
     curve_path: str | os.PathLike,
     checkpoint_path: str | os.PathLike | None,
-    dataset: str,
-    transform: str,
-    arch: str,
-    hp,
-    width: int,
-    init: str,
-    recipe: str,
-    m: int,
-    seed: int,
-    member: int,
-    cfg: TrainConfig,
     keep_checkpoint: bool = False,
     log: logging.Logger | None = None,
     on_eval: Callable[[int], None] | None = None,
@@ -396,10 +377,7 @@ def run_sgd(
     A failed run (diverged, or below the success threshold) writes the same files with
     failed=True and its reason; only a broken input raises.
     """
-    job = _read_sgd_job(
-        data_path, eta0_path, checkpoint_path=checkpoint_path, dataset=dataset, transform=transform, arch=arch, hp=hp,
-        width=width, init=init, recipe=recipe, m=m, seed=seed, member=member, cfg=cfg, log=log,
-    )  # fmt: skip
+    job = _read_sgd_job(data_path, eta0_path, run=run, cfg=cfg, checkpoint_path=checkpoint_path, log=log)
     result = train_and_evaluate(
         job.model.apply_fn,
         job.params,
@@ -408,7 +386,7 @@ def run_sgd(
         job.test,
         cfg,
         lr=job.lr,
-        key=order_key(seed),
+        key=order_key(job.setup.run.seed),
         eta0=job.eta0,
         checkpoint=job.checkpoint,
         log=job.log,
@@ -427,7 +405,7 @@ def run_sgd_packed(
 ) -> list[RunResult]:
     """Several runs of the sgd stage as one packed job (symflow.train.packed): `runs` holds
     each run's keyword arguments of :func:`run_sgd` (data_path and eta0_path included, no
-    on_eval); every run is of one network (arch, hp, width) and data shape. Each run reads
+    on_eval: its record `run`, its `cfg`, its paths); every run is of one network (arch, hp, width) and data shape. Each run reads
     its own inputs and writes its own predictions.h5, curve.csv, metrics.csv and
     checkpoint, as run_sgd would; on_eval(i, step) is called as train_packed says.
     """
@@ -438,13 +416,14 @@ def run_sgd_packed(
         outputs["keep_checkpoint"] = bool(kw.pop("keep_checkpoint", False))
         kw.setdefault("log", None)
         jobs.append((_read_sgd_job(kw.pop("data_path"), kw.pop("eta0_path"), **kw), outputs))
-    first = jobs[0][0].run
+    first = jobs[0][0].setup.run
     for i, (job, _) in enumerate(jobs[1:], 1):
-        if (job.run.arch, job.run.hp, job.run.width) != (first.arch, first.hp, first.width):
-            raise ValueError(f"run {i} is {job.run.arch}-w{job.run.width}, run 0 {first.arch}-w{first.width}: "
+        run = job.setup.run
+        if (run.arch, run.hp, run.width) != (first.arch, first.hp, first.width):
+            raise ValueError(f"run {i} is {run.arch}-w{run.width}, run 0 {first.arch}-w{first.width}: "
                              "a packed job trains one network")  # fmt: skip
     specs = [
-        PackedRun(job.params, job.train, job.val, job.test, job.run.cfg, lr=job.lr, key=order_key(job.run.seed),
+        PackedRun(job.params, job.train, job.val, job.test, job.setup.cfg, lr=job.lr, key=order_key(job.setup.run.seed),
                   eta0=job.eta0, checkpoint=job.checkpoint, log=job.log)  # fmt: skip
         for job, _ in jobs
     ]
@@ -474,21 +453,8 @@ def eta0_kwargs(identity: Mapping[str, Any], settings: Mapping[str, Any]) -> dic
     }
 
 
-def workflow_run_kwargs(identity: Mapping[str, Any], settings: Mapping[str, Any], *,
-                        checkpoint_every: int) -> dict[str, Any]:  # fmt: skip
-    """run_sgd's keyword arguments that name a workflow job's run and its training: `identity`,
-    the job's record fields (symflow.jobs.Run: dataset, arch, width, init, hp, transform,
-    recipe, m, seed, member), `settings`, the job's params (symflow.jobs.Jobs.settings: the
-    sgd settings, the run's recipe under 'recipe'), and the checkpoint cadence (a resource)."""
-    from symflow.architectures import ModelHP
-
-    settings = dict(settings)
-    recipe_name = str(identity["recipe"])
-    recipe = settings.pop("recipe")  # this run's recipe: the sgd section holds it under its name
-    sgd = {**settings, "recipes": {recipe_name: recipe}, "checkpoint_every": int(checkpoint_every)}
-    names = ("dataset", "transform", "arch", "width", "init", "recipe", "m", "seed", "member")
-    return {
-        **{k: identity[k] for k in names},
-        "hp": ModelHP.from_tag(identity["hp"]),
-        "cfg": TrainConfig.from_sgd_section(sgd, recipe_name),
-    }
+def workflow_train_config(settings: Mapping[str, Any], *, checkpoint_every: int) -> TrainConfig:
+    """A workflow job's TrainConfig: `settings`, the job's params (symflow.jobs.Run.settings:
+    the sgd settings that determine a run, its recipe under 'recipe'), and the checkpoint
+    cadence (a resource: a speed knob, never a param)."""
+    return TrainConfig.from_settings(settings, checkpoint_every=int(checkpoint_every))

@@ -1,5 +1,4 @@
 # Adapter: log, load the config's plug-ins, then one symflow call.
-import dataclasses
 import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/../..")
@@ -9,7 +8,7 @@ configure_jax(snakemake.threads, resources=snakemake.resources)
 from symflow.logs import log_to, timed  # noqa: E402
 from symflow.registry import load_plugins  # noqa: E402
 from symflow.jobs import Run  # noqa: E402
-from symflow.train import run_sgd, workflow_run_kwargs  # noqa: E402
+from symflow.train import run_sgd, workflow_train_config  # noqa: E402
 
 log = log_to(snakemake.log[0])
 load_plugins(snakemake.config.get("plugins", []))  # the config's plug-ins, as the workflow saw them
@@ -23,8 +22,9 @@ with timed(log, f"SGD {run.folder()}"):
         predictions_path=snakemake.output.predictions,
         curve_path=snakemake.output.curve,
         checkpoint_path=run.checkpoint(),
-        # the run's identity (the job's record) and its settings (params; speed knobs are resources: no rerun)
-        **workflow_run_kwargs(dataclasses.asdict(run), snakemake.params.settings, checkpoint_every=res.checkpoint_every),
+        # the run's record (the job's) and its settings (params; speed knobs are resources: no rerun)
+        run=run,
+        cfg=workflow_train_config(snakemake.params.settings, checkpoint_every=res.checkpoint_every),
         keep_checkpoint=bool(res.keep_checkpoint),
         log=log,
     )

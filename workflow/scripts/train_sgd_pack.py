@@ -8,7 +8,7 @@ configure_jax(snakemake.threads, resources=snakemake.resources)
 from symflow.logs import file_logger, log_to, timed  # noqa: E402
 from symflow.registry import load_plugins  # noqa: E402
 from symflow.jobs import Run  # noqa: E402
-from symflow.train import run_sgd_packed, workflow_run_kwargs  # noqa: E402
+from symflow.train import run_sgd_packed, workflow_train_config  # noqa: E402
 
 log = log_to(snakemake.log.pack)
 load_plugins(snakemake.config.get("plugins", []))  # the config's plug-ins, as the workflow saw them
@@ -26,7 +26,8 @@ for i, (identity, settings) in enumerate(zip(snakemake.params.runs, snakemake.pa
         predictions_path=snakemake.output[f"predictions_{i}"],
         curve_path=snakemake.output[f"curve_{i}"],
         checkpoint_path=run.checkpoint(),
-        **workflow_run_kwargs(identity, settings, checkpoint_every=res.checkpoint_every),
+        run=run,
+        cfg=workflow_train_config(settings, checkpoint_every=res.checkpoint_every),
         keep_checkpoint=bool(res.keep_checkpoint),
         log=file_logger(snakemake.log[f"run_{i}"], f"symflow.pack.{i}"),
     ))  # fmt: skip
