@@ -44,7 +44,7 @@ import numpy as np
 from symflow.train.checkpoints import Checkpoint
 from symflow.train.evaluation import Split, _Evaluator
 from symflow.train.loop import RunResult, TrainConfig, _RunTracker
-from symflow.train.steps import batch_layout, create_train_state, mse_loss
+from symflow.train.steps import batch_layout, mse_loss
 
 _log = logging.getLogger("symflow.train")  # the package's one logger, named as before the split
 
@@ -207,7 +207,6 @@ def train_packed(
     """
     import jax
     import jax.numpy as jnp
-    from flax import serialization
 
     check_packable(runs)
     if loop is None:
@@ -233,15 +232,10 @@ def train_packed(
             log=r.log or _log,
             start=start,
         )
-        state = create_train_state(apply_fn, r.params, r.lr, r.cfg.momentum, r.cfg.l2)
-        restored = tracker.restore()
-        if restored is not None:
-            state = serialization.from_state_dict(state, restored)
-            state = state.replace(step=jnp.asarray(state.step, jnp.int32))
-            state = jax.tree_util.tree_map(jnp.asarray, state)
+        state, resumed = tracker.initial_state(apply_fn, r.params)
         trackers.append(tracker)
         states.append(state)
-        fresh.append(restored is None)
+        fresh.append(not resumed)
 
     # the data: shared by the pack where every run has the same values, else stacked
     data = {}
@@ -295,12 +289,9 @@ def train_packed(
 
     def save(slot: int) -> None:
         r = int(pack[slot])
-        state = templates[r].replace(
-            step=jnp.asarray(trackers[r].step, jnp.int32),
-            params=_take(params, slot),
-            opt_state=_take(opt_state, slot),
-        )
-        trackers[r].save(serialization.to_state_dict(jax.device_get(state)))
+        trackers[r].save(templates[r].replace(
+            step=jnp.asarray(trackers[r].step, jnp.int32), params=_take(params, slot), opt_state=_take(opt_state, slot)
+        ))  # fmt: skip
 
     # evaluations at initialisation of the runs that start afresh
     starting = [slot for slot in range(n_runs) if fresh[slot]]
