@@ -78,7 +78,7 @@ def test_chunks_do_not_change_the_trajectory(setup):
 
 def test_each_epoch_visits_every_example_once():
     key = T.order_key(0)
-    perms = [np.asarray(T._epoch_perm(key, jnp.int32(s), m=40, steps_per_epoch=5)) for s in (0, 4, 5, 10)]
+    perms = [np.asarray(T.epoch_perm(key, jnp.int32(s), m=40, steps_per_epoch=5)) for s in (0, 4, 5, 10)]
     for p in perms:
         assert sorted(p.tolist()) == list(range(40))
     np.testing.assert_array_equal(perms[0], perms[1])  # steps 0..4: one epoch, one permutation

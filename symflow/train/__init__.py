@@ -105,9 +105,9 @@ from symflow.train.run import (
     write_curve,
 )
 from symflow.train.steps import (
-    _epoch_perm,  # noqa: F401  (tests/test_train_loop.py checks the per-epoch permutation)
     batch_layout,
     create_train_state,
+    epoch_perm,
     make_optimizer,
     mse_loss,
     step_budget,
@@ -138,6 +138,7 @@ __all__ = [
     "create_train_state",
     "empirical_ntk",
     "empirical_ntk_fn",
+    "epoch_perm",
     "estimate_eta0",
     "eta0_keys",
     "fingerprint",

@@ -1,5 +1,6 @@
-"""A run's resumable state in one checksummed file (Checkpoint), and the fingerprint that
-ties a checkpoint to the settings of the run that wrote it."""
+"""A run's resumable state in one checksummed file (Checkpoint), the fingerprint that
+ties a checkpoint to the settings of the run that wrote it, and the train state to and from
+its checkpointed dict (state_dict, restore_state: lone and packed runs alike)."""
 
 from __future__ import annotations
 
@@ -88,6 +89,26 @@ def checkpoint_payload(path: str | os.PathLike) -> bytes:
     if hashlib.sha256(payload).hexdigest().encode() != digest:
         raise ValueError(f"{path}: checkpoint checksum mismatch (truncated or corrupt)")
     return payload
+
+
+def state_dict(state) -> dict:
+    """A TrainState's arrays and step as the dict a checkpoint stores (on the host)."""
+    import jax
+    from flax import serialization
+
+    return serialization.to_state_dict(jax.device_get(state))
+
+
+def restore_state(state, tree: dict):
+    """`state` (a fresh TrainState: its apply_fn, optimiser and layout) with the step, parameters
+    and optimiser state of `tree` (a checkpoint's state_dict), on the device, step int32."""
+    import jax
+    import jax.numpy as jnp
+    from flax import serialization
+
+    state = serialization.from_state_dict(state, tree)
+    state = state.replace(step=jnp.asarray(state.step, jnp.int32))
+    return jax.tree_util.tree_map(jnp.asarray, state)
 
 
 def fingerprint(**identity: Any) -> str:

@@ -12,7 +12,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from symflow.train.checkpoints import Checkpoint
+from symflow.train.checkpoints import Checkpoint, restore_state, state_dict
 from symflow.train.evaluation import SELECTIONS, Split, _better, _Evaluator
 from symflow.train.steps import batch_layout, create_train_state, step_budget, train_steps
 
@@ -141,9 +141,9 @@ class _RunTracker:
 
     train_and_evaluate drives one of these; symflow.train.packed drives one per run of a
     packed job, so a packed run stops, fails, selects and checkpoints exactly as a lone one.
-    The caller owns the train state: it trains `chunk()` steps, evaluates, and hands the
-    numbers to `end_chunk`; `restore` returns a checkpoint's state dict for it to load and
-    `save` takes the state dict to write.
+    The caller owns the train state: `initial_state` makes it (from the checkpoint where one
+    matches), the caller trains `chunk()` steps, evaluates, hands the numbers to `end_chunk`
+    and gives the state to `save` when `checkpoint_due`.
     """
 
     def __init__(
@@ -180,6 +180,13 @@ class _RunTracker:
 
     def wall(self) -> float:
         return self.wall_before + time.perf_counter() - self.start
+
+    def initial_state(self, apply_fn: Callable, params) -> tuple[Any, bool]:
+        """(the run's TrainState, whether it resumed): from `params` at step 0, or its
+        checkpoint's state where that matches (the bookkeeping restored too)."""
+        state = create_train_state(apply_fn, params, self.lr, self.cfg.momentum, self.cfg.l2)
+        restored = self.restore()
+        return (state, False) if restored is None else (restore_state(state, restored), True)
 
     def restore(self) -> dict | None:
         """Load the checkpoint if it holds a matching state: the bookkeeping is restored here
@@ -310,13 +317,12 @@ class _RunTracker:
         every = self.cfg.checkpoint_every
         return self.checkpoint is not None and self.step // every > self.last_saved // every and self.step < self.budget
 
-    def save(self, state_dict: dict) -> None:
-        """Write the checkpoint: the train state's dict (flax serialization.to_state_dict, on
-        the host) and the bookkeeping."""
+    def save(self, state) -> None:
+        """Write the checkpoint: the TrainState (its state_dict, on the host) and the bookkeeping."""
         self.checkpoint.save(
             {
                 "step": self.step,
-                "state": state_dict,
+                "state": state_dict(state),
                 "snapshots": self.snap,
                 "outputs": self.outs,
                 "train_best": self.train_best,
@@ -404,16 +410,13 @@ def train_and_evaluate(
     evaluation at or after each multiple). on_eval(step) is called after each
     evaluation (and checkpoint), e.g. to interrupt a test run.
     """
-    import jax
     import jax.numpy as jnp
-    from flax import serialization
 
     start = time.perf_counter()
     x_tr, y_tr = jnp.asarray(train.x), jnp.asarray(train.y)
     splits = [Split(x_tr, y_tr, np.asarray(train.labels))]
     splits += [Split(jnp.asarray(s.x), jnp.asarray(s.y), np.asarray(s.labels)) for s in (val, test)]
     evaluate = _Evaluator(apply_fn, *splits, batch_size=cfg.eval_batch_size)
-    state = create_train_state(apply_fn, params, lr, cfg.momentum, cfg.l2)
     run = _RunTracker(
         cfg,
         m=x_tr.shape[0],
@@ -426,18 +429,14 @@ def train_and_evaluate(
         start=start,
     )
 
-    restored = run.restore()
-    if restored is not None:
-        state = serialization.from_state_dict(state, restored)
-        state = state.replace(step=jnp.asarray(state.step, jnp.int32))
-        state = jax.tree_util.tree_map(jnp.asarray, state)
-    run.begin(int(state.step), evaluate(state.params) if restored is None else None)
+    state, resumed = run.initial_state(apply_fn, params)
+    run.begin(int(state.step), None if resumed else evaluate(state.params))
     while not run.done:
         state, mean_loss, first_bad = train_steps(state, x_tr, y_tr, key, run.chunk(), cfg.batch_size)
         first_bad = int(first_bad)  # the one host sync of the chunk
         if run.end_chunk(int(state.step), float(mean_loss), first_bad, lambda: evaluate(state.params)):
             break
         if run.checkpoint_due():
-            run.save(serialization.to_state_dict(jax.device_get(state)))
+            run.save(state)
         run.after_eval(on_eval)
     return run.result()

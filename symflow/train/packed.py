@@ -2,13 +2,15 @@
 
 A packed job holds R runs (seeds, transforms, recipes, ensemble members) whose parameters,
 optimiser states, batch-order keys and, where they differ, data are stacked along a leading
-axis; one jitted step is ``jax.vmap`` of the SGD step over that axis. Each run keeps all of
-its own: its batch order (the same per-epoch permutations as alone), learning rate, L2 and
-momentum (traced scalars, not constants), budget, stopping and failure criteria, selection,
-checkpoint and log. The bookkeeping between chunks is the lone loop's own
-(:class:`symflow.train.loop._RunTracker`), so a packed run stops, fails, selects and
-checkpoints where the same run alone would, and returns the same :class:`RunResult`; the
-checkpoint file is the lone run's, so either can resume the other's.
+axis; one jitted step is ``jax.vmap`` over that axis of the lone run's step
+(:func:`symflow.train.steps.ordered_step`: its batch order, optimiser and update, not a copy).
+Each run keeps all of its own: its batch order (the same per-epoch permutations as alone),
+learning rate, L2 and momentum (traced scalars, not constants), budget, stopping and failure
+criteria, selection, checkpoint and log. The bookkeeping between chunks, the checkpoint's
+restore included, is the lone loop's own (:class:`symflow.train.loop._RunTracker`), so a
+packed run stops, fails, selects and checkpoints where the same run alone would, and returns
+the same :class:`RunResult`; the checkpoint file is the lone run's, so either can resume the
+other's.
 
 What is equal and what is not: a vmapped convolution is a grouped convolution, so the
 numbers agree with separate runs to float32 rounding (tests/test_train_packed.py), not bit
@@ -44,7 +46,7 @@ import numpy as np
 from symflow.train.checkpoints import Checkpoint
 from symflow.train.evaluation import Split, _Evaluator
 from symflow.train.loop import RunResult, TrainConfig, _RunTracker
-from symflow.train.steps import batch_layout, create_train_state, mse_loss
+from symflow.train.steps import batch_layout, epoch_perm, next_perm, optimizer, ordered_step
 
 _log = logging.getLogger("symflow.train")  # the package's one logger, named as before the split
 
@@ -117,54 +119,45 @@ def _take(tree, index):
 
 @functools.lru_cache(maxsize=32)
 def _programs(apply_fn: Callable, batch_size: int, steps_per_epoch: int, x_axis, y_axis, loop: str):
-    """The jitted programs of a pack: `chunk` (n SGD steps of every active run) and
-    `outputs` (the network's outputs of every run on one chunk of inputs)."""
+    """The jitted programs of a pack: `chunk` (n SGD steps of every active run), `start_perm`
+    (each run's permutation at its step) and `outputs` (the network's outputs of every run on
+    one chunk of inputs). A step is the lone run's (symflow.train.steps), vmapped."""
     import jax
     import jax.numpy as jnp
-    import optax
     from jax import lax
 
-    def epoch_perm(key, step, m):
-        return jax.random.permutation(jax.random.fold_in(key, step // steps_per_epoch), m)
+    def update(params, opt_state, step, perm, loss_sum, first_bad, x, y, lr, momentum, l2):
+        """One run's step: ordered_step, as alone, with its lr, momentum and l2 traced."""
+        return ordered_step(apply_fn, optimizer(lr, momentum, l2), params, opt_state, step, perm, loss_sum,
+                            first_bad, x, y, batch_size, steps_per_epoch)  # fmt: skip
 
-    def update(params, opt_state, perm, pos, x, y, lr, momentum, l2):
-        """One run's SGD step: the lone loop's (symflow.train.steps), with traced lr, l2, momentum."""
-        idx = lax.dynamic_slice_in_dim(perm, pos * batch_size, batch_size)
-        xb, yb = jnp.take(x, idx, axis=0), jnp.take(y, idx, axis=0)
-        loss, grads = jax.value_and_grad(lambda p: mse_loss(apply_fn(p, xb), yb))(params)
-        tx = optax.chain(optax.add_decayed_weights(l2), optax.sgd(lr, momentum=momentum))
-        updates, opt_state = tx.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state, loss
-
-    vupdate = jax.vmap(update, in_axes=(0, 0, 0, 0, x_axis, y_axis, 0, 0, 0))
+    vupdate = jax.vmap(update, in_axes=(0, 0, 0, 0, 0, 0, x_axis, y_axis, 0, 0, 0))
 
     def step(carry, consts):
         params, opt_state, steps, perm, loss_sum, first_bad = carry
         x, y, keys, lr, momentum, l2, active = consts
         m = x.shape[1 if x_axis == 0 else 0]
-        pos = steps % steps_per_epoch
-        fresh = jnp.logical_and(pos == 0, active)
+        # next_perm of each run, drawn only at a step where an active run starts an epoch (under
+        # vmap its lax.cond becomes a select, which would draw them at every step)
         perm = lax.cond(
-            jnp.any(fresh),
-            lambda p: jnp.where(fresh[:, None], jax.vmap(lambda k, s: epoch_perm(k, s, m))(keys, steps), p),
+            jnp.any(jnp.logical_and(steps % steps_per_epoch == 0, active)),
+            lambda p: jax.vmap(lambda q, k, s: next_perm(q, k, s, m, steps_per_epoch))(p, keys, steps),
             lambda p: p,
             perm,
         )
-        new_params, new_opt, loss = vupdate(params, opt_state, perm, pos, x, y, lr, momentum, l2)
+        new = vupdate(params, opt_state, steps, perm, loss_sum, first_bad, x, y, lr, momentum, l2)
 
         def keep(new, old):  # a stopped run keeps its state
             return jnp.where(active.reshape((-1,) + (1,) * (new.ndim - 1)), new, old)
 
-        params = jax.tree_util.tree_map(keep, new_params, params)
-        opt_state = jax.tree_util.tree_map(keep, new_opt, opt_state)
-        bad = active & (first_bad < 0) & jnp.logical_not(jnp.isfinite(loss))
-        first_bad = jnp.where(bad, steps, first_bad)
-        loss_sum = jnp.where(active, loss_sum + loss, loss_sum)
+        params, opt_state, loss_sum, first_bad = jax.tree_util.tree_map(
+            keep, new, (params, opt_state, loss_sum, first_bad)
+        )
         return (params, opt_state, steps + active.astype(steps.dtype), perm, loss_sum, first_bad)
 
     def start_perm(keys, steps, x):
         m = x.shape[1 if x_axis == 0 else 0]
-        return jax.vmap(lambda k, s: epoch_perm(k, s, m))(keys, steps)
+        return jax.vmap(lambda k, s: epoch_perm(k, s, m, steps_per_epoch))(keys, steps)
 
     if loop == "device":
 
@@ -207,7 +200,6 @@ def train_packed(
     """
     import jax
     import jax.numpy as jnp
-    from flax import serialization
 
     check_packable(runs)
     if loop is None:
@@ -233,15 +225,10 @@ def train_packed(
             log=r.log or _log,
             start=start,
         )
-        state = create_train_state(apply_fn, r.params, r.lr, r.cfg.momentum, r.cfg.l2)
-        restored = tracker.restore()
-        if restored is not None:
-            state = serialization.from_state_dict(state, restored)
-            state = state.replace(step=jnp.asarray(state.step, jnp.int32))
-            state = jax.tree_util.tree_map(jnp.asarray, state)
+        state, resumed = tracker.initial_state(apply_fn, r.params)
         trackers.append(tracker)
         states.append(state)
-        fresh.append(restored is None)
+        fresh.append(not resumed)
 
     # the data: shared by the pack where every run has the same values, else stacked
     data = {}
@@ -295,12 +282,9 @@ def train_packed(
 
     def save(slot: int) -> None:
         r = int(pack[slot])
-        state = templates[r].replace(
-            step=jnp.asarray(trackers[r].step, jnp.int32),
-            params=_take(params, slot),
-            opt_state=_take(opt_state, slot),
-        )
-        trackers[r].save(serialization.to_state_dict(jax.device_get(state)))
+        trackers[r].save(templates[r].replace(
+            step=jnp.asarray(trackers[r].step, jnp.int32), params=_take(params, slot), opt_state=_take(opt_state, slot)
+        ))  # fmt: skip
 
     # evaluations at initialisation of the runs that start afresh
     starting = [slot for slot in range(n_runs) if fresh[slot]]
