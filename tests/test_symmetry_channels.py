@@ -65,7 +65,7 @@ def test_theorem_4_1_on_one_channel(images, arch):
                 if group in THEOREM[arch]:
                     assert diff < 1e-6, f"{arch} {name} ({backend}) should be invariant to {group}: {diff:.3g}"
                 else:
-                    assert diff > 1e-2, f"{arch} {name} ({backend}) should not be invariant to {group}: {diff:.3g}"
+                    assert diff > 1e-3, f"{arch} {name} ({backend}) should not be invariant to {group}: {diff:.3g}"
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +98,7 @@ def test_workflow_audit_on_one_channel_data(tmp_path, gray_splits):
         assert max(rows[arch]["max_rel_diff_nngp"], rows[arch]["max_rel_diff_ntk"]) < 1e-6
     for arch in ("GAP", "LCN"):
         assert not rows[arch]["claimed_invariant"] and rows[arch]["verdict"] == "agrees", rows[arch]
-        assert min(rows[arch]["max_rel_diff_nngp"], rows[arch]["max_rel_diff_ntk"]) > 1e-2
+        assert min(rows[arch]["max_rel_diff_nngp"], rows[arch]["max_rel_diff_ntk"]) > 1e-3
     table = gather([tmp_path / f"{a}.csv" for a in rows], tmp_path / "all.csv")
     assert {r["verdict"] for r in table} == {"agrees"}
     assert check_reuse(tmp_path / "VEC.csv", "VEC", "o3_pixel")["verdict"] == "agrees"
