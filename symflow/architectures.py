@@ -154,7 +154,8 @@ class Architecture:
         """Is this architecture claimed invariant to `group` (at infinite / finite width)?
 
         A claim for a group covers its declared subgroups (Group.subgroup_of): a model
-        invariant to O(3)^d is invariant to O(3) x I_d and to the SO(3)^d path.
+        invariant to O(C)^d is invariant to O(C) x I_d and to the SO(3)^d path. The claims
+        name groups, not channel counts: Thm 4.1 holds for images with any C channels.
         """
         from symflow.groups import GROUPS, supergroups
 
@@ -238,7 +239,8 @@ def _needs_window(window: int) -> Callable[[int], None]:
 
 # Theorem 4.1, as the largest group each model is invariant to; the groups declare what
 # they are subgroups of (o3_shared < o3_pixel < o3d, perm < o3d, so3_path < o3_pixel),
-# so a claim covers every subgroup.
+# so a claim covers every subgroup. For C channels (the paper's C = 3) the groups are
+# O(C) x I_d, O(C)^d, P(Cd), O(Cd): the same table (tests/test_symmetry_channels.py, C = 1).
 _O3D = ("o3d",)
 _O3_PIXEL = ("o3_pixel",)
 _O3_SHARED = ("o3_shared",)

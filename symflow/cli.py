@@ -207,7 +207,11 @@ def _audit(args: argparse.Namespace) -> int:
     hp = ModelHP(depth=args.depth)
     backends = available_backends(arch.name) if args.backend == "all" else [args.backend]
     x = sample_images(args.n, args.resolution, args.sample_dir or SAMPLE_DIR)
-    x_tau = transform_images(spec, args.seed, x)
+    try:  # the channel count is the data's: a group may refuse it (so3_path needs 3 channels)
+        x_tau = transform_images(spec, args.seed, x)
+    except ValueError as exc:
+        print(f"symflow audit: {exc}", file=sys.stderr)
+        return 2
     row = audit_arrays(arch.name, spec.id, x, x_tau, hp=hp, tolerance=args.tolerance, backends=backends)
     claim = "invariant" if row["claimed_invariant"] else "not claimed invariant"
     print(

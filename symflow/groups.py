@@ -3,16 +3,24 @@
 Each group is a registry entry with a name, a sampler that draws one element
 from an explicit seed, and its action on a batch of images of shape
 (N, H, W, C). The paper's groups (Sec. 5.1 and App. B.3 of Xiao & Pennington
-2022) are registered here through the same call a plug-in uses:
+2022) are registered here through the same call a plug-in uses. The paper's
+images have C = 3 colour channels, hence the names; every group but the path
+acts on any C, read from the image shape (d = H W pixels):
 
-    identity   I_3d
-    o3_shared  O(3) x I_d   one Haar-random 3x3 orthogonal Q on every pixel
-    o3_pixel   O(3)^d       an independent Haar-random Q per pixel
-    perm       P(3d)        a random permutation of all 3d coordinates
-    o3d        O(3d)        one Haar-random 3d x 3d orthogonal matrix
-    so3_path   tau_t = exp(-t A), A skew-symmetric per pixel (App. E); the
+    identity   I_Cd
+    o3_shared  O(C) x I_d   one Haar-random C x C orthogonal Q on every pixel
+    o3_pixel   O(C)^d       an independent Haar-random C x C orthogonal Q per pixel
+    perm       P(Cd)        a random permutation of all Cd coordinates
+    o3d        O(Cd)        one Haar-random Cd x Cd orthogonal matrix
+    so3_path   tau_t = exp(-t A), A skew-symmetric 3x3 per pixel (App. E); the
                continuous path from the identity (t = 0) to a Haar-random
                element of SO(3)^d (t = 1). Its spec names t: ``so3_path-t0.5``.
+               C = 3 only (a one-line error otherwise; SO(1) is trivial).
+
+For one channel, O(1) = {+1, -1}: ``o3_shared`` multiplies the whole image by one
+random sign (so half the seeds draw +1, the identity), ``o3_pixel`` each pixel by its
+own random sign. For C = 3 the draws are the ones symflow always made (the same
+generator calls in the same order), so CIFAR-10's data are unchanged.
 
 A transform *spec* is the group name, plus ``-t<value>`` for a path group.
 """
@@ -207,10 +215,12 @@ def _pixels(shape: tuple[int, ...]) -> int:
     return shape[0] * shape[1]
 
 
-def _channels(shape: tuple[int, ...], need: int = 3) -> int:
-    if shape[-1] != need:
-        raise ValueError(f"this group acts on {need} colour channels, images have {shape[-1]}")
-    return need
+def _channels(shape: tuple[int, ...]) -> int:
+    """C, the channel count of (H, W, C) images: the groups act on any C >= 1."""
+    _pixels(shape)
+    if shape[-1] < 1:
+        raise ValueError(f"images must have at least one channel, got shape {shape}")
+    return int(shape[-1])
 
 
 def _apply_per_pixel(q: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -223,7 +233,7 @@ GROUPS.register(
     Group(
         name=IDENTITY,
         label=r"$I_{3d}$",
-        description="I_3d: no transformation",
+        description="I_Cd: no transformation",
         sample=lambda rng, shape, t: {},
         apply=lambda el, x: x.copy(),
         random=False,
@@ -234,7 +244,7 @@ GROUPS.register(
     Group(
         name="o3_shared",
         label=r"$O(3)\otimes I_d$",
-        description="O(3) x I_d: one Haar-random 3x3 orthogonal matrix on every pixel",
+        description="O(C) x I_d: one Haar-random CxC orthogonal matrix on every pixel (C = 1: one random sign)",
         subgroup_of=("o3_pixel",),
         sample=lambda rng, shape, t: {"q": haar_orthogonal(rng, _channels(shape))},
         apply=lambda el, x: x @ el["q"].T,
@@ -244,7 +254,7 @@ GROUPS.register(
     Group(
         name="o3_pixel",
         label=r"$O(3)^d$",
-        description="O(3)^d: an independent Haar-random 3x3 orthogonal matrix per pixel",
+        description="O(C)^d: an independent Haar-random CxC orthogonal matrix per pixel (C = 1: a sign per pixel)",
         subgroup_of=("o3d",),
         sample=lambda rng, shape, t: {"q": haar_orthogonal(rng, _channels(shape), (_pixels(shape),))},
         apply=lambda el, x: _apply_per_pixel(el["q"], x),
@@ -254,7 +264,7 @@ GROUPS.register(
     Group(
         name="perm",
         label=r"$P(3d)$",
-        description="P(3d): a random permutation of all 3d coordinates",
+        description="P(Cd): a random permutation of all Cd coordinates",
         subgroup_of=("o3d",),
         sample=lambda rng, shape, t: {"perm": rng.permutation(int(np.prod(shape)))},
         apply=lambda el, x: x.reshape(x.shape[0], -1)[:, el["perm"]].reshape(x.shape),
@@ -264,7 +274,7 @@ GROUPS.register(
     Group(
         name="o3d",
         label=r"$O(3d)$",
-        description="O(3d): one Haar-random orthogonal matrix on the flattened image",
+        description="O(Cd): one Haar-random orthogonal matrix on the flattened image",
         sample=lambda rng, shape, t: {"q": haar_orthogonal(rng, int(np.prod(shape)))},
         apply=lambda el, x: (x.reshape(x.shape[0], -1) @ el["q"].T).reshape(x.shape),
     )
@@ -273,7 +283,11 @@ GROUPS.register(
 
 def _sample_so3_path(rng: np.random.Generator, shape: tuple[int, ...], t: float | None) -> Element:
     d = _pixels(shape)
-    _channels(shape)
+    if _channels(shape) != 3:
+        raise ValueError(
+            f"so3_path needs 3 channels: the rotation path exp(-tA) is implemented for SO(3) only "
+            f"(for C = 1, SO(1) is trivial), images have {shape[-1]}"
+        )
     axis = rng.standard_normal((d, 3))
     axis /= np.linalg.norm(axis, axis=-1, keepdims=True)
     angle = _haar_so3_angle(rng, d)
@@ -287,7 +301,7 @@ GROUPS.register(
         label=r"$\tau_t=e^{-tA}$",
         description=(
             "tau_t = exp(-t A), A = (A_1..A_d) skew-symmetric 3x3 per pixel, drawn so that "
-            "tau_1 is a Haar-random element of SO(3)^d; t = 0 is the identity"
+            "tau_1 is a Haar-random element of SO(3)^d; t = 0 is the identity (3 channels only)"
         ),
         sample=_sample_so3_path,
         apply=lambda el, x: _apply_per_pixel(el["q"], x),
