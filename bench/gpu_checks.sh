@@ -64,7 +64,7 @@ SPATIAL_LAYERS=$LAYERS                                   # GAP, LAPk: every layo
 DENSE_LAYERS=$(echo "$LAYERS" | sed 's/\bfused\b//g')    # FCN, VEC, LCN: no fused layout
 KB="python3 bench/kernel_bench.py --repeats 3 --min-seconds 0.2 --budget-seconds 3"
 
-section "plan for config/gpu.yaml (H200-hours at symflow.plan.RATES)" 30 \
+section "plan for config/gpu.yaml (H200-hours at symflow.costs.RATES)" 30 \
     python3 -m symflow.cli plan --configfile config/gpu.yaml --stages
 section "a GPU job's start-up: python, jax with CUDA, symflow's training and kernels, one compiled call (3 processes)" 25 \
     bash -c 'TIMEFORMAT="start-up: %R s wall"; for i in 1 2 3; do time python3 -c "import jax, symflow.train, symflow.kernels
