@@ -1,8 +1,8 @@
-"""The engine's conv-net recursion as one fused Pallas kernel (GAP, LAPk): layout "fused".
+"""The engine's conv-net recursion as one fused Pallas kernel (GAP, LAPk): schedule "fused".
 
-Opt-in (``kernel_fn(arch, hp, layers="fused")``), for the spatial kinds only, until it
+Opt-in (``kernel_fn(arch, hp, schedule="fused")``), for the spatial kinds only, until it
 has been measured on a GPU (issue 18, item 1: go past the one-pass-per-layer
-bandwidth bound of the "scan" layout by keeping a tile's state on chip across layers).
+bandwidth bound of the "scan" schedule by keeping a tile's state on chip across layers).
 
 What a kernel program does. symflow.engine carries a pair (a, b) of images as
 K[p, d], T[p, d], p a pixel and d a relative offset (q = p + d); a convolution is a
@@ -43,7 +43,7 @@ a gather of values held on chip).
 Bytes per pair (float32). From device memory: 2 x 4 B per program written (the
 partial sums), D / DB programs per pair: 4 kB at GAP 32 x 32 (D = 1024, DB = 2);
 the per-image factors (2 L + C) H W x 4 B and the tables G, w (D H W x 8 B) are
-shared by every pair and stay in L2. The "scan" layout moves (2 + 4 L) D H W x 4 B =
+shared by every pair and stay in L2. The "scan" schedule moves (2 + 4 L) D H W x 4 B =
 143 MB per pair there (engine.cost_per_pair). From L1/L2 a program reads, per layer,
 (2 + 2 DB) H W x 4 B of variances, and once the images and its G and w blocks: about
 240 kB per program, 125 MB per pair at GAP 32 x 32 (to cut, if it shows: 1 / sqrt(v1 v2)
@@ -81,7 +81,7 @@ spill stores at GAP (-: not compiled):
 (tf32x2: mma instructions in the PTX; ieee: none). Hence the defaults: 2048 entries
 per program (DB H W), 8 warps, tf32x2.
 
-To be measured on an H200 (bench/kernel_bench.py --layers scan fused): pairs/s of GAP
+To be measured on an H200 (bench/kernel_bench.py --schedule scan fused): pairs/s of GAP
 and LAP4/LAP8 at 16 x 16 and 32 x 32 against "scan" (4,987 pairs/s at GAP 32 x 32)
 and the 15,000 target; that XLA's Triton compiles and runs it (PTX and SASS above came
 from another Triton); the agreement with nt there at 1e-5 (summation order and the
@@ -126,7 +126,7 @@ class _Tiling:
 
     def __init__(self, layout, block_entries: int | None = None, mode: str | None = None, dot: str | None = None):
         if layout.recursion.kind != "spatial":
-            raise ValueError(f"the fused layout is for GAP and LAPk only, not {layout.recursion.kind!r} recursions")
+            raise ValueError(f"the fused schedule is for GAP and LAPk only, not {layout.recursion.kind!r} recursions")
         h, w, c = layout.shape
         hw = h * w
         self.layout, self.h, self.w, self.c, self.hw = layout, h, w, c, hw
@@ -333,7 +333,7 @@ def compiled(
     interpret: bool | None = None,
     num_warps: int | None = None,
 ):
-    """jitted (side1, side2, tile, whole), as engine._compiled returns them, for the fused layout."""
+    """jitted (side1, side2, tile, whole), as engine._compiled returns them, for the fused schedule."""
     import jax
 
     tiling = _Tiling(layout, block_entries, mode, dot)
