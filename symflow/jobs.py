@@ -56,7 +56,9 @@ KINDS: list[type[Job]] = []
 class Job:
     """A job: its rule's wildcards as fields. A subclass that names a `rule` is a job kind:
     it names its `stage` and may set `device`, and overrides the methods below that differ
-    from the defaults (no inputs, settings or speed knobs; a small table job's cost)."""
+    from the defaults (no inputs, settings or speed knobs; a small table job's cost). A record
+    with a `folder()` gives it relative: its paths put their top folder in front (results/kernels/,
+    results/sgd/, benchmarks/sgd/, checkpoints/sgd/, ...); a folder() never starts with results/."""
 
     rule: ClassVar[str]
     stage: ClassVar[str]  # one of STAGE_NAMES
@@ -334,11 +336,12 @@ class Block(Job):
     j: int
 
     def outputs(self):
-        return {"h5": f"{self.folder()}/{self.split}/{self.i}-{self.j}.h5"}
+        return {"h5": f"results/kernels/{self.folder()}/{self.split}/{self.i}-{self.j}.h5"}
 
     def folder(self) -> str:
-        """The folder of the blocks of one data file, architecture and block size."""
-        return (f"results/kernels/{self.dataset}/{self.arch}/{self.hp}/{self.kspec}/{self.transform}/"
+        """The folder of the blocks of one data file, architecture and block size (relative:
+        under results/kernels/ for the blocks, benchmarks/kernels/ for a pack's benchmark)."""
+        return (f"{self.dataset}/{self.arch}/{self.hp}/{self.kspec}/{self.transform}/"
                 f"s{self.seed}/B{self.bs}")  # fmt: skip
 
     @classmethod
@@ -389,7 +392,7 @@ class BlockPack(_Packed):
         return job.output()
 
     def folder(self) -> str:
-        return f"{self.blocks[0].folder().removeprefix('results/kernels/')}/{self.KIND}/{self.digest}"
+        return f"{self.blocks[0].folder()}/{self.KIND}/{self.digest}"
 
     def benchmark(self):
         return f"benchmarks/kernels/{self.folder()}.tsv"
@@ -673,7 +676,7 @@ class _EnsembleOf(Job):
     k: int
 
     def folder(self) -> str:
-        return f"results/ensembles/{_run_stem(self)}/{self.recipe}/m{self.m}/s{self.seed}/k{self.k}"
+        return f"{_run_stem(self)}/{self.recipe}/m{self.m}/s{self.seed}/k{self.k}"
 
     def members(self) -> list[Run]:
         fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "k"}
@@ -688,7 +691,8 @@ class Ensemble(_EnsembleOf):
     stage: ClassVar[str] = "sgd"
 
     def outputs(self):
-        return {"mean": f"{self.folder()}/mean.h5", "metrics": f"{self.folder()}/metrics.csv"}
+        d = f"results/ensembles/{self.folder()}"
+        return {"mean": f"{d}/mean.h5", "metrics": f"{d}/metrics.csv"}
 
     def inputs(self, jobs):
         members = self.members()
@@ -709,7 +713,7 @@ class SDist(_EnsembleOf):
     stage: ClassVar[str] = "sgd"
 
     def outputs(self):
-        return {"csv": f"{self.folder()}/sdist.csv"}
+        return {"csv": f"results/ensembles/{self.folder()}/sdist.csv"}
 
     def ensemble(self) -> Ensemble:
         return Ensemble(**{f.name: getattr(self, f.name) for f in dataclasses.fields(self)})
