@@ -68,7 +68,7 @@ def main(argv=None) -> None:
     entries = layout.entries * b * b
     f = layout.f
 
-    side1, side2, tile, _ = engine._compiled(recursion, hp, (r, r, 3), engine.default_layers(args.arch))
+    side1, side2, tile, _ = engine._compiled(recursion, hp, (r, r, 3), engine.default_schedule(args.arch))
     t_sides = timed(lambda a, c: (side1(a), side2(c)), x1, x2, repeats=args.repeats)
     s1, s2 = side1(x1), side2(x2)
     k = layout.first(s1[0], s2[0])
@@ -88,7 +88,7 @@ def main(argv=None) -> None:
     times = {}
     for depth in (2, 8):
         h = ModelHP(depth=depth)
-        _, _, tile_d, _ = engine._compiled(recursion, h, (r, r, 3), engine.default_layers(args.arch))
+        _, _, tile_d, _ = engine._compiled(recursion, h, (r, r, 3), engine.default_schedule(args.arch))
         lay = engine_core.Layout(recursion, h, (r, r, 3))
         a = jax.jit(lambda x: lay.side(x, False))(x1)
         c = jax.jit(lambda x: lay.side(x, True))(x2)

@@ -10,10 +10,10 @@
 #      configure_jax keeps a job without a GPU on the CPU
 #   1. packed training: run-steps/s of 8 VEC runs packed against one by one (>= 10x asked)
 #   2. the kernel engine against plain neural-tangents, all six architectures at 8, 16 and
-#      32, each engine layer layout (symflow.engine.LAYERS) against the same nt timing, at
+#      32, each engine layer schedule (symflow.engine.SCHEDULES) against the same nt timing, at
 #      tiles near the workflow's (whole blocks for FCN/VEC: one call of up to 1M pairs)
 #   3. four small training jobs sharing the GPU against one alone (bench/gpu_sharing.py)
-#   4. tests/test_engine.py on the GPU (every layout against the float64 goldens)
+#   4. tests/test_engine.py on the GPU (every schedule against the float64 goldens)
 #   5. tests/test_train_packed.py at full float32 precision (XLA's TF32 would blur it)
 #
 #   then, whatever the deadline left: bench/gpu_report.py on what was written, the verdict on
@@ -59,12 +59,12 @@ section() { # section NAME SECONDS COMMAND...: runs COMMAND under min(SECONDS, t
     echo "-- $name: exit $? after $((SECONDS - t0)) s"
 }
 
-LAYERS=$(python3 -c "from symflow.engine import LAYERS; print(' '.join(LAYERS))")
-SPATIAL_LAYERS=$LAYERS                                   # GAP, LAPk: every layout
-DENSE_LAYERS=$(echo "$LAYERS" | sed 's/\bfused\b//g')    # FCN, VEC, LCN: no fused layout
+SCHEDULES=$(python3 -c "from symflow.engine import SCHEDULES; print(' '.join(SCHEDULES))")
+SPATIAL_SCHEDULES=$SCHEDULES                                      # GAP, LAPk: every schedule
+DENSE_SCHEDULES=$(echo "$SCHEDULES" | sed 's/\bfused\b//g')    # FCN, VEC, LCN: no fused schedule
 KB="python3 bench/kernel_bench.py --repeats 3 --min-seconds 0.2 --budget-seconds 3"
 
-section "plan for config/gpu.yaml (H200-hours at symflow.plan.RATES)" 30 \
+section "plan for config/gpu.yaml (H200-hours at symflow.costs.RATES)" 30 \
     python3 -m symflow.cli plan --configfile config/gpu.yaml --stages
 section "a GPU job's start-up: python, jax with CUDA, symflow's training and kernels, one compiled call (3 processes)" 25 \
     bash -c 'TIMEFORMAT="start-up: %R s wall"; for i in 1 2 3; do time python3 -c "import jax, symflow.train, symflow.kernels
@@ -79,17 +79,17 @@ section "packed training, 32 x 32" 70 \
     python3 bench/packed_training.py --resolutions 32 --widths 16 128 --pack 8 --steps 200 --repeats 1 \
     --csv "$OUT/packed_training_r32.csv"
 section "kernels: FCN at 8, 16, 32 (one call of 1M pairs)" 40 \
-    $KB --archs FCN --resolutions 8 16 32 --n 1024 --batch 1024 --layers $DENSE_LAYERS --csv "$OUT/kernel_fcn.csv"
+    $KB --archs FCN --resolutions 8 16 32 --n 1024 --batch 1024 --schedule $DENSE_SCHEDULES --csv "$OUT/kernel_fcn.csv"
 section "kernels: VEC, LCN at 8 (256k pairs a call)" 40 \
-    $KB --archs VEC LCN --resolutions 8 --n 1024 --batch 512 --layers $DENSE_LAYERS --csv "$OUT/kernel_vec_r8.csv"
+    $KB --archs VEC LCN --resolutions 8 --n 1024 --batch 512 --schedule $DENSE_SCHEDULES --csv "$OUT/kernel_vec_r8.csv"
 section "kernels: VEC, LCN at 16 and 32 (65k and 16k pairs a call)" 50 \
-    bash -c "$KB --archs VEC LCN --resolutions 16 --n 512 --batch 256 --layers $DENSE_LAYERS --csv $OUT/kernel_vec_r16.csv && \
-             $KB --archs VEC LCN --resolutions 32 --n 256 --batch 128 --layers $DENSE_LAYERS --csv $OUT/kernel_vec_r32.csv"
+    bash -c "$KB --archs VEC LCN --resolutions 16 --n 512 --batch 256 --schedule $DENSE_SCHEDULES --csv $OUT/kernel_vec_r16.csv && \
+             $KB --archs VEC LCN --resolutions 32 --n 256 --batch 128 --schedule $DENSE_SCHEDULES --csv $OUT/kernel_vec_r32.csv"
 section "kernels: GAP, LAP4, LAP8 at 32 (64 pairs a call; GAP >= 15,000 pairs/s asked)" 60 \
-    $KB --archs GAP LAP4 LAP8 --resolutions 32 --n 16 --batch 8 --layers $SPATIAL_LAYERS --csv "$OUT/kernel_spatial_r32.csv"
+    $KB --archs GAP LAP4 LAP8 --resolutions 32 --n 16 --batch 8 --schedule $SPATIAL_SCHEDULES --csv "$OUT/kernel_spatial_r32.csv"
 section "kernels: GAP, LAP4, LAP8 at 8 and 16" 60 \
-    bash -c "$KB --archs GAP LAP4 LAP8 --resolutions 8 --n 256 --batch 128 --layers $SPATIAL_LAYERS --csv $OUT/kernel_spatial_r8.csv && \
-             $KB --archs GAP LAP4 LAP8 --resolutions 16 --n 64 --batch 32 --layers $SPATIAL_LAYERS --csv $OUT/kernel_spatial_r16.csv"
+    bash -c "$KB --archs GAP LAP4 LAP8 --resolutions 8 --n 256 --batch 128 --schedule $SPATIAL_SCHEDULES --csv $OUT/kernel_spatial_r8.csv && \
+             $KB --archs GAP LAP4 LAP8 --resolutions 16 --n 64 --batch 32 --schedule $SPATIAL_SCHEDULES --csv $OUT/kernel_spatial_r16.csv"
 section "GPU sharing: 4 training jobs at once against one (resources.jobs_per_gpu)" 60 \
     python3 bench/gpu_sharing.py --jobs 4 --resolution 32 --width 16 --steps 300
 section "tests/test_engine.py on the GPU" 80 \

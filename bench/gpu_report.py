@@ -7,12 +7,12 @@ FOLDER (default bench/results/gpu) holds gpu_checks.sh's log and CSVs: kernel_*.
 The report says, for each acceptance criterion of issue 18, the measured figure, the bar and
 whether it is met; and the values to set where they live:
 
-* ``symflow.engine._LAYERS_ACCELERATOR``: per family (dense: FCN, VEC, LCN; spatial: GAP,
-  LAPk), the layout with the highest geometric mean of engine/nt over the family's measured
-  (architecture, resolution) cases, among the layouts measured on all of them and within
+* ``symflow.engine._SCHEDULE_ACCELERATOR``: per family (dense: FCN, VEC, LCN; spatial: GAP,
+  LAPk), the schedule with the highest geometric mean of engine/nt over the family's measured
+  (architecture, resolution) cases, among the schedules measured on all of them and within
   ``TOLERANCE`` of nt;
 * ``RATES`` in symflow/costs.py: ``h200_kernel_efficiency`` (GAP at 32 x 32, the chosen
-  spatial layout's fraction of its roofline), ``h200_kernel_efficiency_small_state`` (the
+  spatial schedule's fraction of its roofline), ``h200_kernel_efficiency_small_state`` (the
   lowest fraction of the dense family at 32 x 32: an upper bound on their time, as before),
   ``gpu_step_floor_s`` (one step of the smallest network alone: launches, not compute),
   ``h200_job_start_s`` (the start-up section's median, plus one run's compilation measured by
@@ -50,7 +50,7 @@ MIN_GAP32_PAIRS_PER_S = 15_000.0
 MIN_PACKED_OVER_SINGLE = 10.0
 SMALL_WIDTH = 32  # "the small networks": VEC at widths up to this
 MAX_GPU_HOURS = 4.0
-# a layout whose values differ from nt's by more than this (relative, float32) is not chosen
+# a schedule whose values differ from nt's by more than this (relative, float32) is not chosen
 TOLERANCE = 1e-3
 
 
@@ -76,14 +76,15 @@ def read_rows(folder: Path, pattern: str) -> list[dict]:
 
 
 def kernel_rows(folder: Path) -> list[dict]:
-    """kernel_bench rows with numbers parsed; rows of CSVs older than --layers count as "scan"."""
+    """kernel_bench rows with numbers parsed; rows of CSVs older than --schedule count as "scan"
+    (a CSV written before the rename names the column "layers")."""
     out = []
     for r in read_rows(folder, "kernel_*.csv"):
         out.append(
             dict(
                 arch=r["arch"],
                 resolution=int(r["resolution"]),
-                layers=r.get("layers") or "scan",
+                schedule=r.get("schedule") or r.get("layers") or "scan",
                 engine=_float(r.get("engine_pairs_per_s")),
                 nt=_float(r.get("nt_pairs_per_s")),
                 ratio=_float(r.get("ratio")),
@@ -144,28 +145,28 @@ def _geomean(xs) -> float:
     return math.exp(sum(map(math.log, xs)) / len(xs)) if xs else math.nan
 
 
-def choose_layers(rows: list[dict]) -> dict[str, dict]:
-    """Per family: {'layout', 'geomean', 'candidates': {layout: geomean}, 'excluded': {layout: why}}."""
+def choose_schedules(rows: list[dict]) -> dict[str, dict]:
+    """Per family: {'schedule', 'geomean', 'candidates': {schedule: geomean}, 'excluded': {schedule: why}}."""
     out = {}
     for fam in ("dense", "spatial"):
         mine = [r for r in rows if family(r["arch"]) == fam and math.isfinite(r["ratio"])]
         cases = {(r["arch"], r["resolution"]) for r in mine}
         if not cases:
             continue
-        by_layout: dict[str, dict] = {}
+        by_schedule: dict[str, dict] = {}
         for r in mine:
-            by_layout.setdefault(r["layers"], {})[(r["arch"], r["resolution"])] = r
+            by_schedule.setdefault(r["schedule"], {})[(r["arch"], r["resolution"])] = r
         candidates, excluded = {}, {}
-        for layout, got in sorted(by_layout.items()):
+        for schedule, got in sorted(by_schedule.items()):
             if set(got) != cases:
-                excluded[layout] = f"measured on {len(got)} of {len(cases)} cases"
+                excluded[schedule] = f"measured on {len(got)} of {len(cases)} cases"
             elif any(r["diff"] > TOLERANCE for r in got.values()):
                 worst = max(got.values(), key=lambda r: r["diff"])
-                excluded[layout] = f"{worst['arch']} at {worst['resolution']}: {worst['diff']:.1e} from nt"
+                excluded[schedule] = f"{worst['arch']} at {worst['resolution']}: {worst['diff']:.1e} from nt"
             else:
-                candidates[layout] = _geomean(r["ratio"] for r in got.values())
+                candidates[schedule] = _geomean(r["ratio"] for r in got.values())
         best = max(candidates, key=candidates.get) if candidates else None
-        out[fam] = dict(layout=best, geomean=candidates.get(best, math.nan), candidates=candidates, excluded=excluded)
+        out[fam] = dict(schedule=best, geomean=candidates.get(best, math.nan), candidates=candidates, excluded=excluded)
     return out
 
 
@@ -206,14 +207,14 @@ class Check:
         return {True: "met", False: "NOT met", None: "not measured"}[self.ok]
 
 
-def checks(krows: list[dict], prows: list[dict], layers: dict, plan_hours: float | None, log: str = "") -> list[Check]:
+def checks(krows: list[dict], prows: list[dict], schedules: dict, plan_hours: float | None, log: str = "") -> list[Check]:
     out = []
-    chosen = {fam: d["layout"] for fam, d in layers.items()}
+    chosen = {fam: d["schedule"] for fam, d in schedules.items()}
     for arch in ARCHS:
         for res in RESOLUTIONS:
             got = [r for r in krows if r["arch"] == arch and r["resolution"] == res]
             lay = chosen.get(family(arch))
-            row = next((r for r in got if r["layers"] == lay), None)
+            row = next((r for r in got if r["schedule"] == lay), None)
             what = f"engine/nt, {arch} at {res} x {res}"
             if row is None or not math.isfinite(row["ratio"]):
                 out.append(Check(what, "-", f">= {MIN_ENGINE_OVER_NT:g}", None))
@@ -223,10 +224,10 @@ def checks(krows: list[dict], prows: list[dict], layers: dict, plan_hours: float
     gap = [r for r in krows if r["arch"] == "GAP" and r["resolution"] == 32 and math.isfinite(r["engine"])]
     if gap:
         best = max(gap, key=lambda r: r["engine"])
-        out.append(Check("GAP at 32 x 32, pairs/s (best layout)", f"{best['engine']:,.0f} ({best['layers']})",
+        out.append(Check("GAP at 32 x 32, pairs/s (best schedule)", f"{best['engine']:,.0f} ({best['schedule']})",
                          f">= {MIN_GAP32_PAIRS_PER_S:,.0f}", best["engine"] >= MIN_GAP32_PAIRS_PER_S))  # fmt: skip
     else:
-        out.append(Check("GAP at 32 x 32, pairs/s (best layout)", "-", f">= {MIN_GAP32_PAIRS_PER_S:,.0f}", None))
+        out.append(Check("GAP at 32 x 32, pairs/s (best schedule)", "-", f">= {MIN_GAP32_PAIRS_PER_S:,.0f}", None))
     small = {(p["width"], p["resolution"]) for p in prows if p["width"] <= SMALL_WIDTH}
     for width, res in sorted(small, key=lambda x: (x[1], x[0])):
         best = best_packed(prows, width, res)
@@ -262,22 +263,22 @@ def best_packed(prows: list[dict], width: int, res: int) -> dict | None:
     return max(got, key=lambda p: p["ratio"]) if got else None
 
 
-def proposed_rates(krows: list[dict], prows: list[dict], layers: dict, log: str) -> dict[str, tuple[float, str]]:
+def proposed_rates(krows: list[dict], prows: list[dict], schedules: dict, log: str) -> dict[str, tuple[float, str]]:
     """{RATES name: (value, how it was derived)} for what was measured."""
     out: dict[str, tuple[float, str]] = {}
     limits = machine(krows)
     if limits:
         out["h200_peak_gflops"] = (limits[0], "a 2048^3 float32 matmul, the best of bench/kernel_bench.py's runs")
         out["h200_bandwidth_gbs"] = (limits[1], "a copy of a 268 MB array, the best of bench/kernel_bench.py's runs")
-        spatial = layers.get("spatial", {}).get("layout")
-        gap = [r for r in krows if r["arch"] == "GAP" and r["resolution"] == 32 and r["layers"] == spatial]
+        spatial = schedules.get("spatial", {}).get("schedule")
+        gap = [r for r in krows if r["arch"] == "GAP" and r["resolution"] == 32 and r["schedule"] == spatial]
         if gap and math.isfinite(plan_fraction(gap[0], limits)):
             out["h200_kernel_efficiency"] = (
                 plan_fraction(gap[0], limits),
                 f"GAP at 32 x 32 ({spatial}): {gap[0]['engine']:,.0f} pairs/s",
             )
-        dense = layers.get("dense", {}).get("layout")
-        d32 = [r for r in krows if family(r["arch"]) == "dense" and r["resolution"] == 32 and r["layers"] == dense]
+        dense = schedules.get("dense", {}).get("schedule")
+        d32 = [r for r in krows if family(r["arch"]) == "dense" and r["resolution"] == 32 and r["schedule"] == dense]
         d32 = [r for r in d32 if math.isfinite(plan_fraction(r, limits))]
         if d32:
             low = min(d32, key=lambda r: plan_fraction(r, limits))
@@ -429,12 +430,12 @@ def current_rates() -> dict[str, float]:
     return {k: v.value for k, v in RATES.items()}
 
 
-def current_layers() -> dict[str, str]:
+def current_schedules() -> dict[str, str]:
     try:
         from symflow import engine
     except Exception:  # noqa: BLE001
         return {}
-    return dict(engine._LAYERS_ACCELERATOR)
+    return dict(engine._SCHEDULE_ACCELERATOR)
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -446,12 +447,12 @@ def report(folder: Path, replan_configs: list[str] | None = None) -> tuple[str, 
     log_path = folder / "gpu_checks.log"
     log = log_path.read_text(errors="replace") if log_path.is_file() else ""
     krows, prows = kernel_rows(folder), packed_rows(folder)
-    layers = choose_layers(krows)
-    rates = proposed_rates(krows, prows, layers, log)
+    schedules = choose_schedules(krows)
+    rates = proposed_rates(krows, prows, schedules, log)
     plan_hours = replan(replan_configs, rates) if replan_configs else None
     if replan_configs and prows:
         model_pack_ratios(prows, replan_configs, rates)
-    found = checks(krows, prows, layers, plan_hours, log)
+    found = checks(krows, prows, schedules, plan_hours, log)
     lines = [f"# GPU report from {folder}", ""]
     devices = re.findall(r"^GPU \d+: .*$", log, re.M)
     if devices:
@@ -463,16 +464,16 @@ def report(folder: Path, replan_configs: list[str] | None = None) -> tuple[str, 
     lines += ["## Acceptance (issue 18)", ""]
     lines += _table(["check", "measured", "bar", "verdict"], [[c.what, c.measured, c.bar, c.verdict] for c in found])
     lines += ["", "## Settings to make", ""]
-    cur_layers = current_layers()
-    for fam, d in layers.items():
+    cur_schedules = current_schedules()
+    for fam, d in schedules.items():
         cands = ", ".join(f"{k} {v:.2f}" for k, v in d["candidates"].items()) or "none"
         excl = "; ".join(f"{k}: {v}" for k, v in d["excluded"].items())
         lines.append(
-            f"- `symflow.engine._LAYERS_ACCELERATOR['{fam}']`: **{d['layout']}** (now {cur_layers.get(fam, '?')}); "
-            f"geometric mean of engine/nt by layout: {cands}" + (f"; not chosen: {excl}" if excl else "")
+            f"- `symflow.engine._SCHEDULE_ACCELERATOR['{fam}']`: **{d['schedule']}** (now {cur_schedules.get(fam, '?')}); "
+            f"geometric mean of engine/nt by schedule: {cands}" + (f"; not chosen: {excl}" if excl else "")
         )
-    if not layers:
-        lines.append("- layouts: not measured")
+    if not schedules:
+        lines.append("- schedules: not measured")
     cur = current_rates()
     for name, (value, how) in rates.items():
         now = cur.get(name)
@@ -488,11 +489,11 @@ def report(folder: Path, replan_configs: list[str] | None = None) -> tuple[str, 
         lines.append(f"- `symflow plan` of {' + '.join(replan_configs)} at these rates: {plan_hours:.2f} H200-hours")
     if krows:
         lines += ["", "## Kernels: engine against neural-tangents", ""]
-        rows = [[r["arch"], str(r["resolution"]), r["layers"], f"{r['pairs']:,}", f"{r['engine']:,.0f}",
+        rows = [[r["arch"], str(r["resolution"]), r["schedule"], f"{r['pairs']:,}", f"{r['engine']:,.0f}",
                  f"{r['nt']:,.0f}", f"{r['ratio']:.2f}", f"{100 * r['fraction']:.1f}", f"{r['diff']:.1e}"]
                 for r in sorted(krows, key=lambda r: (ARCHS.index(r["arch"]) if r["arch"] in ARCHS else 99,
-                                                      r["resolution"], r["layers"]))]  # fmt: skip
-        lines += _table(["arch", "R", "layers", "pairs a call", "engine pairs/s", "nt pairs/s", "engine/nt",
+                                                      r["resolution"], r["schedule"]))]  # fmt: skip
+        lines += _table(["arch", "R", "schedule", "pairs a call", "engine pairs/s", "nt pairs/s", "engine/nt",
                          "engine % of limit", "max rel. diff"], rows)  # fmt: skip
     if prows:
         lines += ["", "## Packed training: run-steps/s against single runs", ""]

@@ -61,11 +61,11 @@ def parse_args(argv=None):
         help="time allowed per (arch, resolution, implementation); fewer repeats where calls are slow",
     )
     p.add_argument(
-        "--layers",
+        "--schedule",
         nargs="+",
         choices=["scan", "plain", "fused"],
         default=None,
-        help="the engine's layer layouts to time, each against the same nt timing (default: the backend's)",
+        help="the engine's layer schedules to time, each against the same nt timing (default: the backend's)",
     )
     p.add_argument("--skip-nt", action="store_true", help="engine only")
     p.add_argument("--threads", type=int, default=None, help="XLA CPU threads (default: all)")
@@ -174,7 +174,7 @@ def main(argv=None) -> int:
 
     from symflow._nt import nt
     from symflow.architectures import ARCHITECTURES, ModelHP
-    from symflow.engine import cost_per_pair, default_layers, kernel_fn, state_bytes_per_pair
+    from symflow.engine import cost_per_pair, default_schedule, kernel_fn, state_bytes_per_pair
 
     hp = ModelHP()
     peak_flops, bandwidths = machine_limits()
@@ -220,15 +220,15 @@ def main(argv=None) -> int:
                 kn = block(ntf2(x1, x2))
                 nt_row = dict(nt_pairs_per_s=pairs / t_n, nt_pairs_per_cpu_s=pairs / cpu_n, nt_repeats=rep_n,
                               nt_first_call_s=c_n, nt_fraction_of_limit=lower * pairs / t_n)  # fmt: skip
-            for layers in args.layers or [default_layers(arch)]:
-                eng = kernel_fn(arch, hp, pair_batch=b * b, layers=layers)
+            for schedule in args.schedule or [default_schedule(arch)]:
+                eng = kernel_fn(arch, hp, pair_batch=b * b, schedule=schedule)
                 t_e, cpu_e, rep_e, c_e = timed(
                     eng, x1, x2, repeats=args.repeats, min_seconds=args.min_seconds, budget_seconds=args.budget_seconds
                 )
                 row = dict(
                     arch=arch,
                     resolution=res,
-                    layers=layers,
+                    schedule=schedule,
                     n=n,
                     batch=b,
                     pairs=pairs,
@@ -262,7 +262,7 @@ def main(argv=None) -> int:
                 rows.append(row)
                 write_csv(args.csv, rows)  # after every case: a run cut short keeps what it measured
                 print(
-                    f"{arch:5s} R={res:2d} n={n} b={b} {layers:8s}: engine {row['engine_pairs_per_s']:10.1f} pairs/s, "
+                    f"{arch:5s} R={res:2d} n={n} b={b} {schedule:8s}: engine {row['engine_pairs_per_s']:10.1f} pairs/s, "
                     f"nt {row['nt_pairs_per_s']:10.1f} pairs/s, ratio {row['ratio']:6.1f}",
                     flush=True,
                 )
@@ -296,13 +296,13 @@ def markdown(rows, peak_flops, bandwidths) -> str:
     lines = [
         f"machine limits (same run): matmul {peak_flops / 1e9:.1f} GFLOP/s; copy bandwidth GB/s by array size: {copies}",
         "",
-        "| arch | R | layers | pairs | engine pairs/s | nt pairs/s | engine/nt | engine/nt (CPU time) "
+        "| arch | R | schedule | pairs | engine pairs/s | nt pairs/s | engine/nt | engine/nt (CPU time) "
         "| flop/pair | byte/pair | GB/s used | engine % of limit | nt % of limit | state/pair | repeats e/nt |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['arch']} | {r['resolution']} | {r['layers']} | {r['pairs']} | {r['engine_pairs_per_s']:.4g} "
+            f"| {r['arch']} | {r['resolution']} | {r['schedule']} | {r['pairs']} | {r['engine_pairs_per_s']:.4g} "
             f"| {r['nt_pairs_per_s']:.4g} | {r['ratio']:.1f} | {r['ratio_cpu']:.1f} | {r['flops_per_pair']:.3g} "
             f"| {r['bytes_per_pair']:.3g} | {r['bandwidth_gbs']:.1f} | {100 * r['engine_fraction_of_limit']:.1f} "
             f"| {100 * r['nt_fraction_of_limit']:.2f} | {_fmt_bytes(r['state_bytes_per_pair'])} "

@@ -107,29 +107,29 @@ _TILE_BYTES_ACCELERATOR = 1 << 30
 
 # how a tile runs its layers (_tile_fn): "scan" (conditionals as fusion boundaries) was tuned
 # on CPU; "plain" has no conditionals, which a GPU may favour. The accelerator default stays
-# "scan", the layout measured on the H200 (2026-11-30), until bench/gpu_checks.sh has
-# compared the layouts there (bench/gpu_report.py says which to set from its CSVs).
+# "scan", the schedule measured on the H200 (2026-11-30), until bench/gpu_checks.sh has
+# compared the schedules there (bench/gpu_report.py says which to set from its CSVs).
 # "fused" (GAP and LAPk only; symflow/engine_fused.py): one Pallas kernel runs all the layers
 # of a block of offsets on chip; opt-in until measured on a GPU.
 # The defaults are per family: "dense" (FCN, VEC, LCN: no pixel pairs; "fused" is refused)
-# and "spatial" (GAP, LAPk), so that each family can take the layout that is fastest for it.
-LAYERS = ("scan", "plain", "fused")
-_LAYERS_CPU = {"dense": "scan", "spatial": "scan"}
-_LAYERS_ACCELERATOR = {"dense": "scan", "spatial": "scan"}
+# and "spatial" (GAP, LAPk), so that each family can take the schedule that is fastest for it.
+SCHEDULES = ("scan", "plain", "fused")
+_SCHEDULE_CPU = {"dense": "scan", "spatial": "scan"}
+_SCHEDULE_ACCELERATOR = {"dense": "scan", "spatial": "scan"}
 
 
 def _family(recursion: Recursion) -> str:
     return "spatial" if recursion.kind == "spatial" else "dense"
 
 
-def default_layers(arch_name: str) -> str:
-    """The layer layout kernel_fn uses for `arch_name` on the current JAX backend."""
+def default_schedule(arch_name: str) -> str:
+    """The layer schedule kernel_fn uses for `arch_name` on the current JAX backend."""
     import jax
 
     recursion = recursion_of(arch_name)
     if recursion is None:
         raise ValueError(f"the engine does not implement architecture {arch_name!r}")
-    table = _LAYERS_CPU if jax.default_backend() == "cpu" else _LAYERS_ACCELERATOR
+    table = _SCHEDULE_CPU if jax.default_backend() == "cpu" else _SCHEDULE_ACCELERATOR
     return table[_family(recursion)]
 
 
@@ -151,7 +151,7 @@ def _tile_fn(layout: Layout, plain: bool = False):
     A layer is the convolution, by linearity K = box(K~) + b and T = box(T~) + K =
     box(T~ + K~) + b, as a box filter over pixel rows, then one over pixel columns;
     then the ReLU. The carry is the post-ReLU state (K~, T~), scaled by the next
-    layer's sigma_w^2 / F^2. Two ways to run the layers here (the layouts of LAYERS; the
+    layer's sigma_w^2 / F^2. Two ways to run the layers here (the schedules of SCHEDULES; the
     third, "fused", is symflow.engine_fused), equal values:
 
     "scan" (tuned on CPU): a scan over the layers. XLA's CPU fusion left alone either
@@ -256,7 +256,7 @@ _STATE_ARRAYS = 5
 
 
 def kernel_fn(
-    arch_name: str, hp: ModelHP, *, pair_batch: int | None = None, layers: str | None = None
+    arch_name: str, hp: ModelHP, *, pair_batch: int | None = None, schedule: str | None = None
 ) -> Callable[..., tuple[np.ndarray, np.ndarray]]:
     """fn(x1, x2=None) -> (nngp, ntk), numpy (n1, n2) in x1's dtype; equal to nt's stax kernel_fn.
 
@@ -265,8 +265,8 @@ def kernel_fn(
     symmetric). Pairs are computed in tiles of at most `pair_batch` pairs (default:
     about _TILE_BYTES of state per tile on a CPU, _TILE_BYTES_ACCELERATOR on a GPU; see
     the module docstring). Products run at full float32 precision on every backend (a
-    GPU would otherwise use TF32, ~1e-3 relative, for float32 matmuls). `layers`: how a
-    tile runs its layers, "scan" or "plain" (default: `default_layers(arch_name)`; see _tile_fn),
+    GPU would otherwise use TF32, ~1e-3 relative, for float32 matmuls). `schedule`: how a
+    tile runs its layers, "scan" or "plain" (default: `default_schedule(arch_name)`; see _tile_fn),
     or, for GAP and LAPk only, "fused" (symflow.engine_fused: a Pallas kernel, through
     Pallas' interpreter on a CPU); the values agree to float rounding.
     """
@@ -277,13 +277,13 @@ def kernel_fn(
         raise ValueError(f"the engine needs an odd filter_size, got {hp.filter_size}")
     if hp.depth < 1:
         raise ValueError(f"the engine needs depth >= 1, got {hp.depth}")
-    if layers is not None and layers not in LAYERS:
-        raise ValueError(f"layers must be one of {LAYERS}, got {layers!r}")
-    # resolved here, so that the tile budget below is the chosen layout's
-    layers = layers or default_layers(arch_name)
-    if layers == "fused" and recursion.kind != "spatial":
-        plain_layers = tuple(x for x in LAYERS if x != "fused")
-        raise ValueError(f"layers must be one of {plain_layers} for {arch_name}: 'fused' is for GAP and LAPk only")
+    if schedule is not None and schedule not in SCHEDULES:
+        raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
+    # resolved here, so that the tile budget below is the chosen schedule's
+    schedule = schedule or default_schedule(arch_name)
+    if schedule == "fused" and recursion.kind != "spatial":
+        plain_schedules = tuple(x for x in SCHEDULES if x != "fused")
+        raise ValueError(f"schedule must be one of {plain_schedules} for {arch_name}: 'fused' is for GAP and LAPk only")
 
     def fn(x1, x2=None):
         import jax.numpy as jnp
@@ -298,13 +298,13 @@ def kernel_fn(
         n1, n2 = int(x1.shape[0]), int(x2.shape[0])
         shape = tuple(int(s) for s in x1.shape[1:])
         per_pair = _STATE_ARRAYS * Layout(recursion, hp, shape).entries * x1.dtype.itemsize
-        if layers == "fused":  # no state in device memory: the partial sums per pair
+        if schedule == "fused":  # no state in device memory: the partial sums per pair
             per_pair = engine_fused.bytes_per_pair(Layout(recursion, hp, shape), x1.dtype.itemsize)
         budget = int(pair_batch) if pair_batch else max(1, _tile_bytes() // per_pair)
         b1, b2 = _tile(n1, n2, budget)
         if symmetric and b1 != b2:
             b1 = b2 = _split(n1, min(b1, b2))
-        side1, side2, tile, whole = _compiled(recursion, hp, shape, layers)
+        side1, side2, tile, whole = _compiled(recursion, hp, shape, schedule)
         if b1 == n1 and b2 == n2:  # one tile: one compiled call
             kn, kt = (np.asarray(a) for a in whole(x1, x2))
             return (_symmetrise(kn), _symmetrise(kt)) if symmetric else (kn, kt)
@@ -338,22 +338,22 @@ def kernel_fn(
 _COMPILED: dict = {}
 
 
-def _compiled(recursion: Recursion, hp: ModelHP, shape: tuple[int, int, int], layers: str):
+def _compiled(recursion: Recursion, hp: ModelHP, shape: tuple[int, int, int], schedule: str):
     """jitted (side1, side2, tile, whole) for one architecture recursion, hp, image shape and
-    layer layout.
+    layer schedule.
 
     Shared by every kernel_fn of the same recursion (VEC and LCN share one); jax's own
     cache then keys each on the argument shapes and dtypes.
     """
-    key = (recursion, hp, shape, layers)
+    key = (recursion, hp, shape, schedule)
     if key not in _COMPILED:
         import jax
 
         layout = Layout(recursion, hp, shape)
-        if layers == "fused":
+        if schedule == "fused":
             _COMPILED[key] = engine_fused.compiled(layout)
         else:
-            tile = _tile_fn(layout, plain=layers == "plain")
+            tile = _tile_fn(layout, plain=schedule == "plain")
 
             def whole(x1, x2):
                 return tile(layout.side(x1, False), layout.side(x2, True))

@@ -1,10 +1,10 @@
-"""What both layouts of symflow.engine compute with: the recursion an architecture runs,
+"""What both implementations of symflow.engine compute with: the recursion an architecture runs,
 the state's layout, and the elementwise maths of a layer (the ReLU's arc-cosine maps, the
 box filter, the per-image variances).
 
-symflow.engine (the "scan" and "plain" layouts) and symflow.engine_fused (the "fused"
+symflow.engine (the "scan" and "plain" schedules) and symflow.engine_fused (the "fused"
 Pallas kernel) both import this module, and it imports neither: the maths is written
-once, and the two layouts run the same operations in the same order. The recursion
+once, and the two implementations run the same operations in the same order. The recursion
 itself, the layout and the float32 arc-cosine are described in symflow.engine's
 docstring.
 """

@@ -1,8 +1,8 @@
-"""The engine's conv-net recursion as one fused Pallas kernel (GAP, LAPk): layout "fused".
+"""The engine's conv-net recursion as one fused Pallas kernel (GAP, LAPk): schedule "fused".
 
-Opt-in (``kernel_fn(arch, hp, layers="fused")``), for the spatial kinds only, until it
+Opt-in (``kernel_fn(arch, hp, schedule="fused")``), for the spatial kinds only, until it
 has been measured on a GPU (issue 18, item 1: go past the one-pass-per-layer
-bandwidth bound of the "scan" layout by keeping a tile's state on chip across layers).
+bandwidth bound of the "scan" schedule by keeping a tile's state on chip across layers).
 
 What a kernel program does. symflow.engine carries a pair (a, b) of images as
 K[p, d], T[p, d], p a pixel and d a relative offset (q = p + d); a convolution is a
@@ -43,7 +43,7 @@ a gather of values held on chip).
 Bytes per pair (float32). From device memory: 2 x 4 B per program written (the
 partial sums), D / DB programs per pair: 4 kB at GAP 32 x 32 (D = 1024, DB = 2);
 the per-image factors (2 L + C) H W x 4 B and the tables G, w (D H W x 8 B) are
-shared by every pair and stay in L2. The "scan" layout moves (2 + 4 L) D H W x 4 B =
+shared by every pair and stay in L2. The "scan" schedule moves (2 + 4 L) D H W x 4 B =
 143 MB per pair there (engine.cost_per_pair). From L1/L2 a program reads, per layer,
 (2 + 2 DB) H W x 4 B of variances, and once the images and its G and w blocks: about
 240 kB per program, 125 MB per pair at GAP 32 x 32 (to cut, if it shows: 1 / sqrt(v1 v2)
@@ -81,7 +81,7 @@ spill stores at GAP (-: not compiled):
 (tf32x2: mma instructions in the PTX; ieee: none). Hence the defaults: 2048 entries
 per program (DB H W), 8 warps, tf32x2.
 
-To be measured on an H200 (bench/kernel_bench.py --layers scan fused): pairs/s of GAP
+To be measured on an H200 (bench/kernel_bench.py --schedule scan fused): pairs/s of GAP
 and LAP4/LAP8 at 16 x 16 and 32 x 32 against "scan" (4,987 pairs/s at GAP 32 x 32)
 and the 15,000 target; that XLA's Triton compiles and runs it (PTX and SASS above came
 from another Triton); the agreement with nt there at 1e-5 (summation order and the
@@ -121,12 +121,12 @@ def _circulant(n: int, f: int) -> np.ndarray:
     return c
 
 
-class _Plan:
-    """Static tables and block sizes of one architecture, hp and image shape."""
+class _Tiling:
+    """The fused kernel's tiling: static tables and block sizes of one architecture, hp and image shape."""
 
     def __init__(self, layout, block_entries: int | None = None, mode: str | None = None, dot: str | None = None):
         if layout.recursion.kind != "spatial":
-            raise ValueError(f"the fused layout is for GAP and LAPk only, not {layout.recursion.kind!r} recursions")
+            raise ValueError(f"the fused schedule is for GAP and LAPk only, not {layout.recursion.kind!r} recursions")
         h, w, c = layout.shape
         hw = h * w
         self.layout, self.h, self.w, self.c, self.hw = layout, h, w, c, hw
@@ -169,22 +169,22 @@ class _Plan:
         return (self.db, self.hw) if self.mode == "plane" else (self.h, self.db, self.w)
 
 
-def bytes_per_pair(layout, itemsize: int = 4, **plan_kw) -> int:
+def bytes_per_pair(layout, itemsize: int = 4, **tiling_kw) -> int:
     """Device memory per pair of a fused call: its partial sums (2 per offset block)."""
-    return 2 * _Plan(layout, **plan_kw).nblk * itemsize
+    return 2 * _Tiling(layout, **tiling_kw).nblk * itemsize
 
 
-def _side(plan: _Plan, x):
+def _side(tiling: _Tiling, x):
     """Per-image factors: features (n, Cp, H W), 1 / sqrt(v) and sqrt(v) (n, depth, H W)."""
     import jax.numpy as jnp
 
-    layout = plan.layout
+    layout = tiling.layout
     n, h, w, c = x.shape
     v = engine_core.variances(jnp.sum(x * x, axis=-1) / c, layout.hp, (1, 2), jnp)  # (depth, n, H, W)
     v = jnp.moveaxis(v, 1, 0).reshape(n, layout.hp.depth, h * w)
     feat = jnp.moveaxis(x, -1, 1).reshape(n, c, h * w)
-    if plan.cp != c:
-        feat = jnp.concatenate([feat, jnp.zeros((n, plan.cp - c, h * w), x.dtype)], axis=1)
+    if tiling.cp != c:
+        feat = jnp.concatenate([feat, jnp.zeros((n, tiling.cp - c, h * w), x.dtype)], axis=1)
     return feat, engine_core.inv_sqrt(v, jnp), jnp.sqrt(v)
 
 
@@ -194,19 +194,19 @@ def _round_tf32(x, jnp, lax):
     return lax.bitcast_convert_type((bits + 0x1000) & _TF32_MASK, jnp.float32)
 
 
-def _kernel(plan: _Plan, *refs):
+def _kernel(tiling: _Tiling, *refs):
     """One program: pair (a, b) = (program 0, program 1), offsets block program 2."""
     import jax.numpy as jnp
     from jax import lax
 
     x1_ref, i1_ref, s1_ref, x2_ref, i2_ref, s2_ref, g_ref, w_ref, *rest = refs
     box_refs, (ok_ref, ot_ref) = rest[:-2], rest[-2:]
-    layout, hp = plan.layout, plan.layout.hp
-    h, w, db = plan.h, plan.w, plan.db
+    layout, hp = tiling.layout, tiling.layout.hp
+    h, w, db = tiling.h, tiling.w, tiling.db
     wv, bv, w2f = hp.weight_variance, hp.bias_variance, layout.w2f
     g = g_ref[...]
     dtype = x1_ref.dtype
-    split = plan.dot == "tf32x2" and dtype == jnp.float32
+    split = tiling.dot == "tf32x2" and dtype == jnp.float32
 
     def mm(a, b, state_left=True):
         """a @ b, one of them the state, the other a circulant (small integers: exact in TF32)."""
@@ -224,7 +224,7 @@ def _kernel(plan: _Plan, *refs):
             out = out + jnp.dot(pa, pb, precision=lax.Precision.DEFAULT, preferred_element_type=dtype)
         return out
 
-    if plan.mode == "plane":
+    if tiling.mode == "plane":
         (b_ref,) = box_refs
 
         def plane(v):  # (H W,) -> broadcast against (DB, H W)
@@ -246,9 +246,9 @@ def _kernel(plan: _Plan, *refs):
 
     # input covariance x1[p] . x2[p + d] / C, times the first layer's sigma_w^2 / F^2
     k0 = plane(x1_ref[0, :]) * x2_ref[0, g]
-    for ch in range(1, plan.c):
+    for ch in range(1, tiling.c):
         k0 = k0 + plane(x1_ref[ch, :]) * x2_ref[ch, g]
-    k0 = k0 * (w2f / plan.c)
+    k0 = k0 * (w2f / tiling.c)
 
     def layer(l, carry, scale):  # scale: the next layer's sigma_w^2 / F^2 (the readout's sigma_w^2 last)
         kt, tt = carry
@@ -266,15 +266,15 @@ def _kernel(plan: _Plan, *refs):
     ot_ref[0, 0, 0] = jnp.sum(tt * wts)
 
 
-def _tile_fn(plan: _Plan, interpret: bool, num_warps: int | None = None):
+def _tile_fn(tiling: _Tiling, interpret: bool, num_warps: int | None = None):
     """(side1, side2) -> (nngp, ntk) (n1, n2): one pallas_call over (n1, n2, offset blocks)."""
     import jax
     import jax.numpy as jnp
     from jax.experimental import pallas as pl
 
-    hp = plan.layout.hp
-    st = plan.state_shape
-    if plan.mode == "plane":
+    hp = tiling.layout.hp
+    st = tiling.state_shape
+    if tiling.mode == "plane":
         table_spec = pl.BlockSpec(st, lambda a, b, j: (j, 0))
     else:
         table_spec = pl.BlockSpec(st, lambda a, b, j: (0, j, 0))
@@ -290,14 +290,14 @@ def _tile_fn(plan: _Plan, interpret: bool, num_warps: int | None = None):
         n1, n2, dtype = f1.shape[0], f2.shape[0], f1.dtype
         first = lambda a, b, j: (a, 0, 0)  # noqa: E731
         second = lambda a, b, j: (b, 0, 0)  # noqa: E731
-        img = (None, plan.cp, plan.hw)
-        var = (None, hp.depth, plan.hw)
-        boxes = [jnp.asarray(m, dtype) for m in plan.boxes]
-        out = jax.ShapeDtypeStruct((n1, n2, plan.nblk), dtype)
+        img = (None, tiling.cp, tiling.hw)
+        var = (None, hp.depth, tiling.hw)
+        boxes = [jnp.asarray(m, dtype) for m in tiling.boxes]
+        out = jax.ShapeDtypeStruct((n1, n2, tiling.nblk), dtype)
         ok, ot = pl.pallas_call(
-            partial(_kernel, plan),
+            partial(_kernel, tiling),
             out_shape=(out, out),
-            grid=(n1, n2, plan.nblk),
+            grid=(n1, n2, tiling.nblk),
             in_specs=[
                 pl.BlockSpec(img, first),
                 pl.BlockSpec(var, first),
@@ -316,7 +316,7 @@ def _tile_fn(plan: _Plan, interpret: bool, num_warps: int | None = None):
             interpret=interpret,
             name="symflow_fused_layers",
             **params,
-        )(f1, i1, s1, f2, i2, s2, jnp.asarray(plan.g), jnp.asarray(plan.wts, dtype), *boxes)
+        )(f1, i1, s1, f2, i2, s2, jnp.asarray(tiling.g), jnp.asarray(tiling.wts, dtype), *boxes)
         nngp = jnp.sum(ok, axis=-1) + hp.bias_variance
         ntk = jnp.sum(ot, axis=-1) + nngp
         return nngp, ntk
@@ -333,23 +333,23 @@ def compiled(
     interpret: bool | None = None,
     num_warps: int | None = None,
 ):
-    """jitted (side1, side2, tile, whole), as engine._compiled returns them, for the fused layout."""
+    """jitted (side1, side2, tile, whole), as engine._compiled returns them, for the fused schedule."""
     import jax
 
-    plan = _Plan(layout, block_entries, mode, dot)
+    tiling = _Tiling(layout, block_entries, mode, dot)
     if interpret is None:
         interpret = jax.default_backend() == "cpu"
-    side = jax.jit(partial(_side, plan))
-    tile = _tile_fn(plan, interpret, num_warps)
+    side = jax.jit(partial(_side, tiling))
+    tile = _tile_fn(tiling, interpret, num_warps)
 
     def whole(x1, x2):
-        return tile(_side(plan, x1), _side(plan, x2))
+        return tile(_side(tiling, x1), _side(tiling, x2))
 
     return side, side, jax.jit(tile), jax.jit(whole)
 
 
 def lower_for_cuda(
-    arch_name: str, hp, shape, n1: int = 2, n2: int = 2, *, dtype="float32", num_warps: int | None = None, **plan_kw
+    arch_name: str, hp, shape, n1: int = 2, n2: int = 2, *, dtype="float32", num_warps: int | None = None, **tiling_kw
 ):
     """jax.export of the fused tile for platforms=["cuda"] (Pallas Triton lowering), from any machine.
 
@@ -360,14 +360,14 @@ def lower_for_cuda(
     import jax.numpy as jnp
 
     layout = engine_core.Layout(engine_core.recursion_of(arch_name), hp, tuple(shape))
-    plan = _Plan(layout, **plan_kw)
-    tile = _tile_fn(plan, interpret=False, num_warps=num_warps)
+    tiling = _Tiling(layout, **tiling_kw)
+    tile = _tile_fn(tiling, interpret=False, num_warps=num_warps)
     h, w, _ = shape
     dt = jnp.dtype(dtype)
 
     def sds(n):
         return (
-            jax.ShapeDtypeStruct((n, plan.cp, h * w), dt),
+            jax.ShapeDtypeStruct((n, tiling.cp, h * w), dt),
             jax.ShapeDtypeStruct((n, hp.depth, h * w), dt),
             jax.ShapeDtypeStruct((n, hp.depth, h * w), dt),
         )

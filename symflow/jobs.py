@@ -56,7 +56,9 @@ KINDS: list[type[Job]] = []
 class Job:
     """A job: its rule's wildcards as fields. A subclass that names a `rule` is a job kind:
     it names its `stage` and may set `device`, and overrides the methods below that differ
-    from the defaults (no inputs, settings or speed knobs; a small table job's cost)."""
+    from the defaults (no inputs, settings or speed knobs; a small table job's cost). A record
+    with a `folder()` gives it relative: its paths put their top folder in front (results/kernels/,
+    results/sgd/, benchmarks/sgd/, checkpoints/sgd/, ...); a folder() never starts with results/."""
 
     rule: ClassVar[str]
     stage: ClassVar[str]  # one of STAGE_NAMES
@@ -283,16 +285,18 @@ class Extract(Job):
 
 @dataclass(frozen=True)
 class Data(Job):
-    """One transformed dataset; `seed` is the transform's seed (one file for a trivial group)."""
+    """One transformed dataset; `data_seed` is the seed of its draws of tau: a run's seed, but 0
+    for a group without random draws (the identity: one file for every run seed;
+    groups.canonical_seed, Jobs.data)."""
 
     rule: ClassVar[str] = "transform_dataset"
     stage: ClassVar[str] = "data"
     dataset: str
     transform: str
-    seed: int
+    data_seed: int
 
     def outputs(self):
-        return {"h5": f"results/data/{self.dataset}/{self.transform}/s{self.seed}.h5"}
+        return {"h5": f"results/data/{self.dataset}/{self.transform}/s{self.data_seed}.h5"}
 
     def inputs(self, jobs):
         source = jobs.source()
@@ -317,7 +321,9 @@ class Data(Job):
 
 @dataclass(frozen=True)
 class Block(Job):
-    """A B x B block of the NNGP and NTK Gram matrices (rows `split` block i, train block j)."""
+    """A B x B block of the NNGP and NTK Gram matrices (rows `split` block i, train block j) of
+    one data file: `transform` and `data_seed` are that file's (Jobs.kernel_source), not
+    necessarily the regression's that reads the block."""
 
     rule: ClassVar[str] = "compute_gram_block"
     stage: ClassVar[str] = "kernel blocks"
@@ -327,19 +333,20 @@ class Block(Job):
     hp: str
     kspec: str
     transform: str
-    seed: int
+    data_seed: int
     bs: int
     split: str
     i: int
     j: int
 
     def outputs(self):
-        return {"h5": f"{self.folder()}/{self.split}/{self.i}-{self.j}.h5"}
+        return {"h5": f"results/kernels/{self.folder()}/{self.split}/{self.i}-{self.j}.h5"}
 
     def folder(self) -> str:
-        """The folder of the blocks of one data file, architecture and block size."""
-        return (f"results/kernels/{self.dataset}/{self.arch}/{self.hp}/{self.kspec}/{self.transform}/"
-                f"s{self.seed}/B{self.bs}")  # fmt: skip
+        """The folder of the blocks of one data file, architecture and block size (relative:
+        under results/kernels/ for the blocks, benchmarks/kernels/ for a pack's benchmark)."""
+        return (f"{self.dataset}/{self.arch}/{self.hp}/{self.kspec}/{self.transform}/"
+                f"s{self.data_seed}/B{self.bs}")  # fmt: skip
 
     @classmethod
     def from_output(cls, path: str) -> Block:
@@ -347,7 +354,7 @@ class Block(Job):
         import re
 
         match = re.fullmatch(r"(?:.*/)?results/kernels/(?P<dataset>[^/]+)/(?P<arch>[^/]+)/(?P<hp>[^/]+)/"
-                             r"(?P<kspec>[^/]+)/(?P<transform>[^/]+)/s(?P<seed>\d+)/B(?P<bs>\d+)/"
+                             r"(?P<kspec>[^/]+)/(?P<transform>[^/]+)/s(?P<data_seed>\d+)/B(?P<bs>\d+)/"
                              r"(?P<split>train|val|test)/(?P<i>\d+)-(?P<j>\d+)\.h5", str(path))  # fmt: skip
         if not match:
             raise ValueError(f"{path}: not a kernel block's path (results/kernels/.../B<bs>/<split>/<i>-<j>.h5)")
@@ -357,7 +364,7 @@ class Block(Job):
         return block
 
     def inputs(self, jobs):
-        return {"data": ref(jobs.data(self.transform, self.seed, self.dataset))}
+        return {"data": ref(jobs.data(self.transform, self.data_seed, self.dataset))}
 
     def speed(self, jobs):
         return {"batch_rows": int(jobs.config["kernels"]["batch_size"])}
@@ -389,7 +396,7 @@ class BlockPack(_Packed):
         return job.output()
 
     def folder(self) -> str:
-        return f"{self.blocks[0].folder().removeprefix('results/kernels/')}/{self.KIND}/{self.digest}"
+        return f"{self.blocks[0].folder()}/{self.KIND}/{self.digest}"
 
     def benchmark(self):
         return f"benchmarks/kernels/{self.folder()}.tsv"
@@ -502,10 +509,10 @@ class Regression(Job):
         return {"h5": f"{stem}.h5", "csv": f"{stem}.csv"}
 
     def inputs(self, jobs):
-        src, src_seed = jobs.kernel_source(self.arch, self.transform, self.seed)
+        src, data_seed = jobs.kernel_source(self.arch, self.transform, self.seed)
         out: dict[str, Any] = {
             "blocks": [ref(b) for b in jobs.blocks(self)],
-            "data": ref(jobs.data(src, src_seed, self.dataset)),
+            "data": ref(jobs.data(src, data_seed, self.dataset)),
         }
         if jobs.reuses_untransformed(self.arch, self.transform):
             out["audit"] = ref(Audit(self.dataset, self.arch, self.hp, self.transform, self.seed))
@@ -673,7 +680,7 @@ class _EnsembleOf(Job):
     k: int
 
     def folder(self) -> str:
-        return f"results/ensembles/{_run_stem(self)}/{self.recipe}/m{self.m}/s{self.seed}/k{self.k}"
+        return f"{_run_stem(self)}/{self.recipe}/m{self.m}/s{self.seed}/k{self.k}"
 
     def members(self) -> list[Run]:
         fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "k"}
@@ -688,7 +695,8 @@ class Ensemble(_EnsembleOf):
     stage: ClassVar[str] = "sgd"
 
     def outputs(self):
-        return {"mean": f"{self.folder()}/mean.h5", "metrics": f"{self.folder()}/metrics.csv"}
+        d = f"results/ensembles/{self.folder()}"
+        return {"mean": f"{d}/mean.h5", "metrics": f"{d}/metrics.csv"}
 
     def inputs(self, jobs):
         members = self.members()
@@ -709,7 +717,7 @@ class SDist(_EnsembleOf):
     stage: ClassVar[str] = "sgd"
 
     def outputs(self):
-        return {"csv": f"{self.folder()}/sdist.csv"}
+        return {"csv": f"results/ensembles/{self.folder()}/sdist.csv"}
 
     def ensemble(self) -> Ensemble:
         return Ensemble(**{f.name: getattr(self, f.name) for f in dataclasses.fields(self)})
@@ -902,8 +910,8 @@ class FigS2(_Fixed):
     BENCHMARK: ClassVar[str] = "benchmarks/figures/figS2.tsv"
 
     def inputs(self, jobs):
-        seed = jobs.config["figS2"]["seed"]
-        return {"data": [ref(jobs.data(t, seed, jobs.figs2_dataset)) for t in jobs.figS2_transforms()]}
+        shown_seed = jobs.config["figS2"]["seed"]  # the data files whose images Fig. S2 shows
+        return {"data": [ref(jobs.data(t, shown_seed, jobs.figs2_dataset)) for t in jobs.figS2_transforms()]}
 
     def settings(self, jobs):
         return {"transforms": jobs.figS2_transforms(), "images": jobs.config["figS2"]["images"]}
@@ -1241,6 +1249,8 @@ class Jobs:
     # -- constructors ------------------------------------------------------------------------
 
     def data(self, transform: str, seed: int, dataset: str | None = None) -> Data:
+        """The data file a run (or regression) of `seed` on `transform` reads: its data_seed is
+        `seed`, or 0 where the transform's group has no random draws."""
         from symflow.groups import canonical_seed
 
         return Data(dataset or self.dataset, transform, canonical_seed(transform, int(seed)))
@@ -1464,7 +1474,8 @@ class Jobs:
         )
 
     def kernel_source(self, arch: str, transform: str, seed: int) -> tuple[str, int]:
-        """(transform, seed) of the data whose blocks serve a kernel on `transform` data."""
+        """(transform, data_seed) of the data whose blocks serve a kernel on `transform` data of
+        a regression of `seed`."""
         from symflow.groups import IDENTITY, canonical_seed
 
         if self.reuses_untransformed(arch, transform):
@@ -1476,11 +1487,11 @@ class Jobs:
         from symflow.configuration import parse_dataset_id
         from symflow.kernels import blocks_for
 
-        src, src_seed = self.kernel_source(job.arch, job.transform, job.seed)
+        src, data_seed = self.kernel_source(job.arch, job.transform, job.seed)
         bs = self.block_size(job.arch)
         sizes = parse_dataset_id(job.dataset)
         return [
-            Block(job.dataset, job.arch, job.hp, job.kspec, src, src_seed, bs, split, i, j)
+            Block(job.dataset, job.arch, job.hp, job.kspec, src, data_seed, bs, split, i, j)
             for split, i, j in blocks_for(job.m, bs, sizes["n_val"], sizes["n_test"])
         ]
 

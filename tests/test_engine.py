@@ -123,18 +123,18 @@ PLAIN_CASES = [next(c for c in CASES if c[0] == arch) for arch in ARCHS]
 
 
 @pytest.mark.parametrize("arch,hp,res,n", PLAIN_CASES, ids=[case_id(*c) for c in PLAIN_CASES])
-def test_plain_layers_match_nt(golden, arch, hp, res, n):
-    """The layout without conditionals (for accelerators) meets the same tolerances against
+def test_plain_schedule_matches_nt(golden, arch, hp, res, n):
+    """The schedule without conditionals (for accelerators) meets the same tolerances against
     nt as the default scan: 1e-5 in float32, 1e-10 in float64."""
     key = case_id(arch, hp, res, n)
     x1, x2 = case_inputs(golden, res, n)
     for enabled, dtype, tol in ((False, np.float32, 1e-5), (True, np.float64, 1e-10)):
         with x64(enabled):
-            got = kernel_fn(arch, hp, layers="plain")(x1.astype(dtype), x2.astype(dtype))
+            got = kernel_fn(arch, hp, schedule="plain")(x1.astype(dtype), x2.astype(dtype))
         for name, g in zip(("nngp", "ntk"), got):
             assert g.dtype == dtype and rel_err(g, golden[f"{key}/{name}12"]).max() < tol, (name, dtype)
-    with pytest.raises(ValueError, match="layers must be one of"):
-        kernel_fn(arch, hp, layers="no-such-layout")
+    with pytest.raises(ValueError, match="schedule must be one of"):
+        kernel_fn(arch, hp, schedule="no-such-schedule")
 
 
 def test_reference_matches_nt(golden):
@@ -230,7 +230,7 @@ def test_zero_variance_pixels():
         np.testing.assert_allclose(g, w.astype(np.float64), rtol=1e-10, atol=1e-300)
 
 
-# -- the fused layout (symflow/engine_fused.py: one Pallas kernel per block of offsets) ----------
+# -- the fused schedule (symflow/engine_fused.py: one Pallas kernel per block of offsets) ----------
 
 FUSED_ARCHS = ("GAP", "LAP4", "LAP8")
 FUSED_CASES = [c for c in CASES if c[0] in FUSED_ARCHS]
@@ -242,14 +242,14 @@ _FIRST_FUSED = {next(c for c in FUSED_CASES if c[0] == arch) for arch in FUSED_A
     "arch,hp,res,n",
     [pytest.param(*c, id=case_id(*c), marks=() if c in _FIRST_FUSED else pytest.mark.slow) for c in FUSED_CASES],
 )
-def test_fused_layers_match_nt(golden, arch, hp, res, n):
-    """layers="fused" (through Pallas' interpreter on a CPU) meets the engine's tolerances against
+def test_fused_schedule_matches_nt(golden, arch, hp, res, n):
+    """schedule="fused" (through Pallas' interpreter on a CPU) meets the engine's tolerances against
     nt: 1e-5 in float32, 1e-10 in float64; and x2 = None is exactly symmetric."""
     key = case_id(arch, hp, res, n)
     x1, x2 = case_inputs(golden, res, n)
     for enabled, dtype, tol in ((False, np.float32, 1e-5), (True, np.float64, 1e-10)):
         with x64(enabled):
-            fn = kernel_fn(arch, hp, layers="fused")
+            fn = kernel_fn(arch, hp, schedule="fused")
             got = fn(x1.astype(dtype), x2.astype(dtype))
             sym = fn(x1.astype(dtype), None) if res == 4 else None
         for name, g in zip(("nngp", "ntk"), got):
@@ -267,7 +267,7 @@ def test_fused_box_modes_match_nt(golden, mode, dot):
     """Both ways the fused kernel applies the box filter (one (HW x HW) circulant product, or
     rows then columns), each with both kinds of product, in float32 on the resolution-4 and -8
     cases, 4 offsets or fewer per program; the default picks "plane" up to 8 x 8 and
-    "separable" above (the 16 x 16 cases of test_fused_layers_match_nt), and "tf32x2"."""
+    "separable" above (the 16 x 16 cases of test_fused_schedule_matches_nt), and "tf32x2"."""
     from symflow import engine_core, engine_fused
 
     for arch, hp, res, n in FUSED_CASES:
@@ -286,21 +286,21 @@ def test_fused_box_modes_match_nt(golden, mode, dot):
 def test_fused_only_spatial():
     for arch in ("FCN", "LCN", "VEC"):
         with pytest.raises(ValueError, match="'fused' is for GAP and LAPk only"):
-            kernel_fn(arch, DEFAULT, layers="fused")
+            kernel_fn(arch, DEFAULT, schedule="fused")
 
 
-def test_default_layers_per_family(golden, monkeypatch):
-    """The default layout is chosen per family (dense: FCN, VEC, LCN; spatial: GAP, LAPk), so a
-    backend can default GAP and LAPk to "fused" while FCN, VEC and LCN keep a layout they have;
+def test_default_schedule_per_family(golden, monkeypatch):
+    """The default schedule is chosen per family (dense: FCN, VEC, LCN; spatial: GAP, LAPk), so a
+    backend can default GAP and LAPk to "fused" while FCN, VEC and LCN keep a schedule they have;
     kernel_fn then sizes its tiles by the fused kernel's few bytes a pair (one tile here, where
     "scan"'s state would cut the same pairs into several)."""
     from symflow import engine, engine_core, engine_fused
 
     with pytest.raises(ValueError, match="does not implement"):
-        engine.default_layers("ResNet")
-    assert {engine.default_layers(a) for a in ARCHS} == {"scan"}
-    monkeypatch.setitem(engine._LAYERS_CPU, "spatial", "fused")
-    assert [engine.default_layers(a) for a in ARCHS] == ["scan", "scan", "scan", "fused", "fused", "fused"]
+        engine.default_schedule("ResNet")
+    assert {engine.default_schedule(a) for a in ARCHS} == {"scan"}
+    monkeypatch.setitem(engine._SCHEDULE_CPU, "spatial", "fused")
+    assert [engine.default_schedule(a) for a in ARCHS] == ["scan", "scan", "scan", "fused", "fused", "fused"]
     arch, hp, res, n = FUSED_CASES[0]
     x1, x2 = case_inputs(golden, res, n)
     layout = engine_core.Layout(engine_core.recursion_of(arch), hp, x1.shape[1:])
@@ -317,8 +317,8 @@ def test_default_layers_per_family(golden, monkeypatch):
     with x64(False):
         got = kernel_fn(arch, hp)(x1.astype(np.float32), x2.astype(np.float32))
         dense = kernel_fn("VEC", hp)(x1.astype(np.float32), x2.astype(np.float32))
-    layouts = {key[-1] for key in engine._COMPILED}
-    assert layouts == {"fused", "scan"}, layouts  # GAP fused, VEC scan
+    schedules = {key[-1] for key in engine._COMPILED}
+    assert schedules == {"fused", "scan"}, schedules  # GAP fused, VEC scan
     assert tiles[0] == (len(x1), len(x2)), tiles  # GAP: all pairs in one tile at the fused bytes
     key = case_id(arch, hp, res, n)
     for name, g in zip(("nngp", "ntk"), got):

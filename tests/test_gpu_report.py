@@ -36,9 +36,9 @@ def test_the_h200_csvs_give_back_the_plans_h200_rates():
 
     folder = REPO / "bench" / "results" / "gpu"
     krows = R.kernel_rows(folder)
-    layers = R.choose_layers(krows)
-    assert layers["dense"]["layout"] == "scan" and layers["spatial"]["layout"] == "scan"  # the only one measured
-    rates = R.proposed_rates(krows, [], layers, "")
+    schedules = R.choose_schedules(krows)
+    assert schedules["dense"]["schedule"] == "scan" and schedules["spatial"]["schedule"] == "scan"  # the only one measured
+    rates = R.proposed_rates(krows, [], schedules, "")
     for name in ("h200_peak_gflops", "h200_bandwidth_gbs", "h200_kernel_efficiency",
                  "h200_kernel_efficiency_small_state"):  # fmt: skip
         assert rates[name][0] == pytest.approx(RATES[name].value, rel=0.02), name
@@ -47,18 +47,18 @@ def test_the_h200_csvs_give_back_the_plans_h200_rates():
     # what bench/README.md says of that run: FCN and VEC slower than nt, GAP at 32 x 32 at 4,987 pairs/s
     assert verdicts["engine/nt, FCN at 8 x 8"] is False and verdicts["engine/nt, VEC at 32 x 32"] is False
     assert verdicts["engine/nt, GAP at 32 x 32"] is True and verdicts["engine/nt, LCN at 16 x 16"] is None
-    assert verdicts["GAP at 32 x 32, pairs/s (best layout)"] is False
+    assert verdicts["GAP at 32 x 32, pairs/s (best schedule)"] is False
     assert "4,987 (scan)" in text and "NVIDIA H200" in text and "Not measured on a GPU" not in text
     assert R.main([str(folder), "--strict"]) == 1
 
 
-def _k(arch, res, layers, ratio, diff=1e-6, engine=1000.0):
-    return dict(arch=arch, resolution=res, layers=layers, engine=engine, nt=engine / ratio, ratio=ratio,
+def _k(arch, res, schedule, ratio, diff=1e-6, engine=1000.0):
+    return dict(arch=arch, resolution=res, schedule=schedule, engine=engine, nt=engine / ratio, ratio=ratio,
                 fraction=0.1, nt_fraction=0.1, diff=diff, pairs=64, flops=1e6, bytes=1e5, peak_gflops=1e5,
                 dram_gbs=2e3)  # fmt: skip
 
 
-def test_a_layout_is_chosen_per_family_among_complete_and_accurate_ones():
+def test_a_schedule_is_chosen_per_family_among_complete_and_accurate_ones():
     rows = [
         *(_k(a, r, "scan", 0.5) for a in ("FCN", "VEC") for r in (8, 32)),
         *(_k(a, r, "plain", 1.5) for a in ("FCN", "VEC") for r in (8, 32)),
@@ -66,15 +66,15 @@ def test_a_layout_is_chosen_per_family_among_complete_and_accurate_ones():
         _k("GAP", 8, "plain", 9.0), _k("GAP", 32, "plain", 3.0, diff=5e-3),  # fast but wrong: excluded
         _k("GAP", 8, "fused", 30.0),  # fastest, but not measured at 32: excluded
     ]  # fmt: skip
-    layers = R.choose_layers(rows)
-    assert layers["dense"]["layout"] == "plain" and layers["dense"]["geomean"] == pytest.approx(1.5)
-    assert layers["spatial"]["layout"] == "scan" and layers["spatial"]["geomean"] == pytest.approx(4.0)
-    assert "from nt" in layers["spatial"]["excluded"]["plain"]
-    assert "1 of 2 cases" in layers["spatial"]["excluded"]["fused"]
-    found = {c.what: c for c in R.checks(rows, [], layers, plan_hours=4.5)}
+    schedules = R.choose_schedules(rows)
+    assert schedules["dense"]["schedule"] == "plain" and schedules["dense"]["geomean"] == pytest.approx(1.5)
+    assert schedules["spatial"]["schedule"] == "scan" and schedules["spatial"]["geomean"] == pytest.approx(4.0)
+    assert "from nt" in schedules["spatial"]["excluded"]["plain"]
+    assert "1 of 2 cases" in schedules["spatial"]["excluded"]["fused"]
+    found = {c.what: c for c in R.checks(rows, [], schedules, plan_hours=4.5)}
     assert found["engine/nt, VEC at 32 x 32"].ok is True and "(plain)" in found["engine/nt, VEC at 32 x 32"].measured
     assert found["engine/nt, GAP at 32 x 32"].ok is True and found["engine/nt, LAP4 at 8 x 8"].ok is None
-    assert found["GAP at 32 x 32, pairs/s (best layout)"].ok is False  # 1,000 pairs/s
+    assert found["GAP at 32 x 32, pairs/s (best schedule)"].ok is False  # 1,000 pairs/s
     assert found["symflow plan, config/gpu.yaml at the proposed rates"].ok is False
 
 
@@ -159,9 +159,9 @@ def test_the_report_reads_what_gpu_checks_and_the_benchmarks_write(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO), "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
            "JAX_PLATFORMS": "cpu", "OUT": str(tmp_path), "GPU_CHECKS_ONLY": "start-up|pinning", "GPU_CHECKS_WHEELS": "0"}  # fmt: skip
     bench = [sys.executable, "bench/kernel_bench.py", "--repeats", "1", "--min-seconds", "0", "--budget-seconds", "1"]
-    for args in (["--archs", "VEC", "--resolutions", "8", "--n", "16", "--batch", "8", "--layers", "scan", "plain",
+    for args in (["--archs", "VEC", "--resolutions", "8", "--n", "16", "--batch", "8", "--schedule", "scan", "plain",
                   "--csv", str(tmp_path / "kernel_vec_r8.csv")],
-                 ["--archs", "GAP", "--resolutions", "8", "--n", "8", "--batch", "4", "--layers", "scan",
+                 ["--archs", "GAP", "--resolutions", "8", "--n", "8", "--batch", "4", "--schedule", "scan",
                   "--csv", str(tmp_path / "kernel_spatial_r8.csv")]):  # fmt: skip
         subprocess.run([*bench, *args], cwd=REPO, env=env, check=True, capture_output=True, timeout=600)
     subprocess.run([sys.executable, "bench/packed_training.py", "--resolutions", "8", "--widths", "16", "--pack", "2",
@@ -191,7 +191,7 @@ def test_the_report_reads_what_gpu_checks_and_the_benchmarks_write(tmp_path):
     # no GPU here: gpus=1 falls back to the CPU, which the report calls a failure
     assert "gpus=0 on the CPU, gpus=1 on the GPU | gpus=0: cpu; gpus=1: cpu | cpu; gpu | NOT met |" in report
     assert "`RATES['h200_job_start_s']`" in report and "`RATES['gpu_step_floor_s']`" in report
-    assert "`symflow.engine._LAYERS_ACCELERATOR['dense']`" in report
+    assert "`symflow.engine._SCHEDULE_ACCELERATOR['dense']`" in report
     assert re.search(r"`resources.jobs_per_gpu`.*: \*\*[12]\*\* \(2 small training jobs at once", report)
     assert "**Not measured on a GPU** (JAX devices [CpuDevice(id=0)])" in report
     hours = re.search(r"at these rates: ([0-9.]+) H200-hours", report)

@@ -40,7 +40,7 @@ def test_the_paper_config_plans_144_runs():
     from symflow.imagenet import jobs
 
     settings = yaml.safe_load((REPO / "config" / "imagenet.yaml").read_text())["imagenet"]
-    table = jobs.plan(settings)
+    table = jobs.run_costs(settings)
     assert len(table) == 144 == len(jobs.runs(settings))
     # Fig. 5 left and S3: 4 models x 2 transforms x 12 subsets (one seed); depths and S4: 6 x 3 x 3 at full m,
     # of which the 6 (ResNet34/50/101, clean/rotated, seed 0) are shared

@@ -80,3 +80,19 @@ def test_the_rules_patterns_are_the_records_paths(configs):
             assert kind.log_pattern().format(**fields) == job.log(), rule
             assert kind.benchmark_pattern().format(**fields) == job.benchmark(), rule
 
+
+
+def test_a_records_folder_is_relative():
+    """folder() means one thing: the job's folder without its top folder (results/kernels/,
+    results/ensembles/, benchmarks/sgd/, ...), which the record's paths put in front."""
+    model = _model(*ALL_RULES)
+    seen = set()
+    for packed in (True, False):
+        for rule, jobs in model.walk(packed=packed).items():
+            for job in jobs:
+                if hasattr(job, "folder"):
+                    seen.add(type(job).__name__)
+                    folder = job.folder()
+                    assert not folder.startswith(("results/", "logs/", "benchmarks/", "checkpoints/")), (rule, folder)
+                    assert any(folder in path for path in [*job.outputs().values(), job.benchmark()]), (rule, folder)
+    assert {"Block", "BlockPack", "Run", "Ensemble", "SDist"} <= seen, seen

@@ -69,7 +69,7 @@ def runs(settings: Mapping[str, Any]) -> list[RunKey]:
     return sorted(want)
 
 
-def plan(settings: Mapping[str, Any]):
+def run_costs(settings: Mapping[str, Any]):
     """One row per run with its GPU-hours and wall hours (symflow.imagenet.cost): a DataFrame."""
     import pandas as pd
 

@@ -42,7 +42,7 @@ S16 of the paper); there is no global seed. On CPU every number is deterministic
 The package, one module a concern (each imports only those above it):
 
     model        the network at width n, its initialisation, the keys derived from a seed
-    steps        loss, optimiser, train state, batch plan and step budget, chunks of steps
+    steps        loss, optimiser, train state, batch order and step budget, chunks of steps
     evaluation   outputs, accuracy, MSE, S-Dist, output spread, the reported evaluation
     eta0         eta0 and the empirical NTK
     checkpoints  a run's resumable state in one checksummed file, and its fingerprint

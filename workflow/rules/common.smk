@@ -57,6 +57,7 @@ wildcard_constraints:
     dataset="|".join(d.replace(".", "\\.") for d in JOBS.datasets),
     transform=TRANSFORM_RE,
     seed=r"\d+",
+    data_seed=r"\d+",
     arch=_alternatives(ARCHITECTURES.names()),
     hp=r"L\d+-w[0-9.e+-]+-b[0-9.e+-]+-f\d+",
     kspec=r"(?:nt|engine)-float(?:32|64)",

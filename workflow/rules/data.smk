@@ -1,5 +1,5 @@
 # The data stage: CIFAR-10 -> split -> standardise -> downsample -> tau, one HDF5 per
-# (dataset, transform, seed). The dataset's name carries its source's identity (a digest of
+# (dataset, transform, data_seed). The dataset's name carries its source's identity (a digest of
 # the folder's SHA256SUMS, or the official archive's MD5); where the folder lies is a
 # resource (source_dir), so moving it reruns nothing.
 

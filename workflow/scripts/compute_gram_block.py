@@ -34,7 +34,7 @@ settings = dict(
 if not packed:
     compute_block(snakemake.input.data, outputs[0], split=first.split, i=first.i, j=first.j, log=log, **settings)
 else:
-    with timed(log, f"block pack of {len(blocks)}: {first.folder()}, column {first.j}"):
+    with timed(log, f"block pack of {len(blocks)}: results/kernels/{first.folder()}, column {first.j}"):
         compute_blocks(
             snakemake.input.data,
             [(path, b.split, b.i, b.j) for path, b in zip(outputs, blocks)],

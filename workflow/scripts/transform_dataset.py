@@ -9,11 +9,11 @@ from symflow.data import prepare_dataset  # noqa: E402
 log = log_to(snakemake.log[0])
 load_plugins(snakemake.config.get("plugins", []))  # the config's plug-ins, as the workflow saw them
 wc = snakemake.wildcards
-with timed(log, f"data stage {wc.dataset} {wc.transform} seed {wc.seed}"):
+with timed(log, f"data stage {wc.dataset} {wc.transform} seed {wc.data_seed}"):
     prepare_dataset(
         snakemake.resources.source_dir,  # a location: its content is named by the digest
         snakemake.output.h5,
         **snakemake.params.settings,  # source, digest, sizes, resolution, split seed, flip
         transform=wc.transform,
-        seed=int(wc.seed),
+        seed=int(wc.data_seed),
     )
