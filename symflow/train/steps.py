@@ -1,4 +1,4 @@
-"""The SGD steps: loss, optimiser, train state, the batch plan and step budget, and chunks
+"""The SGD steps: loss, optimiser, train state, the batch order and step budget, and chunks
 of jitted steps over per-epoch permutations computed on device.
 
 One implementation of a step, used by a lone run (:func:`train_steps`) and by a packed job
