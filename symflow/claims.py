@@ -84,7 +84,7 @@ MISSING_TABLE = {
     "imagenet_slopes": "no ImageNet runs: the config has no `imagenet` section (config/imagenet.yaml; it needs "
                        "the user's ILSVRC2012 and a GPU cluster, docs/imagenet.md)",
 }
-FAILED_RUN_COLUMNS = ("architecture", "width", "transform", "recipe", "m", "seed", "member", "init", "failure",
+FAILED_RUN_COLUMNS = ("architecture", "width", "transform", "inference", "m", "seed", "member", "init", "failure",
                       "reason", "path", "symflow_version", "symflow_commit")  # (the run's: symflow.provenance)
 POINTS = 100.0  # accuracies are shown in points (percent)
 
@@ -1340,7 +1340,7 @@ def failed_runs(runs_csv: str | os.PathLike, out_csv: str | os.PathLike) -> int:
     from symflow.h5io import atomic_path
 
     runs = load_runs(runs_csv)
-    bad = runs[runs["failed"]].rename(columns={"inference": "recipe"})
+    bad = runs[runs["failed"]]  # runs.csv's own column names (inference: the recipe of a network)
     bad = pd.DataFrame(bad, columns=list(FAILED_RUN_COLUMNS))
     for c in ("width", "m", "seed", "member"):
         bad[c] = bad[c].astype("Int64")

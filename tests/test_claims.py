@@ -489,7 +489,7 @@ def test_failed_runs_table_and_cli(tmp_path, capsys):
     n = C.failed_runs(tmp_path / "tables" / "runs.csv", tmp_path / "failed.csv")
     failed = pd.read_csv(tmp_path / "failed.csv")
     assert n == 1 and list(failed.columns) == list(C.FAILED_RUN_COLUMNS)
-    assert failed.iloc[0][["architecture", "recipe", "seed", "failure"]].tolist() == ["VEC", "nn", 3, "diverged"]
+    assert failed.iloc[0][["architecture", "inference", "seed", "failure"]].tolist() == ["VEC", "nn", 3, "diverged"]
     out = C.write_claims(tmp_path / "claims.csv", C.table_paths(tmp_path))
     assert len(out) == len(CLAIMS) and set(pd.read_csv(tmp_path / "claims.csv")["verdict"]) <= set(C.VERDICTS)
     assert main(["claims", str(tmp_path)]) == 0
