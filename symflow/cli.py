@@ -59,7 +59,12 @@ def cmd_list(args: argparse.Namespace) -> int:
     from symflow.groups import GROUPS
     from symflow.registry import load_plugins
 
+    from symflow.sources import SOURCES, dataset_stem
+
     load_plugins(args.plugin or [])
+    print("data sources (data.source; the dataset name begins with the second column):")
+    for src in SOURCES:
+        print(f"  {src.name:<9} {dataset_stem(src.name):<17} {src.description}")
     print("transform groups:")
     for g in GROUPS:
         kind = " (path: give t)" if g.path else ""
@@ -328,7 +333,7 @@ def _has_tabulate() -> bool:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="symflow", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("list", help="list registered transform groups and architectures")
+    p = sub.add_parser("list", help="list registered data sources, transform groups and architectures")
     p.add_argument("--plugin", action="append", help="import this plug-in module first (repeatable)")
     p.set_defaults(func=cmd_list)
     p = sub.add_parser(
