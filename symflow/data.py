@@ -1,4 +1,5 @@
-"""CIFAR-10 in the official "python version" format, and the data stage.
+"""CIFAR-10 in the official "python version" format, and the data stage (on the images of
+any data source: symflow.sources loads them, then :func:`prepare_dataset`).
 
 The same loader reads the official archive's folder (``cifar-10-batches-py``,
 five training batches of 10,000 images and a test batch) and the sample that
