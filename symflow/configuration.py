@@ -194,7 +194,7 @@ def _check_data(config: dict) -> None:
                           f"{source.image_size} images of source '{data['source']}'")
     if source.channels not in (None, 3) and (config["experiments"]["figS1"]["t"] or config["path_t"]):
         raise ConfigError(f"data.source: '{data['source']}' has {source.channels} channel(s), and Fig. S1 and "
-                          "S2's rotation path (so3_path: experiments.figS1.t, path_t) needs 3")
+                          "S2's rotation path (so3_path) needs 3: set experiments.figS1.t and path_t to [] (config/digits.yaml does)")
     hold = data["test_holdout"]
     if not test and hold != data["n_test"]:
         raise ConfigError(f"data.test_holdout: {hold} must equal data.n_test = {data['n_test']}: source "

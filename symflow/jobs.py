@@ -988,11 +988,13 @@ class Claims(_Fixed):
             out["imagenet_slopes"] = Ref(GatherImageNet(), "slopes")
         if jobs.coupled_pairs():
             out["coupled"] = ref(CoupledAudit())
+        # no Fig. S1 where the source has no rotation path (experiments.figS1.t: [])
+        figS1 = {"figS1": ref(GatherSDist())} if jobs.figS1_s_dists() else {}
         return {
             **out,
             "claims": Source(_package_file("claims.yaml")),
             "audit": ref(GatherAudit()),
-            "figS1": ref(GatherSDist()),
+            **figS1,
             "predictions": ref(GatherPredictions()),
         }
 
@@ -1521,8 +1523,9 @@ class Jobs:
         """The default target: figures, tables, the audit, the claims, the training curves (table and
         figures) and the report's first page."""
         jobs = [FigS2(), Table("runs"), GatherAudit(), ReportTables(), Claims(), FailedRuns()]
-        jobs += [Figure(f) for f in FIGURES]
-        jobs += [Curves(), *(CurvesFigure(f) for f in CURVE_FIGURES), ReportSummary()]
+        shown = [f for f in FIGURES if f != "figS1" or self.exp["figS1"]["t"]]  # t = []: no Fig. S1
+        jobs += [Figure(f) for f in shown]
+        jobs += [Curves(), *(CurvesFigure(f) for f in CURVE_FIGURES if f in shown), ReportSummary()]
         if self.imagenet:
             jobs += [ImageNetFigure(f) for f in IMAGENET_FIGURES] + [ImageNetSamples(f) for f in IMAGENET_SAMPLES]
         return [Ref(j, name) for j in jobs for name in j.outputs()]

@@ -179,7 +179,7 @@ SOURCES.register(DataSource(
     name="digits",
     description="scikit-learn's 8x8 handwritten digits (UCI optdigits test set; 1,797 real images, "
                 "one channel; shipped in the package): 1,497 train, 300 test",
-    title="digits (8x8)",
+    title="scikit-learn digits",
     location=lambda data: str(digits_dir()),
     digest=lambda data: folder_digest(digits_dir()),
     sizes=lambda data: (DIGITS_POOL, DIGITS_TEST),

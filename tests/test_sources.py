@@ -271,3 +271,27 @@ def test_duplicates_across_splits_are_noted(tmp_path, caplog):
     from symflow.h5io import read_h5
 
     assert "identical images in two splits" in read_h5(out)[1]["source_notes"]
+
+
+def test_the_digits_overlay_validates_and_leaves_fig_s1_out():
+    from symflow.jobs import FigS2, Figure, Jobs
+
+    jobs = Jobs(validate(_load_configs([str(CONFIG), str(CONFIG.parent / "digits.yaml")])))
+    assert jobs.dataset == f"digits.{source_digest({'source': 'digits'})}-r8-n1000.200.300-split0"
+    targets = {r.job for r in jobs.targets()}
+    assert Figure("fig2") in targets and FigS2() in targets and Figure("figS1") not in targets
+    assert not jobs.figS1_s_dists() and not any("so3_path" in t for t in jobs.figS2_transforms())
+    assert "figS1" not in jobs.input_paths(next(j for j in targets if j.rule == "evaluate_claims"))
+
+
+def test_symflow_audit_on_the_digits():
+    """Thm 4.1 on one-channel real images from the command line: VEC is invariant to O(1)^d
+    (a sign per pixel), at float precision; so3_path refuses one channel in one line."""
+    def audit(*args):
+        return subprocess.run([sys.executable, "-m", "symflow.cli", "audit", *args, "--source", "digits", "--n", "4",
+                               "--backend", "engine"], capture_output=True, text=True)
+
+    ok = audit("VEC", "o3_pixel")
+    assert ok.returncode == 0 and "4 digits source images at 8x8" in ok.stdout and "verdict:  agrees" in ok.stdout
+    refused = audit("GAP", "so3_path-t0.5")
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1 and "so3_path needs 3 channels" in refused.stderr
