@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -390,8 +391,6 @@ def prepare_dataset(
     """
     from symflow.groups import parse_spec
     from symflow.h5io import package_versions, write_h5
-
-    import logging
 
     spec = parse_spec(transform)
     data = load_cifar10(source_dir) if images is None else images

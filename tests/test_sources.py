@@ -171,6 +171,17 @@ def test_a_folder_with_train_and_test(tmp_path):
     assert validate(cfg)["data"]["source"] == "folder"
 
 
+def test_a_folder_source_needs_its_folder(tmp_path):
+    cfg = folder_config(tmp_path / "nowhere")
+    with pytest.raises(ConfigError) as exc:
+        validate(cfg)
+    assert one_line(exc) == f"data.source folder: {tmp_path / 'nowhere'}: no such image folder"
+    cfg["data"]["folder"] = None
+    with pytest.raises(ConfigError) as exc:
+        validate(cfg)
+    assert one_line(exc).startswith("data.source folder: data.folder: not set")
+
+
 def test_a_folder_needs_test_holdout_without_a_test_split(tmp_path):
     root = write_folder(tmp_path / "imgs")
     with pytest.raises(ConfigError) as exc:
