@@ -263,6 +263,31 @@ def _outcome(parts: list[Part], rows, notes: list[str] | None = None, rule=None)
 # -- the rows a claim reads -----------------------------------------------------------
 
 
+def on_paper_data(runs) -> bool:
+    """False where every dataset of the runs is from a source other than the paper's (CIFAR-10,
+    ImageNet): the paper's stated effects are about its data, so they are not set beside these."""
+    from symflow.configuration import parse_dataset_id
+    from symflow.sources import SOURCES
+
+    names = set(runs["dataset"].dropna()) if runs is not None and "dataset" in runs else set()
+    for name in names:
+        try:
+            source = parse_dataset_id(name)["source"]
+        except ValueError:  # an ImageNet run's dataset: the paper's
+            return True
+        if source not in SOURCES or SOURCES.get(source).paper:
+            return True
+    return not names
+
+
+def _dataset_label(name: str, d: dict) -> str:
+    """CIFAR-10's sources by their name, as before ('sample'); any other by its dataset stem and
+    digest ('digits.0a030130'), so a verdict says which data it is about."""
+    from symflow.sources import dataset_stem
+
+    return d["source"] if d["source"] in ("sample", "official") else f"{dataset_stem(d['source'])}.{d['digest']}"
+
+
 def run_scale(frame) -> str:
     """The scale of the rows a claim used: data source and resolution, m, widths per architecture."""
     from symflow.configuration import parse_dataset_id
@@ -273,7 +298,7 @@ def run_scale(frame) -> str:
     for name in sorted(set(frame["dataset"].dropna())) if "dataset" in frame else []:
         try:
             d = parse_dataset_id(name)
-            parts.append(f"{d['source']} {d['resolution']}x{d['resolution']} (n_train {d['n_train']}, "
+            parts.append(f"{_dataset_label(name, d)} {d['resolution']}x{d['resolution']} (n_train {d['n_train']}, "
                          f"n_test {d['n_test']}{', flips' if d.get('flip') else ''})")
         except (ValueError, KeyError):
             parts.append(str(name))
@@ -1183,11 +1208,12 @@ def evaluate(tables: dict[str, Any], claims: list[Claim] | None = None, resample
     import pandas as pd
 
     claims = load_claims() if claims is None else claims
+    paper_data = on_paper_data(tables.get("runs"))
     rows = []
     for claim in claims:
         row = {"claim": claim.id, "source": claim.source, "paper_scale": claim.scale, "predicate": claim.predicate,
                "params": json.dumps(claim.params, sort_keys=True), "compares": claim.compares, "quote": claim.quote,
-               "paper_effect": claim.paper_effect, "reason": "", "measured": "", "n_runs": 0, "n_failed": 0,
+               "paper_effect": claim.paper_effect if paper_data else "", "reason": "", "measured": "", "n_runs": 0, "n_failed": 0,
                "run_scale": "", "effect": "", "low": "", "high": "", "margin": "", "unit": "", "decide": ""}
         ctx = {"predictions": tables.get("predictions"), "claim": claim, "resamples": resamples}
         try:
@@ -1198,6 +1224,8 @@ def evaluate(tables: dict[str, Any], claims: list[Claim] | None = None, resample
             row.update(_row_of(out))
         except Untestable as exc:
             row.update(verdict="untestable", reason=str(exc))
+        if not paper_data and not row["run_scale"]:  # other data: every verdict names them
+            row["run_scale"] = run_scale(tables["runs"][["dataset"]])
         rows.append(row)
     return pd.DataFrame(rows, columns=list(CLAIM_COLUMNS))
 

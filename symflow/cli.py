@@ -59,7 +59,12 @@ def cmd_list(args: argparse.Namespace) -> int:
     from symflow.groups import GROUPS
     from symflow.registry import load_plugins
 
+    from symflow.sources import SOURCES, dataset_stem
+
     load_plugins(args.plugin or [])
+    print("data sources (data.source; the dataset name begins with the second column):")
+    for src in SOURCES:
+        print(f"  {src.name:<9} {dataset_stem(src.name):<17} {src.description}")
     print("transform groups:")
     for g in GROUPS:
         kind = " (path: give t)" if g.path else ""
@@ -192,7 +197,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
 def _audit(args: argparse.Namespace) -> int:
     from symflow.architectures import ARCHITECTURES, ModelHP
     from symflow.audit import audit_arrays, available_backends
-    from symflow.data import SAMPLE_DIR, sample_images
+    from symflow.data import SAMPLE_DIR, DataError, sample_images
     from symflow.groups import GROUPS, parse_spec, transform_images
     from symflow.registry import UnknownNameError, load_plugins
 
@@ -206,7 +211,14 @@ def _audit(args: argparse.Namespace) -> int:
         return 2
     hp = ModelHP(depth=args.depth)
     backends = available_backends(arch.name) if args.backend == "all" else [args.backend]
-    x = sample_images(args.n, args.resolution, args.sample_dir or SAMPLE_DIR)
+    if args.source == "sample":
+        x, what = sample_images(args.n, args.resolution, args.sample_dir or SAMPLE_DIR), "CIFAR-10 sample"
+    else:  # another data source's real images (the digits, a folder: --folder)
+        try:
+            x, what = _source_images(args), f"{args.source} source"
+        except (DataError, UnknownNameError, ValueError) as exc:
+            print(f"symflow audit: {exc}", file=sys.stderr)
+            return 2
     try:  # the channel count is the data's: a group may refuse it (so3_path needs 3 channels)
         x_tau = transform_images(spec, args.seed, x)
     except ValueError as exc:
@@ -215,7 +227,7 @@ def _audit(args: argparse.Namespace) -> int:
     row = audit_arrays(arch.name, spec.id, x, x_tau, hp=hp, tolerance=args.tolerance, backends=backends)
     claim = "invariant" if row["claimed_invariant"] else "not claimed invariant"
     print(
-        f"{arch.name} on {spec.id} (seed {args.seed}): {args.n} CIFAR-10 sample images at "
+        f"{arch.name} on {spec.id} (seed {args.seed}): {args.n} {what} images at "
         f"{args.resolution}x{args.resolution}, {hp.tag}, float64, backends {row['backends']}"
     )
     print(f"  group:    {GROUPS.get(spec.group).description}")
@@ -228,14 +240,26 @@ def _audit(args: argparse.Namespace) -> int:
     return 1 if row["verdict"] == "refutes" else 0
 
 
+def _source_images(args: argparse.Namespace):
+    """args.n training images of source args.source prepared as the data stage does (the first n
+    of the split by split seed 0, standardised with their own statistics, R x R)."""
+    from symflow.data import prepare_splits
+    from symflow.sources import SOURCES
+
+    source = SOURCES.get(args.source)
+    images = source.load(source.location({"folder": args.folder, "source": args.source}), args.resolution)
+    held = 0 if len(images.y_test) else 1  # a folder without test images: its one test image is held out
+    return prepare_splits(images, args.n, 0, 1, args.resolution, 0, test_holdout=held).x_train
+
+
 def add_audit_parser(sub) -> None:
     p = sub.add_parser(
         "audit",
         help="check one architecture's claimed invariance to one group on real images",
         description=(
             "Compute ARCH's infinite-width NNGP and NTK (float64) on N real CIFAR-10 images from the "
-            "shipped sample and on the same images transformed by one element of GROUP (drawn from "
-            "--seed); print the max relative differences, the registry's claim and the verdict. "
+            "shipped sample (or another data source's: --source) and on the same images transformed by "
+            "one element of GROUP (drawn from --seed); print the max relative differences, the registry's claim and the verdict. "
             "Exit status 1 if the measurement refutes the claim, 2 for a bad name."
         ),
     )
@@ -253,6 +277,9 @@ def add_audit_parser(sub) -> None:
         help="kernel backend(s): all = nt, and the engine where it supports ARCH (default)",
     )
     p.add_argument("--sample-dir", help="CIFAR-10 folder (default: the sample shipped in the package)")
+    p.add_argument("--source", default="sample",
+                   help="data source of the images (`symflow list`; default sample: CIFAR-10): e.g. digits")
+    p.add_argument("--folder", help="the folder source's images (one subfolder per class)")
     p.add_argument("--plugin", action="append", help="import this plug-in module first (repeatable)")
     p.set_defaults(func=cmd_audit)
 
@@ -328,7 +355,7 @@ def _has_tabulate() -> bool:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="symflow", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("list", help="list registered transform groups and architectures")
+    p = sub.add_parser("list", help="list registered data sources, transform groups and architectures")
     p.add_argument("--plugin", action="append", help="import this plug-in module first (repeatable)")
     p.set_defaults(func=cmd_list)
     p = sub.add_parser(

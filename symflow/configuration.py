@@ -178,12 +178,29 @@ def check_architecture_names(key: str, names: Iterable[str]) -> None:
 
 
 def _check_data(config: dict) -> None:
-    from symflow.data import SOURCE_SIZES
+    from symflow.data import DataError
+    from symflow.sources import SOURCES, source_sizes
 
     data = config["data"]
-    pool, test = SOURCE_SIZES[data["source"]]
+    if data["source"] not in SOURCES:
+        raise ConfigError(f"data.source: {SOURCES.unknown_message(data['source'])}")
+    source = SOURCES.get(data["source"])
+    try:
+        pool, test = source_sizes(data)
+    except DataError as exc:
+        raise ConfigError(f"data.source {data['source']}: {exc}") from None
+    if source.image_size and source.image_size % data["resolution"]:
+        raise ConfigError(f"data.resolution: {data['resolution']} must divide the {source.image_size}x"
+                          f"{source.image_size} images of source '{data['source']}'")
+    if source.channels not in (None, 3) and (config["experiments"]["figS1"]["t"] or config["path_t"]):
+        raise ConfigError(f"data.source: '{data['source']}' has {source.channels} channel(s), and Fig. S1 and "
+                          "S2's rotation path (so3_path) needs 3: set experiments.figS1.t and path_t to [] (config/digits.yaml does)")
     hold = data["test_holdout"]
-    if hold >= data["n_test"]:
+    if not test and hold != data["n_test"]:
+        raise ConfigError(f"data.test_holdout: {hold} must equal data.n_test = {data['n_test']}: source "
+                          f"'{data['source']}' has no test images of its own (a folder without train/ and test/), "
+                          "so every test image is a held-out training image")
+    if hold >= data["n_test"] and test:
         raise ConfigError(f"data.test_holdout: {hold} must be below data.n_test = {data['n_test']} (the test "
                           "split keeps at least one image of the source's test batch; an overlay that sets "
                           "n_test sets test_holdout too, 0 for the test batch alone)")
@@ -192,7 +209,7 @@ def _check_data(config: dict) -> None:
             f"data.n_train + data.n_val + data.test_holdout = {data['n_train'] + data['n_val'] + hold} exceeds "
             f"the {pool} training images of source '{data['source']}'"
         )
-    if data["n_test"] - hold > test:
+    if data["n_test"] - hold > test:  # a source without test images has hold = n_test
         raise ConfigError(
             f"data.n_test - data.test_holdout: {data['n_test'] - hold} exceeds the {test} test images of "
             f"source '{data['source']}'" + (" (a larger n_test takes more held-out training images: "
@@ -203,8 +220,11 @@ def _check_data(config: dict) -> None:
 def _check_figS2(config: dict) -> None:
     fig = config["figS2"]
     check_group_names("figS2.transforms", fig["transforms"])
-    if fig["resolution"] is not None and 32 % fig["resolution"]:
-        raise ConfigError(f"figS2.resolution: {fig['resolution']} must divide 32")
+    from symflow.sources import SOURCES
+
+    side = SOURCES.get(config["data"]["source"]).image_size
+    if fig["resolution"] is not None and side and side % fig["resolution"]:
+        raise ConfigError(f"figS2.resolution: {fig['resolution']} must divide {side}")
     if fig["images"] > config["data"]["n_test"]:
         raise ConfigError(f"figS2.images: {fig['images']} exceeds data.n_test = {config['data']['n_test']}")
 
@@ -356,7 +376,7 @@ def dataset_id(data: dict, digest: str) -> str:
 
     It spells out everything that determines the data stage's output except the
     transform and seed (which have their own path parts): the source and its identity
-    (`digest`, ``symflow.data.source_digest``: a short digest of the folder's SHA256SUMS,
+    (`digest`, ``symflow.sources.source_digest``: a short digest of the folder's SHA256SUMS,
     or of the official archive's MD5, so data from two folders never share a path), the
     resolution, the train/val/test sizes and the split seed, e.g.
     ``cifar10-sample.1a2b3c4d-r8-n3500.250.1000-split0``. With ``flip`` true (Fig. 4's last
@@ -366,8 +386,10 @@ def dataset_id(data: dict, digest: str) -> str:
     """
     if not re.fullmatch(r"[0-9a-f]{8}", digest or ""):
         raise ValueError(f"a source digest is 8 hex digits, got {digest!r}")
+    from symflow.sources import dataset_stem
+
     return (
-        f"cifar10-{data['source']}.{digest}-r{data['resolution']}-"
+        f"{dataset_stem(data['source'])}.{digest}-r{data['resolution']}-"
         f"n{data['n_train']}.{data['n_val']}.{data['n_test']}"
         + (f"h{data['test_holdout']}" if data.get("test_holdout") else "")
         + f"-split{data['split_seed']}"
@@ -376,7 +398,7 @@ def dataset_id(data: dict, digest: str) -> str:
 
 
 DATASET_ID = re.compile(
-    r"cifar10-(?P<source>sample|official)\.(?P<digest>[0-9a-f]{8})-r(?P<resolution>\d+)-"
+    r"(?:cifar10-(?P<source>sample|official)|(?P<other>[A-Za-z0-9_]+))\.(?P<digest>[0-9a-f]{8})-r(?P<resolution>\d+)-"
     r"n(?P<n_train>\d+)\.(?P<n_val>\d+)\.(?P<n_test>\d+)(?:h(?P<test_holdout>\d+))?-split(?P<split_seed>\d+)"
     r"(?P<flip>-flip)?"
 )
@@ -390,9 +412,11 @@ def parse_dataset_id(name: str) -> dict:
         raise ValueError(
             f"{name!r} is not a dataset name such as cifar10-sample.1a2b3c4d-r8-n3500.250.1000-split0"
         )
+    groups = match.groupdict()
+    groups["source"] = groups["source"] or groups["other"]  # CIFAR-10's names say cifar10-<source>
     out: dict = {
         k: (v if k in ("source", "digest") else bool(v) if k == "flip" else int(v))
-        for k, v in match.groupdict().items()
-        if k != "test_holdout" or v  # present only where the name has it: older names keep their settings
+        for k, v in groups.items()
+        if k != "other" and (k != "test_holdout" or v)  # present only where the name has it: older names keep theirs
     }
     return out

@@ -500,9 +500,9 @@ def eta0_pack_cost(config: dict, eta0s) -> Cost:
 
 def data_cost(config: dict, resolution: int | None = None) -> Cost:
     """One transformed dataset: read the source batches (uint8 -> float32, a few copies), write."""
-    from symflow.data import SOURCE_SIZES
+    from symflow.sources import source_sizes
 
-    pool = sum(SOURCE_SIZES[config["data"]["source"]])
+    pool = sum(source_sizes(config["data"]))
     raw = pool * 32 * 32 * IMAGE_CHANNELS
     seconds = JOB_START_S + raw / (RATES["data_mb_per_s"].value * 1e6)
     mem = BASE_MEM_MB + 6 * 4 * raw / 1e6

@@ -1,4 +1,5 @@
-"""CIFAR-10 in the official "python version" format, and the data stage.
+"""CIFAR-10 in the official "python version" format, and the data stage (on the images of
+any data source: symflow.sources loads them, then :func:`prepare_dataset`).
 
 The same loader reads the official archive's folder (``cifar-10-batches-py``,
 five training batches of 10,000 images and a test batch) and the sample that
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,21 +81,6 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
 
 
 DIGEST_CHARS = 8  # hex digits of a source's identity in dataset names
-
-
-def source_digest(data: dict) -> str:
-    """The identity of a config's data source, for its dataset name: the first hex digits of
-    the SHA-256 of the folder's SHA256SUMS (the shipped sample, or a user's folder), or of the
-    official archive's published MD5 (its extraction checks it)."""
-    if data["source"] == "official":
-        return ARCHIVE_MD5[:DIGEST_CHARS]
-    sums = Path(data["sample_dir"]) / "SHA256SUMS"
-    if not sums.is_file():
-        raise DataError(
-            f"data.sample_dir: {sums} is missing; a CIFAR-10 folder in the python format needs its "
-            f"SHA256SUMS (as {SAMPLE_DIR / 'README.md'} describes)"
-        )
-    return sha256_file(sums)[:DIGEST_CHARS]
 
 
 def md5_file(path: Path, chunk: int = 1 << 20) -> str:
@@ -265,7 +252,7 @@ def split(data: Cifar10, n_train: int, n_val: int, n_test: int, split_seed: int,
     pool = len(data.y_train)
     if n_train < 1 or n_val < 0 or n_test < 1:
         raise ValueError("n_train and n_test must be >= 1 and n_val >= 0")
-    if not 0 <= test_holdout < n_test:
+    if not 0 <= test_holdout < n_test and not (test_holdout == n_test and not len(data.y_test)):
         raise ValueError(f"test_holdout = {test_holdout} must be >= 0 and below n_test = {n_test}")
     if n_train + n_val + test_holdout > pool:
         raise ValueError(f"n_train + n_val + test_holdout = {n_train + n_val + test_holdout} exceeds the "
@@ -362,6 +349,22 @@ def transform_splits(splits: Splits, transform: str, seed: int) -> dict[str, np.
     return out
 
 
+def split_duplicates(hashes_train: tuple[str, ...], hashes_test: tuple[str, ...], train: np.ndarray,
+                     val: np.ndarray, test: np.ndarray, holdout: np.ndarray) -> str:
+    """A warning naming how many images of one split are also in another (by the content hash
+    of their decoded pixels), or '' when none are (indices as :func:`split` gives)."""
+    pool = np.asarray(hashes_train, dtype=object)
+    batch = np.asarray(hashes_test, dtype=object)
+    parts = {"train": set(pool[train]), "val": set(pool[val]),
+             "test": set(batch[test]) | set(pool[holdout])}
+    found = [f"{a}/{b} {len(parts[a] & parts[b])}" for a, b in (("train", "val"), ("train", "test"), ("val", "test"))
+             if parts[a] & parts[b]]
+    if not found:
+        return ""
+    return ("warning: identical images in two splits (by content hash): " + ", ".join(found)
+            + "; test accuracy is optimistic where a test image was trained on")
+
+
 def prepare_dataset(
     source_dir: str | Path,
     out_path: str | Path,
@@ -377,22 +380,33 @@ def prepare_dataset(
     flip: bool = False,
     digest: str | None = None,
     test_holdout: int = 0,
+    images: Cifar10 | None = None,
 ) -> None:
     """The data stage: one HDF5 file per (dataset, transform, seed), written atomically.
 
     With `flip`, the training split holds 2 n_train images: the n_train of the split,
     then their left-right mirror images (:func:`add_flips`), all transformed by tau.
+    `images`: the source's images, loaded (symflow.sources.make_dataset); None reads the
+    CIFAR-10 folder `source_dir`.
     """
     from symflow.groups import parse_spec
     from symflow.h5io import package_versions, write_h5
 
     spec = parse_spec(transform)
-    data = load_cifar10(source_dir)
+    data = load_cifar10(source_dir) if images is None else images
     if digest is not None and source != "official" and not data.checksum.startswith(digest):
         raise DataError(
             f"{source_dir}: its SHA256SUMS digests to {data.checksum[:DIGEST_CHARS]}, not {digest} as the "
             "dataset name says; the folder changed since the workflow was planned"
         )
+    notes = list(getattr(data, "notes", ()))  # what a source's checks found (an image folder's)
+    if getattr(data, "hashes_train", None):
+        notes.append(split_duplicates(data.hashes_train, data.hashes_test,
+                                      *split(data, n_train, n_val, n_test, split_seed, test_holdout)))
+    notes = [n for n in notes if n]
+    for note in notes:
+        level = logging.WARNING if note.startswith("warning") else logging.INFO
+        logging.getLogger(__name__).log(level, "%s: %s", source_dir, note)
     splits = prepare_splits(data, n_train, n_val, n_test, resolution, split_seed, test_holdout)
     if flip:
         splits = add_flips(splits)
@@ -403,7 +417,7 @@ def prepare_dataset(
         "source_dir": str(source_dir),
         "source_checksum": data.checksum,
         "source_checksum_kind": "sha256 of the folder's SHA256SUMS file",
-        "archive_md5": ARCHIVE_MD5 if source == "official" else "n/a (shipped sample)",
+        "archive_md5": ARCHIVE_MD5 if source == "official" else "n/a (shipped sample)" if source == "sample" else "n/a",
         "group": spec.group,
         "transform": spec.id,
         "t": spec.t if spec.t is not None else float("nan"),
@@ -428,6 +442,9 @@ def prepare_dataset(
         + "then tau",
         "versions": package_versions(),
     }
+    if source not in ("sample", "official"):  # CIFAR-10's files keep their attributes of old
+        attrs["source_notes"] = "; ".join(notes)
+        attrs["test_rows"] = attrs["test_rows"].replace("the test batch", "the source's test batch")
     write_h5(out_path, arrays, attrs)
 
 

@@ -996,11 +996,13 @@ class Claims(_Fixed):
             out["imagenet_slopes"] = Ref(GatherImageNet(), "slopes")
         if jobs.coupled_pairs():
             out["coupled"] = ref(CoupledAudit())
+        # no Fig. S1 where the source has no rotation path (experiments.figS1.t: [])
+        figS1 = {"figS1": ref(GatherSDist())} if jobs.figS1_s_dists() else {}
         return {
             **out,
             "claims": Source(_package_file("claims.yaml")),
             "audit": ref(GatherAudit()),
-            "figS1": ref(GatherSDist()),
+            **figS1,
             "predictions": ref(GatherPredictions()),
         }
 
@@ -1185,7 +1187,7 @@ class Jobs:
     """The job graph of one validated config."""
 
     def __init__(self, config: Mapping, source_digest: str | None = None):
-        """`source_digest`: the data source's identity (``symflow.data.source_digest``); read
+        """`source_digest`: the data source's identity (``symflow.sources.source_digest``); read
         from the source folder when not given."""
         from symflow.architectures import ModelHP
         from symflow.configuration import dataset_id
@@ -1193,7 +1195,7 @@ class Jobs:
         self.config = config
         data = config["data"]
         if source_digest is None:
-            from symflow.data import source_digest as digest_of
+            from symflow.sources import source_digest as digest_of
 
             source_digest = digest_of(data)
         self.digest = source_digest
@@ -1520,21 +1522,21 @@ class Jobs:
         data = self.config["data"]
         if data["source"] == "official":
             return ref(Extract(data["official_dir"]))
-        return Source(f"{data['sample_dir']}/SHA256SUMS")
+        return Source(f"{self.source_folder()}/SHA256SUMS")
 
     def source_folder(self) -> str:
-        """The folder of CIFAR-10 batches a data job reads (a location: in its resources)."""
-        data = self.config["data"]
-        if data["source"] == "official":
-            return f"{data['official_dir']}/cifar-10-batches-py"
-        return data["sample_dir"]
+        """The folder a data job reads (a location: in its resources): the source's (symflow.sources)."""
+        from symflow.sources import SOURCES
+
+        return SOURCES.get(self.config["data"]["source"]).location(self.config["data"])
 
     def targets(self) -> list[Ref]:
         """The default target: figures, tables, the audit, the claims, the training curves (table and
         figures) and the report's first page."""
         jobs = [FigS2(), Table("runs"), GatherAudit(), ReportTables(), Claims(), FailedRuns()]
-        jobs += [Figure(f) for f in FIGURES]
-        jobs += [Curves(), *(CurvesFigure(f) for f in CURVE_FIGURES), ReportSummary()]
+        shown = [f for f in FIGURES if f != "figS1" or self.exp["figS1"]["t"]]  # t = []: no Fig. S1
+        jobs += [Figure(f) for f in shown]
+        jobs += [Curves(), *(CurvesFigure(f) for f in CURVE_FIGURES if f in shown), ReportSummary()]
         if self.imagenet:
             jobs += [ImageNetFigure(f) for f in IMAGENET_FIGURES] + [ImageNetSamples(f) for f in IMAGENET_SAMPLES]
         return [Ref(j, name) for j in jobs for name in j.outputs()]
@@ -1668,6 +1670,7 @@ class Jobs:
 SPEED_KNOBS = (
     ("data", "sample_dir"),  # a location: the source's identity is its digest, in the dataset name
     ("data", "official_dir"),
+    ("data", "folder"),  # a location: the folder source's identity is its manifest's digest
     ("kernels", "threads"),
     ("kernels", "batch_size"),
     ("kernels", "pack_minutes"),  # packed blocks: the same files, and the same rerun records

@@ -5,6 +5,7 @@ checkout, an editable install and a plain ``pip install`` read the same ones:
     claims.yaml            the paper's claims as data (symflow.claims)
     paper_values.csv       the values the paper states in its text (figures, report)
     cifar-10-sample/       the real CIFAR-10 sample of the default config (15 MB, offline)
+    digits/                scikit-learn's 8x8 digits (57 kB, its licence and source beside it)
 
 symflow is installed as files on disk (not from a zip): jobs hand these paths to Snakemake
 and to h5py, so each is returned as a real path.
@@ -19,6 +20,7 @@ SCHEMA = "config.schema.yaml"
 CLAIMS = "claims.yaml"
 PAPER_VALUES = "paper_values.csv"
 CIFAR10_SAMPLE = "cifar-10-sample"
+DIGITS = "digits"
 
 
 def path(name: str) -> Path:

@@ -57,9 +57,12 @@ def summary_rst(config: Mapping, dataset: str, *, claims, runs, audit, training)
     reads it, symmetry_audit.csv, training.csv)."""
     from symflow.configuration import parse_dataset_id
     from symflow.provenance import current
+    from symflow.sources import source_title
 
     d = parse_dataset_id(dataset)
     source = ("the full CIFAR-10 archive (MD5-checked)" if d["source"] == "official"
+              else f"{source_title(d['source'])}, source '{d['source']}' (digest {d['digest']})"
+              if d["source"] != "sample"
               else "the real CIFAR-10 sample shipped with symflow" if not config["data"].get("sample_dir")
               else f"the CIFAR-10 images in {config['data']['sample_dir']}")
     paper_scale = d["source"] == "official" and d["resolution"] == 32 and d["n_train"] >= 45000

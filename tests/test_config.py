@@ -197,7 +197,8 @@ def test_dataset_name_names_its_source(tmp_path, sample_dir):
     folder (same SHA256SUMS) gives the same name; the official source is named by its MD5."""
     import shutil
 
-    from symflow.data import ARCHIVE_MD5, DataError, source_digest
+    from symflow.data import ARCHIVE_MD5, DataError
+    from symflow.sources import source_digest
 
     copy = tmp_path / "copy"
     shutil.copytree(sample_dir, copy)

@@ -31,6 +31,7 @@ CHANGES: dict[str, object] = {
     "data.source": "official",
     "data.sample_dir": "data/sample-copy",  # the same images in another folder
     "data.official_dir": "elsewhere/cifar-10",
+    "data.folder": "data/my-images",  # the folder source's location: the source is `sample` here
     "data.n_train": 240,
     "data.n_val": 20,
     "data.n_test": 40,

@@ -173,14 +173,16 @@ def make_room(ax, top=0.0, bottom=0.08) -> None:
 
 
 def scale_note(frame) -> str:
-    """'CIFAR-10 8x8, n_train 3500, test 1000' from the dataset names in the table."""
+    """'CIFAR-10 (sample) 8x8, test 1000' (or the source's title) from the dataset names in the table."""
     from symflow.configuration import parse_dataset_id
 
     names = sorted(set(frame["dataset"].dropna()))
     if not names:
         return ""
+    from symflow.sources import source_title
+
     d = parse_dataset_id(names[0])
-    return f"CIFAR-10 ({d['source']}) {d['resolution']}x{d['resolution']}, test {d['n_test']}"
+    return f"{source_title(d['source'])} {d['resolution']}x{d['resolution']}, test {d['n_test']}"
 
 
 def paper_values(figure: str):
