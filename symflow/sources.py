@@ -82,11 +82,12 @@ def dataset_stem(source: str) -> str:
     return f"cifar10-{source}" if source in ("sample", "official") else source
 
 
-def folder_digest(folder: str | Path) -> str:
-    """The first hex digits of the SHA-256 of `folder`'s SHA256SUMS."""
+def folder_digest(folder: str | Path, missing: str = "every source folder needs its SHA256SUMS") -> str:
+    """The first hex digits of the SHA-256 of `folder`'s SHA256SUMS; a DataError that says
+    `missing` where it is absent."""
     sums = Path(folder) / "SHA256SUMS"
     if not sums.is_file():
-        raise DataError(f"{sums}: missing; every source folder needs its SHA256SUMS")
+        raise DataError(f"{sums}: missing; {missing}")
     return sha256_file(sums)[:DIGEST_CHARS]
 
 
@@ -94,15 +95,10 @@ def folder_digest(folder: str | Path) -> str:
 
 
 def _sample_digest(data: Mapping) -> str:
-    sums = Path(data["sample_dir"]) / "SHA256SUMS"
-    if not sums.is_file():
-        from symflow.data import SAMPLE_DIR
+    from symflow.data import SAMPLE_DIR
 
-        raise DataError(
-            f"data.sample_dir: {sums} is missing; a CIFAR-10 folder in the python format needs its "
-            f"SHA256SUMS (as {SAMPLE_DIR / 'README.md'} describes)"
-        )
-    return sha256_file(sums)[:DIGEST_CHARS]
+    return folder_digest(data["sample_dir"], f"data.sample_dir names a CIFAR-10 folder in the python format, "
+                                             f"which needs its SHA256SUMS (as {SAMPLE_DIR / 'README.md'} describes)")
 
 
 def _cifar_load(folder: str, resolution: int) -> Cifar10:

@@ -101,7 +101,6 @@ from symflow.train.run import (
     run_sgd,
     run_sgd_packed,
     eta0_kwargs,
-    workflow_train_config,
     write_curve,
 )
 from symflow.train.steps import (
@@ -159,7 +158,6 @@ __all__ = [
     "run_sgd",
     "run_sgd_packed",
     "eta0_kwargs",
-    "workflow_train_config",
     "s_dist",
     "select_evaluation",
     "step_budget",

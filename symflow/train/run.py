@@ -451,10 +451,3 @@ def eta0_kwargs(identity: Mapping[str, Any], settings: Mapping[str, Any]) -> dic
         "mode": settings["mode"],
         "samples": settings.get("samples", 1),  # only the mc estimate averages several
     }
-
-
-def workflow_train_config(settings: Mapping[str, Any], *, checkpoint_every: int) -> TrainConfig:
-    """A workflow job's TrainConfig: `settings`, the job's params (symflow.jobs.Run.settings:
-    the sgd settings that determine a run, its recipe under 'recipe'), and the checkpoint
-    cadence (a resource: a speed knob, never a param)."""
-    return TrainConfig.from_settings(settings, checkpoint_every=int(checkpoint_every))

@@ -8,7 +8,7 @@ configure_jax(snakemake.threads, resources=snakemake.resources)
 from symflow.logs import log_to, timed  # noqa: E402
 from symflow.registry import load_plugins  # noqa: E402
 from symflow.jobs import Run  # noqa: E402
-from symflow.train import run_sgd, workflow_train_config  # noqa: E402
+from symflow.train import TrainConfig, run_sgd  # noqa: E402
 
 log = log_to(snakemake.log[0])
 load_plugins(snakemake.config.get("plugins", []))  # the config's plug-ins, as the workflow saw them
@@ -24,7 +24,7 @@ with timed(log, f"SGD {run.folder()}"):
         checkpoint_path=run.checkpoint(),
         # the run's record (the job's) and its settings (params; speed knobs are resources: no rerun)
         run=run,
-        cfg=workflow_train_config(snakemake.params.settings, checkpoint_every=res.checkpoint_every),
+        cfg=TrainConfig.from_settings(snakemake.params.settings, checkpoint_every=int(res.checkpoint_every)),  # speed knob: a resource
         keep_checkpoint=bool(res.keep_checkpoint),
         log=log,
     )

@@ -8,7 +8,7 @@ configure_jax(snakemake.threads, resources=snakemake.resources)
 from symflow.logs import file_logger, log_to, timed  # noqa: E402
 from symflow.registry import load_plugins  # noqa: E402
 from symflow.jobs import Run  # noqa: E402
-from symflow.train import run_sgd_packed, workflow_train_config  # noqa: E402
+from symflow.train import TrainConfig, run_sgd_packed  # noqa: E402
 
 log = log_to(snakemake.log.pack)
 load_plugins(snakemake.config.get("plugins", []))  # the config's plug-ins, as the workflow saw them
@@ -27,7 +27,7 @@ for i, (identity, settings) in enumerate(zip(snakemake.params.runs, snakemake.pa
         curve_path=snakemake.output[f"curve_{i}"],
         checkpoint_path=run.checkpoint(),
         run=run,
-        cfg=workflow_train_config(settings, checkpoint_every=res.checkpoint_every),
+        cfg=TrainConfig.from_settings(settings, checkpoint_every=int(res.checkpoint_every)),  # speed knob: a resource
         keep_checkpoint=bool(res.keep_checkpoint),
         log=file_logger(snakemake.log[f"run_{i}"], f"symflow.pack.{i}"),
     ))  # fmt: skip
