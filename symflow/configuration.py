@@ -250,6 +250,14 @@ def _check_experiments(config: dict) -> None:
         # a recipe that experiments.fig2.recipes leaves out is simply not run (an overlay that runs NN
         # alone need not also clear the default's entry for NN+); architectures not in fig2's are not trained
         check_architecture_names(key, names)
+    for arch, transforms in (fig2.get("network_transforms") or {}).items():
+        key = f"experiments.fig2.network_transforms.{arch}"
+        if arch not in ARCHITECTURES:
+            raise ConfigError(f"{key}: {ARCHITECTURES.unknown_message(arch)}")
+        if transforms is not None:
+            check_group_names(key, transforms)
+        # a transform Fig. 2 does not run is simply not trained (an overlay that narrows
+        # experiments.fig2.transforms need not also narrow this)
     archs_used.update(["VEC", "LCN", "GAP"])  # fig3, fig4 and figS1 use these
     for name in sorted(archs_used):
         try:

@@ -1183,6 +1183,13 @@ def fig2_trained(fig2: Mapping) -> list[tuple[str, str]]:
     ]
 
 
+def fig2_network_transforms(fig2: Mapping, arch: str) -> list[str]:
+    """The transforms of Fig. 2 on which `arch`'s finite networks train (``network_transforms``;
+    all of the figure's where the architecture is not named)."""
+    named = (fig2.get("network_transforms") or {}).get(arch)
+    return [t for t in fig2["transforms"] if named is None or t in named]
+
+
 class Jobs:
     """The job graph of one validated config."""
 
@@ -1288,7 +1295,7 @@ class Jobs:
                         out += [
                             ref(self.run(arch, self.width(arch), transform, r, e["m"], seed), "metrics")
                             for a, r in fig2_trained(e)
-                            if a == arch
+                            if a == arch and transform in fig2_network_transforms(e, arch)
                         ]
         elif fig == "fig3":
             for transform in e["transforms"]:
@@ -1376,7 +1383,8 @@ class Jobs:
 
         e = self.exp["fig2"]
         trained = {a for a, _ in fig2_trained(e)}
-        return claimed_pairs([a for a in e["architectures"] if a in trained], e["transforms"])
+        pairs = claimed_pairs([a for a in e["architectures"] if a in trained], e["transforms"])
+        return [(a, t) for a, t in pairs if t in fig2_network_transforms(e, a)]
 
     def coupled_eta0(self, arch: str) -> Eta0:
         e = self.exp["fig2"]

@@ -247,6 +247,27 @@ def test_fig2(runs_csv, tmp_path, drawn):
     assert "k/N" in " ".join(t.get_text() for t in figures[0].texts)  # the footnote
 
 
+
+def test_fig2_with_an_architecture_trained_on_clean_data_only(runs_csv, tmp_path, drawn):
+    """experiments.fig2.network_transforms (the default trains GAP_n NN+ on clean data alone): its
+    finite point is drawn at identity, and the other transforms show no point and no count."""
+    import pandas as pd
+
+    from symflow.figures.fig2 import plot_fig2
+
+    frame = pd.read_csv(runs_csv)
+    gone = (frame["architecture"] == "GAP") & (frame["stage"] == "sgd") & (frame["transform"] != "identity")
+    csv = tmp_path / "runs.csv"
+    frame[~gone].to_csv(csv, index=False)
+    figures = drawn("fig2")
+    plot_fig2(csv, tmp_path / "f.pdf", tmp_path / "f.png", architectures=ARCHS, transforms=GROUPS, m=250,
+              widths=WIDTHS)
+    assert _png_ok(tmp_path / "f.png")
+    nn_plus = figures[0].axes[2]
+    x, y = series(nn_plus, "GAP")
+    assert np.isfinite(y[GROUPS.index("identity")]) and np.isnan(np.delete(y, GROUPS.index("identity"))).all()
+    assert len([t for t in texts(nn_plus) if "/" in t]) == (len(ARCHS) - 1) * len(GROUPS) + 1
+
 def test_fig3(runs_csv, tmp_path, drawn):
     from symflow.figures.fig3 import plot_fig3
 

@@ -300,7 +300,7 @@ def test_imagenet_config_is_planned_with_gpu_hours(capsys):
     (the conversion and 144 training runs on 8-GPU nodes) with its GPU-hours from the rate table."""
     base, cfg = config_of(), config_of(IMAGENET)
     before, after = plan.job_counts(base), plan.job_counts(cfg)
-    assert sum(before.values()) == 906 and {r: n for r, n in after.items() if r in before} == before  # 81 blocks in 16 packs
+    assert sum(before.values()) == 1007 and {r: n for r, n in after.items() if r in before} == before
     assert after["train_imagenet"] == 144 and after["convert_imagenet"] == 1
     assert after["plot_imagenet_figure"] == after["plot_imagenet_samples"] == 3 and after["gather_imagenet"] == 1
     stages = plan.plan(cfg).stage_totals()
@@ -359,3 +359,22 @@ def test_gpu_jobs_carry_the_gpu_partition(tmp_path):
     # (the tiny config's blocks all go in packs: no compute_gram_block job of its own)
     assert {r for r, marked in rules.items() if True in marked} == set(plan.GPU_RULES) - {"compute_gram_block"}
     assert all(marked == {True} for r, marked in rules.items() if r in plan.GPU_RULES)
+
+
+def test_network_transforms_narrow_fig2s_finite_networks_and_their_coupled_pairs():
+    """experiments.fig2.network_transforms: the default trains GAP_n on clean data only (its
+    Sec. 5.3 claims compare clean data); an architecture not named, or named with null, trains
+    on every transform, and the coupled audit only pairs what is trained."""
+    cfg = config_of(CONFIG)
+    assert cfg["experiments"]["fig2"]["network_transforms"] == {"GAP": ["identity"]}
+    model = Jobs(cfg)
+    trained = {(r.job.arch, r.job.transform) for r in model.figure_rows("fig2") if r.job.rule == "train_sgd"}
+    assert {t for a, t in trained if a == "GAP"} == {"identity"}
+    assert {t for a, t in trained if a == "VEC"} == set(cfg["experiments"]["fig2"]["transforms"])
+    assert all(a != "GAP" for a, _ in model.coupled_pairs())
+    # the paper's overlay clears the entry: GAP on every transform, and its invariant pairs coupled
+    paper = config_of(PAPER)
+    model = Jobs(paper)
+    trained = {(r.job.arch, r.job.transform) for r in model.figure_rows("fig2") if r.job.rule == "train_sgd"}
+    assert {t for a, t in trained if a == "GAP"} == set(paper["experiments"]["fig2"]["transforms"])
+    assert any(a == "GAP" for a, _ in model.coupled_pairs())

@@ -86,6 +86,7 @@ CHANGES: dict[str, object] = {
     "experiments.fig2.seeds": [0, 1],
     "experiments.fig2.recipes": ["nn"],
     "experiments.fig2.recipe_architectures": {"nn": ["FCN"]},
+    "experiments.fig2.network_transforms": {"VEC": ["o3_pixel"]},  # report.yaml's Fig. 2 is VEC on identity alone
     "experiments.fig3.widths": [4, 8],
     "experiments.fig3.transforms": ["o3_shared"],
     "experiments.fig3.recipes": ["nn"],
