@@ -26,7 +26,7 @@ from typing import Any, Callable
 
 from symflow.registry import Registry
 
-NUM_CLASSES = 10
+NUM_CLASSES = 10  # the outputs of a network built without a class count (the kernel does not depend on it)
 
 
 @dataclass(frozen=True)

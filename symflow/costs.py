@@ -175,7 +175,14 @@ RUNTIME_MARGIN = 3.0
 RUNTIME_FLOOR_MIN = 10
 
 IMAGE_CHANNELS = 3
-NUM_CLASSES = 10
+
+
+def _classes(config: dict) -> int:
+    """K, the data source's class count (symflow.sources.source_classes; CIFAR-10's 10): the
+    width of the targets, predictions and network outputs."""
+    from symflow.sources import source_classes
+
+    return source_classes(config["data"])
 
 
 # -- costs ------------------------------------------------------------------------------------
@@ -268,7 +275,7 @@ def _data_bytes(config: dict, resolution: int | None = None) -> float:
     d = config["data"]
     r = resolution or d["resolution"]
     n = d["n_train"] + d["n_val"] + d["n_test"]
-    return n * (4 * r * r * IMAGE_CHANNELS + 4 * NUM_CLASSES + 8)
+    return n * (4 * r * r * IMAGE_CHANNELS + 4 * _classes(config) + 8)
 
 
 def _block_rows(config: dict, split: str, i: int, bs: int) -> int:
@@ -325,11 +332,12 @@ def regression_cost(config: dict, m: int) -> Cost:
     d, m = config["data"], int(m)
     rest = d["n_val"] + d["n_test"]
     threads = int(config["regression"]["threads"])
-    flop = 10.0 * m**3 + 2.0 * m * m * rest + 2.0 * len(config["regression"]["ridge_grid"]) * rest * m * NUM_CLASSES
+    k = _classes(config)
+    flop = 10.0 * m**3 + 2.0 * m * m * rest + 2.0 * len(config["regression"]["ridge_grid"]) * rest * m * k
     seconds = JOB_START_S + flop / (CPU_EIGH_GFLOPS * 1e9 * threads)
     # K_train, its mirrored copy, eigenvectors and LAPACK's workspace: ~4 m^2; val and test rows twice
     mem = BASE_MEM_MB + 8 * (4 * m * m + 2 * m * rest) / 1e6
-    disk = 8 * rest * NUM_CLASSES + 4096
+    disk = 8 * rest * k + 4096
     return Cost(seconds, int(mem), disk, threads, False)
 
 
@@ -343,7 +351,7 @@ def network_size(config: dict, arch: str, width: int) -> dict[str, float]:
     a = ARCHITECTURES.get(arch)
     model = config["model"]
     r2, n, depth = config["data"]["resolution"] ** 2, int(width), int(model["depth"])
-    c, k = IMAGE_CHANNELS, NUM_CLASSES
+    c, k = IMAGE_CHANNELS, _classes(config)
     if not a.spatial:  # dense layers on the flattened image
         layers = [c * r2 * n] + [n * n] * (depth - 1)
         readout = n * k
@@ -406,7 +414,7 @@ def _sgd_work(config: dict, arch: str, width: int, m: int) -> _SgdWork:
     data_mb = 2 * _data_bytes(config) / 1e6
     mem = BASE_MEM_MB + data_mb + (16 * net["params"] + 3 * 4 * batch * net["activations"]) / 1e6
     rest = d["n_val"] + d["n_test"]
-    disk = 4 * rest * NUM_CLASSES + 64 * (budget // s["eval_every"] + 1) + 4096
+    disk = 4 * rest * _classes(config) + 64 * (budget // s["eval_every"] + 1) + 4096
     return _SgdWork(
         expected=expected,
         budget=budget,
@@ -478,13 +486,14 @@ def eta0_cost(config: dict, arch: str, width: int, m: int) -> Cost:
     n = min(s["lr_estimate_size"], int(m))
     samples = s["lr_estimate_samples"] if s["lr_estimate"] == "mc" else 1
     # the Jacobians at the layers' own rate (slow for locally connected ones), then their contraction
-    # into the n x n x 10 x 10 NTK: a dense matmul at the dense rate whatever the layers
-    jacobians_flop = samples * 3 * NUM_CLASSES * n * net["gflop"] * 1e9
-    contraction_flop = samples * 2 * NUM_CLASSES * n * n * net["params"]
+    # into the n x n x K x K NTK (K classes): a dense matmul at the dense rate whatever the layers
+    k = _classes(config)
+    jacobians_flop = samples * 3 * k * n * net["gflop"] * 1e9
+    contraction_flop = samples * 2 * k * n * n * net["params"]
     seconds = _jax_start(bool(config["resources"]["gpu"])) + jacobians_flop / _sgd_rate(config, net["local"])
     seconds += contraction_flop / _sgd_rate(config, False)
     # Jacobian blocks are bounded at 4 GB (symflow.train.ntk_block_size)
-    jacobians = min(4e9, 3 * 2 * 4 * n * NUM_CLASSES * net["largest"])
+    jacobians = min(4e9, 3 * 2 * 4 * n * k * net["largest"])
     mem = BASE_MEM_MB + (_data_bytes(config) + jacobians + 16 * net["params"]) / 1e6
     return Cost(seconds, int(mem), 1024, int(s["threads"]), bool(config["resources"]["gpu"]))
 

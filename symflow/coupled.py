@@ -132,7 +132,7 @@ def coupled_pair(arch: str, hp, width: int, transform: str, seed: int, x_train: 
         raise RuntimeError("coupled_pair runs in float64: enable JAX's x64 mode first "
                            "(symflow.runtime.configure_jax(x64=True)); float32 rounding would blur the identity")
     dtype = np.float64
-    model = build_model(arch, hp, width)
+    model = build_model(arch, hp, width, np.shape(y_train)[-1])  # as many outputs as the data's classes
     shape = tuple(x_train.shape[1:])
     params = init_params(model.init_fn, init_key(seed), shape, dtype=dtype)
     i = first_layer_index(params)

@@ -20,7 +20,8 @@ The stage itself (:func:`prepare_dataset`): split the training pool into
 train/val with a split seed, take the first n_test test images (or n_test - test_holdout,
 followed by test_holdout held-out training images), standardise
 each channel with training-set statistics, block-average to R x R, then apply
-one fixed random element tau of a transform group (symflow.groups).
+one fixed random element tau of a transform group (symflow.groups). The targets are one-hot
+over the source's K classes (CIFAR-10: 10; :func:`dataset_classes` reads K from a file).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import logging
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping
 
 import numpy as np
 
@@ -41,7 +43,7 @@ ARCHIVE_FOLDER = "cifar-10-batches-py"
 TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
 TEST_BATCH = "test_batch"
 META = "batches.meta"
-NUM_CLASSES = 10
+NUM_CLASSES = 10  # CIFAR-10's; a dataset file without a num_classes attribute (CIFAR-10's) has as many
 IMAGE_SIZE = 32
 # training-pool and test sizes of each source (used to check a config before any job runs)
 SOURCE_SIZES = {"sample": (4068, 1017), "official": (50000, 10000)}
@@ -274,8 +276,15 @@ def downsample(x: np.ndarray, resolution: int) -> np.ndarray:
     return x.reshape(n, resolution, fh, resolution, fw, c).mean(axis=(2, 4))
 
 
-def one_hot(labels: np.ndarray, k: int = NUM_CLASSES) -> np.ndarray:
+def one_hot(labels: np.ndarray, k: int) -> np.ndarray:
+    """The (N, k) float32 one-hot targets of labels 0..k-1: the networks' k outputs are regressed on them."""
     return np.eye(k, dtype=np.float32)[labels]
+
+
+def dataset_classes(attrs: Mapping) -> int:
+    """The class count K of a data-stage file (its attributes): the width of its one-hot
+    targets and of the networks' outputs. A file without the attribute is CIFAR-10's (10)."""
+    return int(attrs.get("num_classes", NUM_CLASSES))
 
 
 def prepare_splits(data: Cifar10, n_train: int, n_val: int, n_test: int, resolution: int, split_seed: int,
@@ -333,8 +342,9 @@ def add_flips(splits: Splits) -> Splits:
     )
 
 
-def transform_splits(splits: Splits, transform: str, seed: int) -> dict[str, np.ndarray]:
-    """Apply one element tau (drawn from `seed`) to every split; arrays ready for HDF5."""
+def transform_splits(splits: Splits, transform: str, seed: int, num_classes: int = NUM_CLASSES) -> dict[str, np.ndarray]:
+    """Apply one element tau (drawn from `seed`) to every split; arrays ready for HDF5 (the
+    targets y_* one-hot over `num_classes`)."""
     from symflow.groups import sample_element, transform_images
 
     element = sample_element(transform, seed, splits.x_train.shape[1:])
@@ -343,7 +353,7 @@ def transform_splits(splits: Splits, transform: str, seed: int) -> dict[str, np.
         x = getattr(splits, f"x_{part}")
         y = getattr(splits, f"y_{part}")
         out[f"x_{part}"] = transform_images(transform, seed, x, element).astype(np.float32)
-        out[f"y_{part}"] = one_hot(y)
+        out[f"y_{part}"] = one_hot(y, num_classes)
         out[f"labels_{part}"] = y.astype(np.int64)
         out[f"index_{part}"] = getattr(splits, f"{part}_index").astype(np.int64)
     return out
@@ -363,6 +373,18 @@ def split_duplicates(hashes_train: tuple[str, ...], hashes_test: tuple[str, ...]
         return ""
     return ("warning: identical images in two splits (by content hash): " + ", ".join(found)
             + "; test accuracy is optimistic where a test image was trained on")
+
+
+def class_count(data: Cifar10, source_dir: str | Path) -> int:
+    """K, the number of classes of a source's images (its label names), once every label is
+    checked to lie in 0..K-1; a DataError where K < 2 or a label lies outside."""
+    k = len(data.label_names)
+    if k < 2:
+        raise DataError(f"{source_dir}: {k} class(es); a classifier needs at least 2")
+    for part, labels in (("training", data.y_train), ("test", data.y_test)):
+        if len(labels) and (labels.min() < 0 or labels.max() >= k):
+            raise DataError(f"{source_dir}: {part} labels lie outside 0..{k - 1} (the {k} classes' indices)")
+    return k
 
 
 def prepare_dataset(
@@ -387,7 +409,8 @@ def prepare_dataset(
     With `flip`, the training split holds 2 n_train images: the n_train of the split,
     then their left-right mirror images (:func:`add_flips`), all transformed by tau.
     `images`: the source's images, loaded (symflow.sources.make_dataset); None reads the
-    CIFAR-10 folder `source_dir`.
+    CIFAR-10 folder `source_dir`. The targets y_* are one-hot over the source's K classes (its
+    label names); a file of any source but CIFAR-10's records K as the attribute num_classes.
     """
     from symflow.groups import parse_spec
     from symflow.h5io import package_versions, write_h5
@@ -407,10 +430,11 @@ def prepare_dataset(
     for note in notes:
         level = logging.WARNING if note.startswith("warning") else logging.INFO
         logging.getLogger(__name__).log(level, "%s: %s", source_dir, note)
+    num_classes = class_count(data, source_dir)
     splits = prepare_splits(data, n_train, n_val, n_test, resolution, split_seed, test_holdout)
     if flip:
         splits = add_flips(splits)
-    arrays = transform_splits(splits, spec.id, seed)
+    arrays = transform_splits(splits, spec.id, seed, num_classes)
     attrs = {
         "kind": "dataset",
         "source": source,
@@ -444,6 +468,7 @@ def prepare_dataset(
     }
     if source not in ("sample", "official"):  # CIFAR-10's files keep their attributes of old
         attrs["source_notes"] = "; ".join(notes)
+        attrs["num_classes"] = num_classes  # absent: 10 (dataset_classes)
         attrs["test_rows"] = attrs["test_rows"].replace("the test batch", "the source's test batch")
     write_h5(out_path, arrays, attrs)
 
@@ -453,6 +478,10 @@ def load_dataset(path: str | Path, parts: tuple[str, ...] = ("train", "val", "te
     from symflow.h5io import read_h5
 
     arrays, attrs = read_h5(path)
+    classes = dataset_classes(attrs)
+    widths = sorted({a.shape[-1] for name, a in arrays.items() if name.startswith("y_")} - {classes})
+    if widths:
+        raise DataError(f"{path}: one-hot targets of width {widths[0]}, but the file has {classes} classes")
     keep = {k: v for k, v in arrays.items() if k.split("_", 1)[-1] in parts}
     keep["attrs"] = attrs  # type: ignore[assignment]
     return keep

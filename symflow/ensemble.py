@@ -6,8 +6,8 @@ init keys). Its prediction approximates E_theta0 A(D)(x) (S16).
 
     S-Dist(A1, A2) = E_x |E_theta0 A1(D; theta0)(x) - A2(D)(x)|^2        (S15, S16)
 
-with |.|^2 the squared Euclidean norm over the K = 10 outputs and E_x the mean over
-test images. Fig. S1 compares ensembles of VEC_n along the so3_path tau_t with VEC_inf
+with |.|^2 the squared Euclidean norm over the K outputs (K classes; CIFAR-10: 10) and E_x
+the mean over test images. Fig. S1 compares ensembles of VEC_n along the so3_path tau_t with VEC_inf
 (kernel regression, NTK) and with GAP_n.
 """
 

@@ -1086,8 +1086,11 @@ class CurvesFigure(Job):
     def benchmark(self):
         return f"benchmarks/figures/{self.figure}_curves.tsv"
 
-    def inputs(self, jobs):
-        return {"curves": ref(Curves())}
+    def inputs(self, jobs):  # and, for the chance line 1 / K, a data file of each dataset the runs read
+        first = {}
+        for r in jobs.figure_runs(self.figure):
+            first.setdefault(r.dataset, r)
+        return {"curves": ref(Curves()), "data": [r.inputs(jobs)["data"] for _, r in sorted(first.items())]}
 
     def cost(self, config):
         return costs.PLOT

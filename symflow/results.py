@@ -17,7 +17,7 @@ Columns (RUN_COLUMNS):
     ensemble     ensemble size for stage=ensemble rows, else 1
     accuracy     the reported test accuracy: kernels at the ridge chosen on validation; SGD at
                  the evaluation chosen by `selection` (default: best validation accuracy)
-    mse          test mean squared error at the same point, mean over examples and K = 10 outputs
+    mse          test mean squared error at the same point, mean over examples and the K outputs (K classes; CIFAR-10: 10)
     val_accuracy validation accuracy at the same point
     best_test_accuracy  SGD: the highest test accuracy along training (the paper's App. B.1
                  protocol, selection on test); empty for kernels

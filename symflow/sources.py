@@ -6,9 +6,10 @@ from a registry, as groups and architectures are.
     official  the full CIFAR-10 archive, downloaded and MD5-checked by the workflow
     digits    scikit-learn's 8x8 handwritten digits (1,797 real images, one channel),
               shipped inside the package (symflow/digits, with its licence and source)
-    folder    a user's folder of images, one subfolder per class (``data.folder``), any
-              format Pillow reads, each image resized to data.resolution; a checksum
-              manifest (SHA256SUMS) is written into the folder on its first read
+    folder    a user's folder of images, one subfolder per class (``data.folder``; any
+              number K >= 2 of classes: the networks get K outputs), any format Pillow
+              reads, each image resized to data.resolution; a checksum manifest
+              (SHA256SUMS) is written into the folder on its first read
 
 Every source has an identity, a short digest that goes into the dataset's name (so data
 from two folders never share a path): the SHA-256 of its folder's SHA256SUMS, or for the
@@ -57,7 +58,9 @@ class DataSource:
     digest(data) -> its identity, 8 hex digits, for the dataset name;
     sizes(data) -> (training pool, test batch) image counts, to check a config;
     load(location, resolution) -> the images (:class:`symflow.data.Cifar10`, uint8 or float
-    values in [0, 255], (N, H, W, C)); H must be a multiple of the resolution.
+    values in [0, 255], (N, H, W, C)); H must be a multiple of the resolution;
+    classes(data) -> K, the class count (its label names' count), known before any job runs
+    (for cost estimates and the figures' chance line; the data stage reads K from the images).
     """
 
     name: str
@@ -71,6 +74,7 @@ class DataSource:
     channels: int | None = None  # None: the data's own (read when loaded)
     paper: bool = False  # the paper's data (CIFAR-10): its stated numbers apply
     tags: tuple[str, ...] = field(default_factory=tuple)
+    classes: Callable[[Mapping], int] = lambda data: NUM_CLASSES  # CIFAR-10's and the digits' 10
 
 
 SOURCES: Registry[DataSource] = Registry("data source")
@@ -269,16 +273,21 @@ def folder_manifest(root: str | Path, layout: FolderLayout | None = None) -> dic
     return sums
 
 
-def _check_classes(layout: FolderLayout) -> None:
-    if len(layout.classes) != NUM_CLASSES:
-        raise DataError(f"{layout.root}: {len(layout.classes)} class folders; symflow's models and claims "
-                        f"have {NUM_CLASSES} outputs, so a folder needs exactly {NUM_CLASSES} classes for now")
+def _check_classes(layout: FolderLayout) -> int:
+    """K, the folder's class count (any K >= 2: the networks get K outputs)."""
+    if len(layout.classes) < 2:
+        raise DataError(f"{layout.root}: {len(layout.classes)} class folder; a classifier needs at least 2")
+    return len(layout.classes)
 
 
 def _folder_sizes(data: Mapping) -> tuple[int, int]:
     layout = folder_layout(_folder_of(data))
     _check_classes(layout)
     return len(layout.train), len(layout.test)
+
+
+def _folder_classes(data: Mapping) -> int:
+    return _check_classes(folder_layout(_folder_of(data)))
 
 
 def _folder_of(data: Mapping) -> str:
@@ -336,7 +345,7 @@ def load_folder(root: str | Path, resolution: int) -> FolderImages:
 
     Refused with a one-line DataError: no class folders, an empty class folder, a file that is not
     an image or that Pillow cannot read, images with different channel counts, a file changed since
-    the manifest was written, a class count other than 10. Noted (FolderImages.notes, logged by the
+    the manifest was written, fewer than 2 classes. Noted (FolderImages.notes, logged by the
     data stage): unbalanced classes, the image sizes (cropped or enlarged ones)."""
     root = Path(root)
     layout = folder_layout(root)
@@ -408,6 +417,7 @@ SOURCES.register(DataSource(
     digest=_folder_digest,
     sizes=_folder_sizes,
     load=lambda folder, resolution: load_folder(folder, resolution),
+    classes=_folder_classes,
 ))
 
 
@@ -423,13 +433,18 @@ def source_digest(data: Mapping) -> str:
 
 def source_sizes(data: Mapping) -> tuple[int, int]:
     """(training pool, test batch) image counts of a config's data source."""
-    return _source_sizes(tuple(sorted(data.items())))
+    return _ask(tuple(sorted(data.items())), "sizes")
 
 
-@functools.lru_cache(maxsize=8)
-def _source_sizes(items: tuple) -> tuple[int, int]:  # a folder is listed once per process
+def source_classes(data: Mapping) -> int:
+    """K, the class count of a config's data source (10 for CIFAR-10 and the digits)."""
+    return _ask(tuple(sorted(data.items())), "classes")
+
+
+@functools.lru_cache(maxsize=16)
+def _ask(items: tuple, question: str):  # a folder is listed once per process and question
     data = dict(items)
-    return SOURCES.get(data["source"]).sizes(data)
+    return getattr(SOURCES.get(data["source"]), question)(data)
 
 
 def make_dataset(source_dir: str | Path, out_path: str | Path, *, source: str, resolution: int, **settings) -> None:

@@ -10,6 +10,7 @@ import pytest
 
 from symflow.data import (
     DataError,
+    dataset_classes,
     downsample,
     extract_archive,
     load_cifar10,
@@ -131,6 +132,7 @@ def test_prepare_dataset_file(sample_dir, tmp_path):
         assert key in a
     assert a["group"] == "o3_pixel" and a["seed"] == 2 and a["resolution"] == 8
     assert a["versions"]["numpy"] == np.__version__
+    assert "num_classes" not in a and dataset_classes(a) == 10  # CIFAR-10's files keep their attributes
     # identity data, rotated per pixel, equal the o3_pixel file (same split, same seed)
     prepare_dataset(sample_dir, tmp_path / "i.h5", transform="identity", seed=2, **kw)
     from symflow.groups import transform_images

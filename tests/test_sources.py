@@ -102,8 +102,10 @@ def test_digits_config_refusals_are_one_line():
 # -- an image folder --------------------------------------------------------------------------------
 
 
-def write_folder(root: Path, per_class: int = 6, split: bool = False, mode: str = "RGB") -> Path:
-    """Real CIFAR-10 sample images (its test batch, in order) as PNGs, one subfolder per class."""
+def write_folder(root: Path, per_class: int = 6, split: bool = False, mode: str = "RGB",
+                 classes: tuple[str, ...] | None = None) -> Path:
+    """Real CIFAR-10 sample images (its test batch, in order) as PNGs, one subfolder per class (of
+    `classes`, CIFAR-10's names; all ten by default)."""
     from PIL import Image
 
     cifar = load_cifar10(SAMPLE)
@@ -111,6 +113,8 @@ def write_folder(root: Path, per_class: int = 6, split: bool = False, mode: str 
     labels = {"train": cifar.y_test[:500], "test": cifar.y_test[500:]} if split else {"": cifar.y_test}
     for part, x in parts.items():
         for k, name in enumerate(cifar.label_names):
+            if classes is not None and name not in classes:
+                continue
             folder = root / part / name
             folder.mkdir(parents=True, exist_ok=True)
             for i in np.flatnonzero(labels[part] == k)[:per_class]:
@@ -233,10 +237,36 @@ def test_mixed_channel_counts(tmp_path):
     assert text.startswith(f"{path}: 1 channel(s), but ") and "has 3" in text
 
 
-def test_other_than_ten_classes(tmp_path):
-    root = write_folder(tmp_path / "imgs", per_class=2)
-    shutil.rmtree(root / "truck")
-    assert "9 class folders" in refused(root)
+def test_a_folder_of_three_classes(tmp_path):
+    """K = 3 class folders: a dataset with num_classes 3, one-hot targets of width 3 and
+    networks with 3 outputs."""
+    from symflow.architectures import ModelHP
+    from symflow.data import dataset_classes, load_dataset
+    from symflow.jobs import Jobs
+    from symflow.sources import source_classes
+    from symflow.train.model import build_model, init_key, init_params
+
+    root = write_folder(tmp_path / "imgs", per_class=20, classes=("cat", "dog", "ship"))
+    cfg = validate(folder_config(root))
+    assert source_classes(cfg["data"]) == 3
+    out = tmp_path / "f.h5"
+    prepare_dataset(root, out, source="folder", n_train=30, n_val=10, n_test=20, test_holdout=20, resolution=8,
+                    split_seed=0, transform="identity", seed=0, digest=Jobs(cfg).digest)
+    d = load_dataset(out)
+    assert d["attrs"]["num_classes"] == dataset_classes(d["attrs"]) == 3
+    assert d["attrs"]["label_names"] == ["cat", "dog", "ship"]
+    for part in ("train", "val", "test"):
+        y, labels = d[f"y_{part}"], d[f"labels_{part}"]
+        assert y.shape == (len(labels), 3) and (y.argmax(axis=1) == labels).all()
+    assert set(d["labels_train"]) == {0, 1, 2}
+    model = build_model("FCN", ModelHP(depth=2), 4, dataset_classes(d["attrs"]))
+    params = init_params(model.init_fn, init_key(0), d["x_train"].shape[1:])
+    assert np.asarray(model.apply_fn(params, d["x_train"][:5])).shape == (5, 3)
+
+
+def test_a_folder_of_one_class(tmp_path):
+    root = write_folder(tmp_path / "imgs", per_class=2, classes=("cat",))
+    assert refused(root) == f"{root}: 1 class folder; a classifier needs at least 2"
 
 
 def test_a_folder_that_changed_since_its_manifest(tmp_path):

@@ -1,6 +1,7 @@
 """The whole tiny workflow on a source other than CIFAR-10 (issue 31, item 3): the shipped digits
 (one channel: Fig. S1 off) and an image folder made here from real images (CIFAR-10 sample test
-images written as PNGs: three channels, so Fig. S1 and the path runs too), to figures and claims.
+images of four classes written as PNGs: three channels, so Fig. S1 and the path runs too; K = 4
+outputs and one-hot targets, chance 1 / 4), to figures and claims.
 The claims name the dataset of every verdict; the paper's effects (about CIFAR-10) are not set
 beside them."""
 
@@ -50,9 +51,23 @@ def test_the_tiny_workflow_on_the_digits(tmp_path):
     assert not (results / "figS1.pdf").exists()  # no rotation path on one channel
 
 
-def test_the_tiny_workflow_on_an_image_folder(tmp_path):
-    folder = write_folder(tmp_path / "images", per_class=40)  # 400 real images, 10 classes
+def test_the_tiny_workflow_on_an_image_folder_of_four_classes(tmp_path):
+    from symflow.data import load_dataset
+    from symflow.h5io import read_h5
+
+    classes = ("airplane", "bird", "cat", "frog")  # 400 real images, as many as ten classes of 40 gave
+    folder = write_folder(tmp_path / "images", per_class=100, classes=classes)
     results = run_on(make_workdir(tmp_path / "wf"),
                      {"data": {"source": "folder", "folder": str(folder), "n_test": 80, "test_holdout": 80}})
     check_results(results, "folder", FIGURES + ("figS1",))
     assert (folder / "SHA256SUMS").exists()
+    (data,) = sorted(results.glob("data/*/identity/*.h5"))[:1]
+    d = load_dataset(data)
+    assert d["attrs"]["num_classes"] == 4 and d["attrs"]["label_names"] == list(classes)
+    assert d["y_train"].shape[1] == 4
+    runs = pd.read_csv(results / "tables" / "runs.csv")
+    for stage in ("regression", "sgd"):  # kernel regression and the finite networks: 4 outputs
+        path = results.parent / runs[runs["stage"] == stage]["path"].iloc[0]
+        arrays = read_h5(path)[0]
+        assert {arrays[f"{part}_outputs"].shape[-1] for part in ("val", "test")} == {4}, stage
+    assert (results / "fig2_curves.png").exists()

@@ -92,6 +92,34 @@ def test_training_curves_figure_has_a_panel_per_configuration_and_counts(tmp_pat
     assert (tmp_path / "f.png").read_bytes()[:4] == (tmp_path / "g.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def _chance(fig) -> tuple[set, str]:
+    dashed = {ln.get_ydata()[0] for ax in fig.axes for ln in ax.lines if ln.get_linestyle() == "--"}
+    (label,) = [t.get_text() for t in fig.legends[0].get_texts() if t.get_text().startswith("chance")]
+    return dashed, label
+
+
+def test_the_chance_line_is_one_over_the_datas_class_count(tmp_path, monkeypatch):
+    import numpy as np
+
+    from symflow.h5io import write_h5
+
+    runs = [_run(tmp_path, "VEC", "identity", "nn")]
+    gather_curves({"fig2": [d / "curve.csv" for d in runs]}, [d / "metrics.csv" for d in runs],
+                  tmp_path / "curves.csv")
+    four = tmp_path / "four.h5"  # a data-stage file of a 4-class source (its y_* one-hot over 4)
+    write_h5(four, {"y_train": np.eye(4, dtype=np.float32)}, {"num_classes": 4})
+    cifar = tmp_path / "cifar.h5"  # CIFAR-10's files have no num_classes: 10
+    write_h5(cifar, {"y_train": np.eye(10, dtype=np.float32)}, {})
+    figs = _captured(monkeypatch)
+    TC.plot_training_curves(tmp_path / "curves.csv", "fig2", "f.pdf", "f.png", data=[four])
+    TC.plot_training_curves(tmp_path / "curves.csv", "fig2", "f.pdf", "f.png", data=[cifar])
+    TC.plot_training_curves(tmp_path / "curves.csv", "fig2", "f.pdf", "f.png")
+    assert [_chance(f) for f in figs] == [({0.25}, "chance (1 of 4 classes)"), ({0.1}, "chance (1 of 10 classes)"),
+                                          ({0.1}, "chance (1 of 10 classes)")]
+    with pytest.raises(ValueError, match=r"\[4, 10\] classes"):
+        TC.plot_training_curves(tmp_path / "curves.csv", "fig2", "f.pdf", "f.png", data=[four, cifar])
+
+
 def test_every_figure_has_a_layout_and_a_caption():
     from symflow.jobs import CURVE_FIGURES
 
@@ -121,6 +149,10 @@ def test_jobs_gather_every_training_run_with_its_figures():
     assert figs1 == [("GAP", "so3_path-t0.0")] * 2 + [("VEC", "so3_path-t0.0")] * 2 + [("VEC", "so3_path-t1.0")] * 2
     fig2 = {r.job for r in inputs["fig2"]}
     assert fig2 == {r.job for r in model.figure_rows("fig2") if isinstance(r.job, J.Run)}
+    for f in J.CURVE_FIGURES:  # a curves figure reads a data file of each dataset its runs read (K: chance)
+        data = model.inputs(J.CurvesFigure(f))["data"]
+        assert sorted(r.job.dataset for r in data) == sorted({r.dataset for r in model.figure_runs(f)})
+        assert {r.job for r in data} <= {r.inputs(model)["data"].job for r in model.figure_runs(f)}
     targets = {r.path for r in model.targets()}
     assert {f"results/{f}_curves.png" for f in J.CURVE_FIGURES} <= targets
     assert {"results/tables/curves.csv", "results/report/summary.rst"} <= targets

@@ -8,10 +8,14 @@ what the figure varies within that configuration (the transform, the width, m, t
 the first-layer init). A failed run (symflow.train: below the success threshold, collapsed or
 diverged) is drawn dotted and faint, ending in an 'x'. Every panel counts its runs and failures.
 Train accuracy is drawn on [0, 1]; validation and test accuracy share one range around their
-values (at reduced scale they stay far below 1); the dashed line is chance (1 of 10 classes).
+values (at reduced scale they stay far below 1); the dashed line is chance, 1 / K for the K
+classes of the data the runs were trained on (read from their data files: CIFAR-10's 10).
 """
 
 from __future__ import annotations
+
+import os
+from typing import Sequence
 
 from symflow.figures.style import (
     INFERENCE_LABELS,
@@ -26,7 +30,6 @@ from symflow.figures.style import (
 from symflow.figures.table import load_curves
 
 SPLITS = (("train_accuracy", "train"), ("val_accuracy", "validation"), ("test_accuracy", "test"))
-CHANCE = 0.1  # CIFAR-10's ten classes
 TITLES = {
     "fig2": "Fig. 2's finite networks",
     "fig3": "Fig. 3's VEC$_n$",
@@ -86,11 +89,26 @@ def _counts(runs) -> str:
     return text + (f", {failed} failed" if failed else "")
 
 
-def plot_training_curves(curves_csv, figure: str, pdf, png) -> None:
-    """Plot the training curves of `figure`'s finite networks (see the module's docstring)."""
+def chance_classes(data: Sequence[str | os.PathLike]) -> int:
+    """K, the class count of the data-stage files `data` (one per dataset the runs read; CIFAR-10's
+    10 where none is given), for the chance line 1 / K."""
+    from symflow.data import NUM_CLASSES, dataset_classes
+    from symflow.h5io import read_attrs
+
+    found = {dataset_classes(read_attrs(p)) for p in data} or {NUM_CLASSES}
+    if len(found) > 1:
+        raise ValueError(f"the runs' data files have {sorted(found)} classes; one figure's chance line needs one count")
+    return found.pop()
+
+
+def plot_training_curves(curves_csv, figure: str, pdf, png, data: Sequence[str | os.PathLike] = ()) -> None:
+    """Plot the training curves of `figure`'s finite networks (see the module's docstring); `data`:
+    a data-stage file of each dataset the runs read (their class count K sets chance, 1 / K)."""
     import matplotlib.lines as mlines
     import seaborn as sns
 
+    classes = chance_classes(data)
+    chance = 1.0 / classes
     plt = setup()
     frame = load_curves(curves_csv)
     frame = frame[frame["figures"].str.split().apply(lambda names: figure in names)].copy()
@@ -117,7 +135,7 @@ def plot_training_curves(curves_csv, figure: str, pdf, png) -> None:
     held_out = frame[["val_accuracy", "test_accuracy"]].stack()
     low, high = (float(held_out.min()), float(held_out.max())) if len(held_out) else (0.0, 1.0)
     pad = max(0.02, 0.08 * (high - low))
-    held_out_range = (max(0.0, min(low, CHANCE) - pad), min(1.02, max(high, CHANCE) + pad))
+    held_out_range = (max(0.0, min(low, chance) - pad), min(1.02, max(high, chance) + pad))
     for i, key in enumerate(rows):
         mine = frame
         for column, value in key.items():
@@ -133,7 +151,7 @@ def plot_training_curves(curves_csv, figure: str, pdf, png) -> None:
                 if failed:
                     last = run.dropna(subset=[column]).tail(1)
                     ax.plot(last["epoch"], last[column], marker="x", ms=5, color=colour, ls="none")
-            ax.axhline(CHANCE, color="0.5", lw=0.8, ls="--", zorder=0)
+            ax.axhline(chance, color="0.5", lw=0.8, ls="--", zorder=0)
             ax.set_ylim(*((0, 1.02) if column == "train_accuracy" else held_out_range))
             ax.text(0.98, 0.04, _counts(mine.drop_duplicates("path")), transform=ax.transAxes, ha="right",
                     va="bottom", fontsize=6.5, color="0.25", zorder=5,
@@ -154,7 +172,7 @@ def plot_training_curves(curves_csv, figure: str, pdf, png) -> None:
         handles.append(mlines.Line2D([], [], color=colours[value], lw=1.6, label=label))
     handles.append(mlines.Line2D([], [], color="0.4", lw=1.0, ls=":", marker="x", ms=5, alpha=0.6,
                                  label="failed run (ends in x)"))
-    handles.append(mlines.Line2D([], [], color="0.5", lw=0.8, ls="--", label="chance (1 of 10 classes)"))
+    handles.append(mlines.Line2D([], [], color="0.5", lw=0.8, ls="--", label=f"chance (1 of {classes} classes)"))
     fig.legend(handles=handles, title=HUE_TITLES[hue], fontsize=7, title_fontsize=8, loc="upper center",
                bbox_to_anchor=(0.5, 0.0), ncol=min(len(handles), 4), frameon=False)
     fig.suptitle(f"Training curves: {TITLES[figure]} ({scale_note(runs)}); one line per run, {_counts(runs)}",

@@ -38,7 +38,8 @@ class Model:
 
 
 def build_model(arch: str, hp, width: int, num_classes: int = 10) -> Model:
-    """The registry's stax definition at width `width` (hp: symflow.architectures.ModelHP)."""
+    """The registry's stax definition at width `width` (hp: symflow.architectures.ModelHP) with
+    `num_classes` outputs: the dataset's class count (symflow.data.dataset_classes; CIFAR-10's 10)."""
     from symflow.architectures import ARCHITECTURES
 
     init_fn, apply_fn, _ = ARCHITECTURES.get(arch).stax(hp, int(width), num_classes)

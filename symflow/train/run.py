@@ -27,7 +27,8 @@ _log = logging.getLogger("symflow.train")  # the package's one logger, named as 
 
 
 def load_splits(data_path: str | os.PathLike, m: int) -> tuple[Split, Split, Split, dict]:
-    """The first m training examples, the validation and test splits of a data-stage file."""
+    """The first m training examples, the validation and test splits of a data-stage file, and
+    its attributes (:func:`symflow.data.dataset_classes` reads its class count from them)."""
     from symflow.data import load_dataset
 
     d = load_dataset(data_path)
@@ -62,12 +63,13 @@ def run_estimate_eta0(
     mode (:func:`eta0_keys`): "own" = the run's own initialisation (both recipes of a
     (seed, member) share it); "mc" = the mean NTK of `samples` inits keyed by the seed.
     """
+    from symflow.data import dataset_classes
     from symflow.h5io import atomic_path
 
     log = log or _log
     train, _, _, attrs = load_splits(data_path, m)
     n = min(int(size), int(m))
-    model = build_model(arch, hp, width)
+    model = build_model(arch, hp, width, dataset_classes(attrs))
     est = estimate_eta0(
         model.init_fn,
         model.apply_fn,
@@ -303,6 +305,8 @@ class _SgdJob:
 def _read_sgd_job(data_path, eta0_path, *, run: TrainingRun, cfg: TrainConfig, checkpoint_path, log) -> _SgdJob:
     """Read a run's data and eta0, build its network and initial parameters, open its
     checkpoint, and log the line that opens the run."""
+    from symflow.data import dataset_classes
+
     log = log or _log
     setup = RunSetup(run, cfg)
     run = setup.run
@@ -310,7 +314,7 @@ def _read_sgd_job(data_path, eta0_path, *, run: TrainingRun, cfg: TrainConfig, c
     data_checksum = attrs.get("content_sha256", "")
     eta0 = read_eta0(eta0_path)
     lr = cfg.lr_factor * eta0
-    model = build_model(run.arch, run.model_hp, run.width)
+    model = build_model(run.arch, run.model_hp, run.width, dataset_classes(attrs))
     dtype = np.asarray(train.x).dtype
     params = init_params(model.init_fn, init_key(run.seed, run.member), tuple(train.x.shape[1:]), run.init, dtype=dtype)
     ckpt = None

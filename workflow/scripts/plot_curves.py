@@ -8,5 +8,6 @@ from symflow.registry import load_plugins  # noqa: E402
 
 log = log_to(snakemake.log[0])
 load_plugins(snakemake.config.get("plugins", []))
-plot_training_curves(snakemake.input.curves, snakemake.wildcards.figure, snakemake.output.pdf, snakemake.output.png)
+plot_training_curves(snakemake.input.curves, snakemake.wildcards.figure, snakemake.output.pdf, snakemake.output.png,
+                     data=list(snakemake.input.data))
 log.info("wrote %s and %s", snakemake.output.pdf, snakemake.output.png)
