@@ -137,7 +137,7 @@ def test_run_sgd_packed_writes_each_runs_files(alone, tmp_path, monkeypatch):
     from symflow.h5io import read_h5, write_h5
     from symflow.train import run as run_module
 
-    monkeypatch.setattr(run_module, "build_model", lambda arch, hp, width: MODEL)  # the compiled programs
+    monkeypatch.setattr(run_module, "build_model", lambda arch, hp, width, num_classes=10: MODEL)  # the compiled programs
     for name, splits in (("data", SPLITS), ("permuted", DATA[1])):
         arrays = {}
         for part, s in zip(("train", "val", "test"), splits):
