@@ -284,6 +284,16 @@ def add_audit_parser(sub) -> None:
     p.set_defaults(func=cmd_audit)
 
 
+def _shown_path(path: Path) -> str:
+    """`path` as a reader of its repository names it: relative to the nearest folder above it
+    that holds `.git` (docs/default-run.md, wherever the command ran), else as given."""
+    resolved = path.resolve()
+    for folder in resolved.parents:
+        if (folder / ".git").exists():
+            return resolved.relative_to(folder).as_posix()
+    return path.as_posix()
+
+
 def cmd_claims(args: argparse.Namespace) -> int:
     from symflow.claims import evaluate_results, format_table
 
@@ -297,10 +307,8 @@ def cmd_claims(args: argparse.Namespace) -> int:
 
         from symflow.claims import write_readme_block
 
-        readme = Path(args.readme)  # named as given (docs/default-run.md), or by its name when absolute
-        shown = readme.name if readme.is_absolute() else readme.as_posix()
         header = (f"Verdicts of `{results}` ({_commits_line(results)}; `symflow claims {results} --readme "
-                  f"{shown}`, {datetime.date.today().isoformat()}):")
+                  f"{_shown_path(Path(args.readme))}`, {datetime.date.today().isoformat()}):")
         write_readme_block(args.readme, frame, header)
         print(f"wrote the claims table of {results} into {args.readme}")
     elif args.markdown:

@@ -497,6 +497,25 @@ def test_failed_runs_table_and_cli(tmp_path, capsys):
     assert "fig2_ntk_chain" in printed and "untestable" in printed
 
 
+def test_readme_block_names_the_file_from_its_repository(tmp_path, monkeypatch):
+    from symflow.cli import main
+
+    (tmp_path / "tables").mkdir()
+    write_rows(tmp_path / "tables" / "runs.csv", [run("VEC", "identity", "ntk", 0.5)])
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    (repo / "docs").mkdir()
+    page = repo / "docs" / "run.md"
+    page.write_text(f"# A run\n\n{C.README_BEGIN}\nthe table before\n{C.README_END}\n\nafter\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert main(["claims", str(tmp_path), "--readme", str(page)]) == 0
+    text = page.read_text()
+    assert "--readme docs/run.md`" in text and "the table before" not in text
+    assert text.startswith("# A run") and text.rstrip().endswith("after")
+
+
 def test_evidence_verdicts_on_an_exact_estimate():
     est = ev.Estimate(0.03, 0.01, 0.05, 0.01, 0.01, 0.0, float("inf"), 0, 1000)
     assert ev.direction("x", est, 1).verdict == "holds"
